@@ -1,0 +1,226 @@
+// Package bolt is the relay's bbolt storage backend: one file, ordered keys
+// whose byte order is time order, and a single writer goroutine that commits
+// concurrent writes in groups (PROTOCOL §11.1).
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/seal"
+)
+
+// DefaultBatchMaxSize is the most writes one group commit holds. Larger groups
+// amortise the fsync further but make every write in them wait for the slowest.
+const DefaultBatchMaxSize = 64
+
+// FileName is the database file inside the data directory.
+const FileName = "relay.db"
+
+// Options configure Open.
+type Options struct {
+	// RootKey seals and opens secrets at rest. Required.
+	RootKey *seal.RootKey
+	// BatchMaxSize is the most writes per group commit (default DefaultBatchMaxSize).
+	BatchMaxSize int
+	// Now is the clock that stamps messages and responses (default time.Now).
+	Now func() time.Time
+	// OnCommit, if set, observes every commit: its duration, how many writes it
+	// held, and its error.
+	OnCommit func(d time.Duration, writes int, err error)
+}
+
+// Store is the bbolt implementation of storage.Store.
+type Store struct {
+	db       *bbolt.DB
+	key      *seal.RootKey
+	now      func() time.Time
+	onCommit func(time.Duration, int, error)
+	maxBatch int
+
+	// mu guards closed and the send side of writes: writers hold it for reading
+	// while they enqueue, Close holds it for writing to close the channel.
+	mu       sync.RWMutex
+	closed   bool
+	writes   chan *write
+	done     chan struct{}
+	degraded atomic.Bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// write is one unit of a group commit. fn runs inside the shared transaction and
+// may run more than once, so it must derive everything from tx.
+type write struct {
+	fn  func(tx *bbolt.Tx) error
+	err chan error
+}
+
+// Open opens (creating if needed) the database in dir. It fails fast when
+// another process holds the file lock, and refuses a store whose sealed values
+// were sealed under a different root key.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.RootKey == nil {
+		return nil, errors.New("bolt: open: a root key is required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bolt: open: %w", err)
+	}
+	db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", filepath.Join(dir, FileName), err)
+	}
+	s := &Store{
+		db:       db,
+		key:      opts.RootKey,
+		now:      opts.Now,
+		onCommit: opts.OnCommit,
+		maxBatch: opts.BatchMaxSize,
+		writes:   make(chan *write, 1024),
+		done:     make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = DefaultBatchMaxSize
+	}
+	if err := db.Update(migrate); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("bolt: migrate: %w", err)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error { return checkKeyIDs(tx, s.key.ID()) }); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Close stops accepting writes, waits for the queued ones to commit and closes
+// the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.mu.Unlock()
+	<-s.done
+	return s.db.Close()
+}
+
+// Health implements storage.Store.
+func (s *Store) Health() storage.Health {
+	s.mu.RLock()
+	open := !s.closed
+	s.mu.RUnlock()
+	h := storage.Health{Open: open, Degraded: s.degraded.Load()}
+	if open {
+		_ = s.db.View(func(tx *bbolt.Tx) error { h.SizeBytes = tx.Size(); return nil })
+	}
+	return h
+}
+
+// update runs fn in the next group commit and returns once that commit is
+// durable. fn's own error fails only this write.
+func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := &write{fn: fn, err: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return storage.ErrClosed
+	}
+	s.writes <- w
+	s.mu.RUnlock()
+	// Once queued, the write may commit: wait for the truth rather than ctx.
+	return <-w.err
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return storage.ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// writer is the single goroutine that owns write transactions. It commits at
+// once whatever is queued, up to maxBatch writes: a lone write never waits on a
+// timer, and writes arriving during a commit form the next group.
+func (s *Store) writer() {
+	defer close(s.done)
+	group := make([]*write, 0, s.maxBatch)
+	for w := range s.writes {
+		group = append(group[:0], w)
+	drain:
+		for len(group) < s.maxBatch {
+			select {
+			case w, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				group = append(group, w)
+			default:
+				break drain
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// errWriteFailed marks a rollback caused by one write's own error.
+var errWriteFailed = errors.New("bolt: write failed")
+
+// commit runs group in one transaction. When a write fails, the transaction is
+// rolled back, that write gets its error, and the others are re-run without it.
+func (s *Store) commit(group []*write) {
+	for len(group) > 0 {
+		failed, failErr := -1, error(nil)
+		start := time.Now()
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			for i, w := range group {
+				if err := w.fn(tx); err != nil {
+					failed, failErr = i, err
+					return errWriteFailed
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			group[failed].err <- failErr
+			group = append(group[:failed], group[failed+1:]...)
+			continue
+		}
+		if s.onCommit != nil {
+			s.onCommit(time.Since(start), len(group), err)
+		}
+		if err != nil {
+			// A failed fsync may have lost pages that a later fsync will not bring
+			// back; report degraded until the process is restarted.
+			s.degraded.Store(true)
+			err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		}
+		for _, w := range group {
+			w.err <- err
+		}
+		return
+	}
+}

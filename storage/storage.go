@@ -1,0 +1,122 @@
+// Package storage defines the relay's persistent records and the Store contract
+// that every backend satisfies. Backends live in subpackages (storage/bolt); the
+// contract suite that proves a backend correct lives in storage/storagetest.
+//
+// Every mutating method returns only after its change is committed durably
+// (fsynced), so a caller may acknowledge the change as soon as the call returns.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped or not) so that callers can use errors.Is.
+var (
+	// ErrNotFound: the record does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a record with the same unique key exists (channel ids).
+	ErrConflict = errors.New("storage: already exists")
+	// ErrInboxFull: the owner's retained backlog is at its cap; nothing was stored.
+	ErrInboxFull = errors.New("storage: inbox full")
+	// ErrDuplicate: the message's dedupe key was seen before; nothing was stored.
+	ErrDuplicate = errors.New("storage: duplicate")
+	// ErrUnavailable: the commit failed; nothing of the write was acknowledged.
+	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrClosed: the store is closed.
+	ErrClosed = errors.New("storage: closed")
+)
+
+// Store is the relay's persistence contract. Methods are safe for concurrent use.
+//
+// Callback arguments (UpdateChannel's fn, AppendResponse's decide) run inside the
+// write transaction and may run more than once when a group commit is retried, so
+// they must derive everything from their arguments and have no side effects.
+type Store interface {
+	// Secret returns the sealed store-wide secret name, creating it with create
+	// on first use. The value is sealed at rest.
+	Secret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error)
+
+	// RegisterUser creates u with its API-key index entry and, when u has a
+	// public key, its fingerprint index entry, in one transaction. When the
+	// fingerprint already belongs to a user, that user is returned unchanged with
+	// created == false (reclaim).
+	RegisterUser(ctx context.Context, u User, apiKeyHash []byte) (user User, created bool, err error)
+	// UserByAPIKeyHash returns the user whose API-key hash is hash.
+	UserByAPIKeyHash(ctx context.Context, hash []byte) (User, error)
+	// User returns the user with id.
+	User(ctx context.Context, id string) (User, error)
+
+	// CreateChannel stores c (c.Seq is assigned) with its sealed secrets.
+	// ErrConflict when the id is taken, including by a channel whose deletion
+	// is still being purged.
+	CreateChannel(ctx context.Context, c *Channel, secrets map[string][]byte) error
+	// Channel returns the channel with id.
+	Channel(ctx context.Context, id string) (Channel, error)
+	// Channels returns the user's channels in creation order.
+	Channels(ctx context.Context, userID string) ([]Channel, error)
+	// UpdateChannel applies fn to the channel in one write transaction and
+	// returns the result. An error from fn aborts the update and is returned.
+	UpdateChannel(ctx context.Context, id string, fn func(*Channel) error) (Channel, error)
+	// DeleteChannel removes the user's channel, its indexes, secrets and reply
+	// target, and fails its pending deliveries. Its responses are purged later
+	// (PurgeDeleted), after which the id can be reused.
+	DeleteChannel(ctx context.Context, userID, id string) error
+	// ChannelSecret opens the channel's sealed secret name.
+	ChannelSecret(ctx context.Context, channelID, name string) ([]byte, error)
+
+	// AppendMessage assigns m's id and timestamp (strictly increasing per user)
+	// and stores it durably, or refuses with ErrInboxFull or ErrDuplicate.
+	AppendMessage(ctx context.Context, m *Message, opts AppendOptions) error
+	// MessagesAfter returns up to limit of the user's messages with a timestamp
+	// strictly later than after, oldest first, read from one snapshot, and
+	// whether more existed in that snapshot.
+	MessagesAfter(ctx context.Context, userID string, after time.Time, limit int) ([]Message, bool, error)
+
+	// AppendResponse assigns r's id and timestamp (strictly increasing per
+	// channel) and stores it with the delivery record returned by decide, in one
+	// transaction. decide sees the channel as it is in that transaction;
+	// ErrNotFound when the channel does not exist or is not r.UserID's.
+	AppendResponse(ctx context.Context, r *Response, decide func(ChannelView) (Delivery, error)) (Delivery, error)
+	// ResponsesAfter is MessagesAfter for a channel's responses.
+	ResponsesAfter(ctx context.Context, channelID string, after time.Time, limit int) ([]Response, bool, error)
+	// Delivery returns the delivery record of a response.
+	Delivery(ctx context.Context, responseID string) (Delivery, error)
+
+	// Sweep deletes messages and responses older than cutoff (keeping responses
+	// whose delivery is pending), at most batch keys per transaction.
+	Sweep(ctx context.Context, cutoff time.Time, batch int) (SweepResult, error)
+	// PurgeDeleted deletes the responses and state of deleted channels, at most
+	// batch keys per transaction, and then releases their ids.
+	PurgeDeleted(ctx context.Context, batch int) (int, error)
+
+	// Health reports whether the store is open and whether the most recent
+	// commit failed.
+	Health() Health
+	// Close waits for queued writes and closes the store.
+	Close() error
+}
+
+// AppendOptions are the per-route rules applied inside AppendMessage's transaction.
+type AppendOptions struct {
+	// MaxBacklog caps the owner's retained messages (0 = no cap).
+	MaxBacklog int
+	// DedupeKey, when set, is remembered per channel; a repeat is refused with ErrDuplicate.
+	DedupeKey string
+	// ReplyTarget, when set, becomes the channel's reply target.
+	ReplyTarget string
+}
+
+// Health is the store's state for /health and metrics.
+type Health struct {
+	Open      bool
+	Degraded  bool
+	SizeBytes int64
+}
+
+// SweepResult counts what a sweep removed.
+type SweepResult struct {
+	Messages  int
+	Responses int
+}
