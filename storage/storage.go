@@ -83,6 +83,13 @@ type Store interface {
 	ResponsesAfter(ctx context.Context, channelID string, after time.Time, limit int) ([]Response, bool, error)
 	// Delivery returns the delivery record of a response.
 	Delivery(ctx context.Context, responseID string) (Delivery, error)
+	// PendingHeads returns, for every channel with pending deliveries, the
+	// oldest one with its response: the only one of the channel that may be
+	// attempted (replies go out in order).
+	PendingHeads(ctx context.Context) ([]PendingReply, error)
+	// UpdateDelivery applies fn to a delivery record in one write transaction.
+	// A record that leaves the pending status leaves the pending index.
+	UpdateDelivery(ctx context.Context, responseID string, fn func(*Delivery) error) (Delivery, error)
 
 	// Sweep deletes messages and responses older than cutoff (keeping responses
 	// whose delivery is pending), at most batch keys per transaction.
@@ -113,6 +120,12 @@ type Health struct {
 	Open      bool
 	Degraded  bool
 	SizeBytes int64
+}
+
+// PendingReply is a pending delivery with the response it delivers.
+type PendingReply struct {
+	Delivery Delivery
+	Response Response
 }
 
 // SweepResult counts what a sweep removed.

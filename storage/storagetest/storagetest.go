@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"ResponsesAndDeliveries", testResponses},
 		{"DeleteFailsPendingAndPurgeReleasesID", testDeletePurge},
 		{"SweepExpiresOldItems", testSweep},
+		{"PendingHeadsInChannelOrder", testPendingHeads},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -540,4 +541,59 @@ func testSweep(t *testing.T, open Opener) {
 	}
 	m := storage.Message{UserID: users[1].ID, ChannelID: "c"}
 	errorIs(t, s.AppendMessage(ctx, &m, storage.AppendOptions{MaxBacklog: 5}), storage.ErrInboxFull)
+}
+
+func testPendingHeads(t *testing.T, open Opener) {
+	clock := NewClock(t0)
+	s := open(t, clock.Now)
+	u := newUser(t, s, nil)
+	pending := func(storage.ChannelView) (storage.Delivery, error) {
+		return storage.Delivery{Status: storage.StatusPending, Target: "42"}, nil
+	}
+	ids := map[string][]string{}
+	for _, ch := range []string{"a", "b"} {
+		c := storage.Channel{ID: ch, UserID: u.ID, Type: storage.TypeTelegram, Enabled: true, Metadata: json.RawMessage(`{}`)}
+		must(t, s.CreateChannel(ctx, &c, nil))
+		for i := range 3 {
+			r := storage.Response{UserID: u.ID, ChannelID: ch, From: "agent", Content: fmt.Sprintf("%s%d", ch, i)}
+			_, err := s.AppendResponse(ctx, &r, pending)
+			must(t, err)
+			ids[ch] = append(ids[ch], r.ID)
+		}
+	}
+	heads, err := s.PendingHeads(ctx)
+	must(t, err)
+	equal(t, "heads", len(heads), 2)
+	equal(t, "head a", heads[0].Delivery.ResponseID, ids["a"][0])
+	equal(t, "head a content", heads[0].Response.Content, "a0")
+	equal(t, "head b", heads[1].Delivery.ResponseID, ids["b"][0])
+	equal(t, "head b channel", heads[1].Response.ChannelID, "b")
+
+	// A part sent keeps it pending; success moves the head on.
+	d, err := s.UpdateDelivery(ctx, ids["a"][0], func(d *storage.Delivery) error { d.PartsSent, d.PartsTotal = 1, 2; return nil })
+	must(t, err)
+	equal(t, "parts", d.PartsSent, 1)
+	heads, err = s.PendingHeads(ctx)
+	must(t, err)
+	equal(t, "still head", heads[0].Delivery.PartsSent, 1)
+	_, err = s.UpdateDelivery(ctx, ids["a"][0], func(d *storage.Delivery) error { d.Status = storage.StatusSent; return nil })
+	must(t, err)
+	heads, err = s.PendingHeads(ctx)
+	must(t, err)
+	equal(t, "next head", heads[0].Delivery.ResponseID, ids["a"][1])
+
+	// A failed delivery retried goes back in order, ahead of later ones.
+	_, err = s.UpdateDelivery(ctx, ids["b"][0], func(d *storage.Delivery) error { d.Status = storage.StatusFailed; return nil })
+	must(t, err)
+	heads, err = s.PendingHeads(ctx)
+	must(t, err)
+	equal(t, "b moved on", heads[1].Delivery.ResponseID, ids["b"][1])
+	_, err = s.UpdateDelivery(ctx, ids["b"][0], func(d *storage.Delivery) error { d.Status = storage.StatusPending; return nil })
+	must(t, err)
+	heads, err = s.PendingHeads(ctx)
+	must(t, err)
+	equal(t, "b retried is head again", heads[1].Delivery.ResponseID, ids["b"][0])
+
+	_, err = s.UpdateDelivery(ctx, "nope", func(*storage.Delivery) error { return nil })
+	errorIs(t, err, storage.ErrNotFound)
 }

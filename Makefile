@@ -1,0 +1,34 @@
+# relay — see README.md. `make` lists the targets.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test cover lint check
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/relay with the version stamped
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/relay ./cmd/relay
+
+run: ## run the relay on 127.0.0.1:8787 with ./data/relay.db
+	go run -ldflags '-X main.version=$(VERSION)' ./cmd/relay
+
+test: ## run every test with the race detector
+	go test -race -count=1 ./...
+
+cover: ## test with a coverage report in cover.html
+	go test -count=1 -coverprofile=cover.out ./... && go tool cover -html=cover.out -o cover.html
+
+$(STATICCHECK):
+	go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK) ## go vet, gofmt and staticcheck
+	go vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(STATICCHECK) ./...
+
+check: lint test ## lint and test

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/chaos-relay/relay/channels/rawjson"
+	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/sanitize"
+	"github.com/chaos-relay/relay/storage"
+)
+
+// Budget of a stored message (PROTOCOL §4.1 step 7).
+const (
+	messageBudget   = 65_536
+	rawOmitAbove    = 32_768
+	budgetReserve   = 2_048
+	truncatedMarker = "\n\n[Message truncated: too large to deliver in full.]"
+)
+
+// inbound is what a route extracted from a request, before the common
+// pipeline sanitises, fits and stores it.
+type inbound struct {
+	channel     storage.Channel
+	from        string
+	content     string
+	meta        *rawjson.Object
+	dedupeKey   string
+	replyTarget string
+}
+
+// ingest runs steps 6–9 of the inbound pipeline (PROTOCOL §4.1): sanitise,
+// fit to the 64 KiB budget, enforce the backlog cap and store durably. It
+// returns only after the message is on disk.
+func (s *Server) ingest(ctx context.Context, in inbound) (storage.Message, error) {
+	m := storage.Message{
+		UserID:      in.channel.UserID,
+		ChannelType: in.channel.Type,
+		ChannelID:   in.channel.ID,
+		From:        sanitize.Inbound(in.from),
+		Content:     sanitize.Inbound(in.content),
+	}
+	m.Metadata = fitMessage(&m, in.meta)
+	err := s.store.AppendMessage(ctx, &m, storage.AppendOptions{
+		MaxBacklog:  s.cfg.MaxBacklogPerUser,
+		DedupeKey:   in.dedupeKey,
+		ReplyTarget: in.replyTarget,
+	})
+	switch {
+	case errors.Is(err, storage.ErrInboxFull):
+		s.metrics.dropped.WithLabelValues(m.ChannelType, "inbox_full").Inc()
+		return m, &apiError{status: http.StatusTooManyRequests, msg: msgInboxFull, retryAfter: ratelimit.RetryAfterSeconds(s.cfg.SweepInterval)}
+	case errors.Is(err, storage.ErrDuplicate):
+		s.metrics.dropped.WithLabelValues(m.ChannelType, "duplicate").Inc()
+		return m, err
+	case err != nil:
+		return m, err
+	}
+	s.metrics.inbound.WithLabelValues(m.ChannelType).Inc()
+	s.hub.notify(m.UserID)
+	return m, nil
+}
+
+// fitMessage keeps a message within its store budget: it drops metadata.raw
+// (or .form) when the message without its content is over 32 KiB, then cuts
+// the content to what remains, with a marker. It returns the final metadata.
+func fitMessage(m *storage.Message, meta *rawjson.Object) []byte {
+	size := func() int {
+		b, _ := meta.MarshalJSON()
+		probe := messageJSON{ID: placeholderID, UserID: m.UserID, ChannelType: m.ChannelType, ChannelID: m.ChannelID,
+			From: m.From, Timestamp: placeholderTime, Metadata: b}
+		out, _ := rawjson.Marshal(probe)
+		return len(out)
+	}
+	empty := size()
+	if empty > rawOmitAbove {
+		for _, k := range []string{"raw", "form"} {
+			if meta.Has(k) {
+				meta.Delete(k)
+				meta.SetBool("rawOmitted", true)
+				break
+			}
+		}
+	}
+	if budget := messageBudget - size() - budgetReserve; len(m.Content) > budget {
+		original := len(m.Content)
+		keep := max(0, budget-len(truncatedMarker))
+		m.Content = sanitize.TruncateUTF8(m.Content, keep) + truncatedMarker
+		meta.SetBool("truncated", true)
+		meta.Set("originalContentBytes", []byte(strconv.Itoa(original)))
+	}
+	b, _ := meta.MarshalJSON()
+	return b
+}
+
+// Placeholders with the length of a real id and timestamp, for measuring.
+const (
+	placeholderID   = "00000000-0000-7000-8000-000000000000"
+	placeholderTime = "2026-01-01T00:00:00.000Z"
+)
+
+// addHints appends the channel hints of PROTOCOL §3.7 for the channel's type.
+func addHints(o *rawjson.Object, ch storage.Channel) {
+	o.SetString("channelDirection", ch.Direction)
+	if ch.Name != "" && (ch.Type == storage.TypeWebhook || ch.Type == storage.TypeEmail) {
+		o.SetString("channelName", ch.Name)
+	}
+	if ch.Prompt != "" && ch.Type == storage.TypeWebhook {
+		o.SetString("channelPrompt", ch.Prompt)
+	}
+	if ch.AgentID != "" {
+		o.SetString("channelAgentId", ch.AgentID)
+	}
+}

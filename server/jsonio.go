@@ -1,0 +1,80 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/chaos-relay/relay/channels/rawjson"
+)
+
+// writeJSON writes v as compact JSON without HTML escaping (PROTOCOL §1.3),
+// with Content-Type application/json and no charset. HEAD gets no body.
+func writeJSON(c *echo.Context, status int, v any) error {
+	b, err := rawjson.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeRawJSON(c, status, b)
+}
+
+func writeRawJSON(c *echo.Context, status int, body []byte) error {
+	h := c.Response().Header()
+	h.Set("Content-Type", "application/json")
+	if c.Request().Method == http.MethodHead {
+		c.Response().WriteHeader(status)
+		return nil
+	}
+	c.Response().WriteHeader(status)
+	_, err := c.Response().Write(body)
+	return err
+}
+
+const ctxBody = "relay.body"
+
+// readBody returns the request body, read once and bounded by the configured
+// limit: an oversized body is errTooLarge (413). GET and HEAD have no body.
+func (s *Server) readBody(c *echo.Context) ([]byte, error) {
+	if b, ok := c.Get(ctxBody).([]byte); ok {
+		return b, nil
+	}
+	r := c.Request()
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil {
+		c.Set(ctxBody, []byte{})
+		return []byte{}, nil
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, errTooLarge
+		}
+		return nil, err
+	}
+	c.Set(ctxBody, b)
+	return b, nil
+}
+
+// decodeObject parses body as one JSON object into v. Anything else (invalid
+// JSON, trailing data, null, arrays, scalars) is errInvalidJSON.
+func decodeObject(body []byte, v any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return errInvalidJSON
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return errInvalidJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errInvalidJSON
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the relay's Prometheus metrics (PROTOCOL §10.2). Labels never
+// carry per-user values.
+type metrics struct {
+	requests         *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	inbound          *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
+	replies          *prometheus.CounterVec
+	rateLimited      *prometheus.CounterVec
+	authFailures     *prometheus.CounterVec
+	retentionDeleted *prometheus.CounterVec
+	wsClosed         *prometheus.CounterVec
+	deliveries       *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
+	f := promauto.With(reg)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_store_size_bytes", Help: "Size of the store file."},
+		func() float64 { return float64(s.store.Health().SizeBytes) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_websocket_connections", Help: "Open WebSocket connections."},
+		func() float64 { return float64(s.hub.count.Load()) })
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_http_requests_total", Help: "HTTP requests by route pattern, method and status."},
+			[]string{"route", "method", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "relay_http_request_duration_seconds", Help: "HTTP request duration by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
+		inbound: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_inbound_messages_total", Help: "Inbound messages stored."},
+			[]string{"channel_type"}),
+		dropped: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_inbound_dropped_total", Help: "Inbound messages acknowledged or refused without being stored."},
+			[]string{"channel_type", "reason"}),
+		replies: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_replies_total", Help: "Replies accepted."},
+			[]string{"channel_type", "transport"}),
+		rateLimited: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_rate_limited_total", Help: "Requests refused by a rate limit."},
+			[]string{"limit"}),
+		authFailures: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_auth_failures_total", Help: "Failed authentications by kind."},
+			[]string{"kind"}),
+		retentionDeleted: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_retention_deleted_total", Help: "Items removed by retention."},
+			[]string{"kind"}),
+		deliveries: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_deliveries_total", Help: "Reply delivery outcomes: sent, failed, or retry (an attempt failed, another is scheduled)."},
+			[]string{"channel_type", "result"}),
+		wsClosed: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_websocket_closed_total", Help: "WebSocket connections closed by the relay, by close code."},
+			[]string{"code"}),
+	}
+}
+
+// CommitObserver returns the store's commit hook (bolt.Options.OnCommit),
+// registering its metrics on reg. The store is built before the Server, so
+// its metrics are created here rather than in New.
+func CommitObserver(reg *prometheus.Registry) func(d time.Duration, writes int, err error) {
+	f := promauto.With(reg)
+	dur := f.NewHistogram(prometheus.HistogramOpts{Name: "relay_store_commit_duration_seconds", Help: "Duration of group commits (including fsync).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}})
+	size := f.NewHistogram(prometheus.HistogramOpts{Name: "relay_store_commit_writes", Help: "Writes per group commit.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
+	errs := f.NewCounter(prometheus.CounterOpts{Name: "relay_store_commit_errors_total", Help: "Failed store commits."})
+	return func(d time.Duration, writes int, err error) {
+		dur.Observe(d.Seconds())
+		size.Observe(float64(writes))
+		if err != nil {
+			errs.Inc()
+		}
+	}
+}
+
+// metricsHandler serves the registry, behind RELAY_METRICS_TOKEN when set.
+func (s *Server) metricsHandler(reg *prometheus.Registry) echo.HandlerFunc {
+	h := echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return func(c *echo.Context) error {
+		if s.cfg.MetricsToken != "" {
+			tok, ok := bearerToken(c.Request().Header.Get("Authorization"))
+			if !ok || !secretEqual(tok, s.cfg.MetricsToken) {
+				return newError(http.StatusUnauthorized, "Unauthorized")
+			}
+		}
+		return h(c)
+	}
+}
+
+func (m *metrics) observeRequest(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/chaos-relay/relay/channels/rawjson"
+	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/sanitize"
+	"github.com/chaos-relay/relay/storage"
+)
+
+const msgReplyLimited = "Too many reply requests. Try again later."
+
+type replyAccepted struct {
+	OK         bool   `json:"ok"`
+	ResponseID string `json:"responseId"`
+}
+
+// reply handles POST /reply (PROTOCOL §7.2).
+func (s *Server) reply(c *echo.Context) error {
+	user := userOf(c)
+	if err := s.limit(c, ratelimit.Reply, user.ID, msgReplyLimited); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	var f map[string]json.RawMessage
+	if err := decodeObject(body, &f); err != nil {
+		return err
+	}
+	r, err := s.acceptReply(c.Request().Context(), user, f, "http")
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, replyAccepted{OK: true, ResponseID: r.ID})
+}
+
+// acceptReply runs steps 3–8 of the reply pipeline on a decoded body (HTTP or
+// WebSocket frame): it validates, then commits the response and its delivery
+// record in one durable transaction.
+func (s *Server) acceptReply(ctx context.Context, user storage.User, f map[string]json.RawMessage, transport string) (storage.Response, error) {
+	var channelID string
+	if json.Unmarshal(f["channelId"], &channelID) != nil || channelID == "" || isFalsy(f["content"]) {
+		return storage.Response{}, badRequest("Missing channelId or content")
+	}
+	var raw string
+	if json.Unmarshal(f["content"], &raw) != nil {
+		return storage.Response{}, badRequest(sanitize.ErrReplyMissing.Error())
+	}
+	content, err := sanitize.Reply(raw)
+	if err != nil {
+		return storage.Response{}, badRequest(err.Error())
+	}
+	meta := &rawjson.Object{}
+	if m := bytes.TrimSpace(f["metadata"]); len(m) > 0 && string(m) != "null" {
+		if meta, err = rawjson.ParseObject(m); err != nil {
+			return storage.Response{}, badRequest("Invalid metadata")
+		}
+	}
+	var replyTo string
+	if json.Unmarshal(f["replyTo"], &replyTo) == nil && replyTo != "" {
+		meta.SetString("replyTo", replyTo)
+	}
+	metaJSON, _ := meta.MarshalJSON()
+	r := storage.Response{UserID: user.ID, ChannelID: channelID, From: "agent", Content: content, Metadata: metaJSON}
+	d, err := s.store.AppendResponse(ctx, &r, func(v storage.ChannelView) (storage.Delivery, error) {
+		if !v.Channel.Enabled {
+			return storage.Delivery{}, newError(http.StatusForbidden, "Channel is disabled")
+		}
+		return s.planDelivery(v, meta), nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return r, errNoChannel
+	}
+	if err != nil {
+		return r, err
+	}
+	s.metrics.replies.WithLabelValues(r.ChannelType, transport).Inc()
+	switch d.Status {
+	case storage.StatusPending:
+		s.outbox.kick()
+	case storage.StatusFailed:
+		s.metrics.deliveries.WithLabelValues(r.ChannelType, "failed").Inc()
+	}
+	return r, nil
+}
+
+// planDelivery decides a new response's delivery record (PROTOCOL §7.5): the
+// target is resolved now, so later inbound traffic cannot redirect a queued
+// reply; a missing prerequisite fails the delivery at once.
+func (s *Server) planDelivery(v storage.ChannelView, meta *rawjson.Object) storage.Delivery {
+	d := storage.Delivery{Status: storage.StatusPending}
+	fail := func(reason string) storage.Delivery {
+		return storage.Delivery{Status: storage.StatusFailed, Target: d.Target, LastError: reason}
+	}
+	ch := v.Channel
+	switch ch.Type {
+	case storage.TypeTelegram, storage.TypeDiscord:
+		key := "chatId"
+		if ch.Type == storage.TypeDiscord {
+			key = "discordChannelId"
+		}
+		d.Target = firstNonEmpty(scalarText(meta, key), v.ReplyTarget)
+		switch {
+		case !v.HasSecret("botToken"):
+			return fail("channel has no credentials")
+		case d.Target == "":
+			return fail("no reply target")
+		}
+	case storage.TypeEmail:
+		d.Target = firstNonEmpty(scalarText(meta, "senderAddress"), v.ReplyTarget)
+		chMeta, _ := rawjson.ParseObject(ch.Metadata)
+		switch {
+		case d.Target == "":
+			return fail("no reply target")
+		case chMeta == nil || string(must(chMeta.Get("verified"))) != "true":
+			return fail("channel not verified")
+		case s.cfg.ResendAPIKey == "" || s.cfg.EmailDomain == "":
+			return fail("email not configured")
+		case !listContainsFold(chMeta, "allowedSenders", d.Target):
+			return fail("recipient not allowed")
+		}
+	default: // webhook, slack: replies are only stored
+		return storage.Delivery{Status: storage.StatusStored}
+	}
+	return d
+}
+
+// scalarText is a metadata member as text: a string, or a number's literal.
+// Falsy values (absent, null, false, 0, "") give "".
+func scalarText(o *rawjson.Object, key string) string {
+	raw, ok := o.Get(key)
+	if !ok || isFalsy(raw) {
+		return ""
+	}
+	if s, ok := o.GetString(key); ok {
+		return s
+	}
+	if raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' {
+		return numberText(string(raw))
+	}
+	return ""
+}
+
+// isFalsy reports a JSON value that JavaScript treats as false (or absent).
+func isFalsy(raw json.RawMessage) bool {
+	switch v := string(bytes.TrimSpace(raw)); v {
+	case "", "null", "false", `""`:
+		return true
+	default:
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			f, err := n.Float64()
+			return err == nil && f == 0
+		}
+		return false
+	}
+}
+
+func listContainsFold(o *rawjson.Object, key, want string) bool {
+	raw, ok := o.Get(key)
+	if !ok {
+		return false
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) != nil {
+		return false
+	}
+	for _, v := range list {
+		if strings.EqualFold(v, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func must[T any](v T, _ bool) T { return v }

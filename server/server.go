@@ -1,0 +1,176 @@
+// Package server is the relay's HTTP side: routing, authentication, the
+// inbound pipeline, polling and replies (PROTOCOL.md). New is the composition
+// root: it receives built dependencies and wires them to the routes.
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/storage"
+)
+
+// Deps are the built dependencies of a Server.
+type Deps struct {
+	Store   storage.Store
+	Limits  *ratelimit.Limiters // nil admits everything
+	Log     *slog.Logger
+	Version string
+	// Registry receives the relay's metrics; nil creates a private one.
+	Registry *prometheus.Registry
+	// Now is the clock for signatures, replay windows and retention (default time.Now).
+	Now func() time.Time
+	// Senders deliver replies, by channel type (telegram, discord, email).
+	// A pending reply of a type without a sender fails.
+	Senders map[string]channels.Sender
+}
+
+// Server is a configured relay.
+type Server struct {
+	cfg     Config
+	store   storage.Store
+	limits  *ratelimit.Limiters
+	log     *slog.Logger
+	version string
+	now     func() time.Time
+	started time.Time
+
+	e       *echo.Echo
+	metrics *metrics
+	nonces  *nonceStore
+	keys    *keyCache
+
+	apiKeySecret []byte
+	serverKey    *ecdsa.PrivateKey
+
+	hub      *hub
+	outbox   *outbox
+	upgrader *websocket.Upgrader
+
+	purge  chan struct{} // wakes the sweeper after a channel is deleted
+	reqIDs *requestIDs
+}
+
+// New builds a Server: it loads (or creates) the store's API-key secret and
+// server key pair and registers every route.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Log == nil {
+		return nil, errors.New("server: Store and Log are required")
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    deps.Store,
+		limits:   deps.Limits,
+		log:      deps.Log.With("component", "server"),
+		version:  deps.Version,
+		now:      deps.Now,
+		purge:    make(chan struct{}, 1),
+		keys:     newKeyCache(),
+		reqIDs:   newRequestIDs(),
+		hub:      newHub(),
+		upgrader: newUpgrader(),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	s.started = s.now()
+	s.nonces = newNonceStore(nonceTTL, maxNoncesPerUser)
+	var err error
+	if s.apiKeySecret, err = s.store.Secret(ctx, "apikey_secret", newAPIKeySecret); err != nil {
+		return nil, fmt.Errorf("server: api key secret: %w", err)
+	}
+	if s.serverKey, err = loadServerKey(ctx, s.store); err != nil {
+		return nil, fmt.Errorf("server: server key pair: %w", err)
+	}
+	reg := deps.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.outbox = newOutbox(s, deps.Senders)
+	s.metrics = newMetrics(reg, s)
+	s.e = s.routes(reg)
+	return s, nil
+}
+
+// Handler is the relay's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Run serves on ln (or, when ln is nil, on the configured address) and runs
+// the background loops until ctx is done. It then shuts down gracefully and
+// returns once every goroutine it started has returned. The caller closes the
+// store afterwards.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Addr()); err != nil {
+			return fmt.Errorf("server: listen: %w", err)
+		}
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "version", s.version)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		sc := echo.StartConfig{
+			Listener:        ln,
+			HideBanner:      true,
+			HidePort:        true,
+			GracefulTimeout: s.cfg.ShutdownTimeout,
+			OnShutdownError: func(err error) { s.log.Warn("graceful shutdown", "err", err) },
+			BeforeServeFunc: func(hs *http.Server) error {
+				hs.ReadHeaderTimeout = 10 * time.Second // PROTOCOL §1.8: slow clients
+				hs.ReadTimeout = 60 * time.Second
+				hs.WriteTimeout = 60 * time.Second
+				hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+				// Shutdown does not wait for hijacked connections: close
+				// them (1001) as soon as it begins.
+				hs.RegisterOnShutdown(func() { s.hub.shutdown(closeGoingAway, reasonShutdown) })
+				return nil
+			},
+		}
+		if err := sc.Start(ctx, s.e); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("server: serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { s.sweepLoop(ctx); return nil })
+	g.Go(func() error { s.janitorLoop(ctx); return nil })
+	g.Go(func() error { s.pingLoop(ctx); return nil })
+	g.Go(func() error { s.outbox.run(ctx, s.cfg.Delivery.Workers); return nil })
+	err := g.Wait()
+	s.hub.shutdown(closeGoingAway, reasonShutdown) // also when serving failed
+	s.hub.wg.Wait()
+	return err
+}
+
+// janitorLoop forgets idle rate-limit buckets and expired nonces.
+func (s *Server) janitorLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.limits.Prune()
+			s.nonces.prune(s.now())
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// sweepBatch bounds each retention transaction so writers never wait long
+// (PROTOCOL §11.5).
+const sweepBatch = 1000
+
+// sweepLoop runs retention every SweepInterval and purges deleted channels'
+// responses, also right after a channel is deleted.
+func (s *Server) sweepLoop(ctx context.Context) {
+	s.purgeDeleted(ctx) // resume purges interrupted by a restart
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.purge:
+			s.purgeDeleted(ctx)
+		case <-t.C:
+			s.sweep(ctx)
+			s.purgeDeleted(ctx)
+		}
+	}
+}
+
+func (s *Server) sweep(ctx context.Context) {
+	start := time.Now()
+	res, err := s.store.Sweep(ctx, s.now().Add(-s.cfg.Retention), sweepBatch)
+	s.metrics.retentionDeleted.WithLabelValues("message").Add(float64(res.Messages))
+	s.metrics.retentionDeleted.WithLabelValues("response").Add(float64(res.Responses))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("retention sweep", "err", err)
+		}
+		return
+	}
+	s.log.Debug("retention sweep", "messages", res.Messages, "responses", res.Responses, "took", time.Since(start))
+}
+
+func (s *Server) purgeDeleted(ctx context.Context) {
+	if _, err := s.store.PurgeDeleted(ctx, sweepBatch); err != nil && ctx.Err() == nil {
+		s.log.Error("purge deleted channels", "err", err)
+	}
+}
+
+// kickPurge asks the sweeper to purge deleted channels soon.
+func (s *Server) kickPurge() {
+	select {
+	case s.purge <- struct{}{}:
+	default:
+	}
+}

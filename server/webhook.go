@@ -1,0 +1,108 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/chaos-relay/relay/channels/rawjson"
+	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/sanitize"
+	"github.com/chaos-relay/relay/storage"
+)
+
+const maxFromUnits = 256
+
+// webhook handles POST /webhook/:channelId (PROTOCOL §4.2).
+func (s *Server) webhook(c *echo.Context) error {
+	id := c.Param("channelId")
+	if err := s.limit(c, ratelimit.Webhook, id, "Too many webhook requests. Try again later."); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	ch, err := s.store.Channel(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return newError(http.StatusNotFound, "Unknown channel")
+	}
+	if err != nil {
+		return err
+	}
+	if ch.Type != storage.TypeWebhook {
+		return badRequest("Channel is not a webhook")
+	}
+	meta, err := rawjson.ParseObject(ch.Metadata)
+	if err != nil {
+		return err
+	}
+	secret, _ := meta.GetString("webhookSecret")
+	if tok := webhookToken(r); secret == "" || !secretEqual(tok, secret) {
+		return newError(http.StatusUnauthorized, "Invalid token")
+	}
+	if !ch.Enabled {
+		s.metrics.dropped.WithLabelValues(ch.Type, "disabled").Inc()
+		return newError(http.StatusForbidden, "Channel is disabled")
+	}
+	in := inbound{channel: ch, from: "webhook", meta: &rawjson.Object{}}
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	switch {
+	case strings.Contains(ct, "application/json"):
+		compact, err := rawjson.Compact(body)
+		if err != nil {
+			return errInvalidJSON
+		}
+		in.content = string(compact)
+		if compact[0] == '"' {
+			in.content = decodeJSONString(compact)
+		}
+		in.meta.Set("raw", compact)
+	case strings.Contains(ct, "application/x-www-form-urlencoded"):
+		form := rawjson.Form(string(body))
+		b, _ := form.MarshalJSON()
+		in.content = string(b)
+		in.meta.Set("form", b)
+	default:
+		in.content = string(body)
+		in.meta.SetString("raw", string(body))
+	}
+	addHints(in.meta, ch)
+	if src := r.Header.Get("X-Webhook-Source"); src != "" {
+		in.from = sanitize.TruncateUTF16(sanitize.Inbound(src), maxFromUnits)
+	}
+	m, err := s.ingest(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, stored{OK: true, MessageID: m.ID})
+}
+
+type stored struct {
+	OK        bool   `json:"ok"`
+	MessageID string `json:"messageId,omitempty"`
+}
+
+// webhookToken is the first non-empty of ?token=, X-Webhook-Token and a
+// Bearer credential.
+func webhookToken(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	if t := r.Header.Get("X-Webhook-Token"); t != "" {
+		return t
+	}
+	t, _ := bearerToken(r.Header.Get("Authorization"))
+	return t
+}
+
+// decodeJSONString decodes a compact JSON string literal.
+func decodeJSONString(lit []byte) string {
+	var s string
+	_ = json.Unmarshal(lit, &s) // lit came out of rawjson.Compact: valid
+	return s
+}

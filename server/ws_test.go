@@ -1,0 +1,503 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/chaos-relay/relay/client"
+	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server"
+)
+
+// frame is a server → client WebSocket frame.
+type frame struct {
+	Type        string         `json:"type"`
+	Message     client.Message `json:"message"`
+	Error       string         `json:"error"`
+	OK          bool           `json:"ok"`
+	ResponseID  string         `json:"responseId"`
+	ChannelType string         `json:"channelType"`
+	ChannelID   string         `json:"channelId"`
+}
+
+// dialWS opens /ws for c, with since when not empty.
+func (r *relay) dialWS(t *testing.T, c *client.Client, since string, dialer *websocket.Dialer) *websocket.Conn {
+	t.Helper()
+	q := url.Values{"token": {c.APIKey}}
+	if since != "" {
+		q.Set("since", since)
+	}
+	if dialer == nil {
+		dialer = websocket.DefaultDialer
+	}
+	conn, resp, err := dialer.Dial(strings.Replace(r.URL, "http", "ws", 1)+"/ws?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatalf("dial /ws: %v (%v)", err, resp)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// readFrame reads one frame within 10 s.
+func readFrame(t *testing.T, conn *websocket.Conn) frame {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, data, err := conn.ReadMessage()
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("frame %s: %v", data, err)
+	}
+	return f
+}
+
+// readMessages reads n message frames.
+func readMessages(t *testing.T, conn *websocket.Conn, n int) []client.Message {
+	t.Helper()
+	out := make([]client.Message, 0, n)
+	for len(out) < n {
+		f := readFrame(t, conn)
+		if f.Type != "message" {
+			t.Fatalf("frame type %q, want message", f.Type)
+		}
+		out = append(out, f.Message)
+	}
+	return out
+}
+
+// closeCode reads until the connection closes and returns the close error.
+func closeCode(t *testing.T, conn *websocket.Conn) *websocket.CloseError {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("connection ended without a close frame: %v", err)
+		}
+		return ce
+	}
+}
+
+func postN(t *testing.T, hook string, n int, prefix string) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		id, err := client.PostWebhook(bg, nil, hook, "text/plain", []byte(fmt.Sprintf("%s%d", prefix, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
+func noLimits(c *server.Config) { c.RateLimits.Disabled = true }
+
+func TestWSHandshakeErrors(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t)
+	c := r.register(t, false)
+	ws := strings.Replace(r.URL, "http", "ws", 1) + "/ws"
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "WebSocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	expectError(t, send(t, http.MethodGet, r.URL+"/ws?token="+c.APIKey, nil, nil), 400, "WebSocket upgrade required")
+	expectError(t, send(t, http.MethodGet, r.URL+"/ws", nil, upgrade), 401, "Missing token query parameter")
+	expectError(t, send(t, http.MethodGet, r.URL+"/ws?token=", nil, upgrade), 401, "Missing token query parameter")
+	expectError(t, send(t, http.MethodGet, r.URL+"/ws?token=nope", nil, upgrade), 401, "Invalid token")
+	expectError(t, send(t, http.MethodGet, r.URL+"/ws?token="+c.APIKey+"&since=yesterday", nil, upgrade), 400, "Invalid since parameter")
+	// The extension connects from a chrome-extension:// origin.
+	h := http.Header{"Origin": {"chrome-extension://abcdef"}}
+	conn, _, err := websocket.DefaultDialer.Dial(ws+"?token="+c.APIKey+"&since=", h)
+	if err != nil {
+		t.Fatalf("dial with an extension origin and an empty since: %v", err)
+	}
+	conn.Close()
+}
+
+func TestWSLiveDeliveryAndReplay(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, noLimits)
+	c := r.register(t, true)
+	ch, hook := webhookChannel(t, c, client.NewChannel{Name: "n"})
+	before := postN(t, hook, 3, "old")
+
+	// Without since: the whole replay window, then live.
+	conn := r.dialWS(t, c, "", nil)
+	got := readMessages(t, conn, 3)
+	for i, m := range got {
+		if m.ID != before[i] {
+			t.Fatalf("replayed %s, want %s", m.ID, before[i])
+		}
+	}
+	live := postN(t, hook, 1, "live")[0]
+	m := readMessages(t, conn, 1)[0]
+	if m.ID != live || m.UserID != c.UserID || m.ChannelID != ch.ID || m.ChannelType != "webhook" || m.From != "webhook" || m.Content != "live0" {
+		t.Fatalf("live message %+v", m)
+	}
+	if m.Metadata["channelDirection"] != "inbound" || m.Metadata["channelName"] != "n" {
+		t.Fatalf("metadata %v", m.Metadata)
+	}
+
+	// With since: exactly what came after it.
+	conn2 := r.dialWS(t, c, got[1].Timestamp, nil)
+	rest := readMessages(t, conn2, 2)
+	if rest[0].ID != before[2] || rest[1].ID != live {
+		t.Fatalf("resume after %s gave %s, %s", got[1].Timestamp, rest[0].ID, rest[1].ID)
+	}
+	// Both connections of the user get the next message once.
+	next := postN(t, hook, 1, "both")[0]
+	for _, cn := range []*websocket.Conn{conn, conn2} {
+		if m := readMessages(t, cn, 1)[0]; m.ID != next {
+			t.Fatalf("fan-out gave %s, want %s", m.ID, next)
+		}
+	}
+	waitFor(t, "health to count 2 sockets", func() bool {
+		var h struct{ Websockets int }
+		decode(t, send(t, http.MethodGet, r.URL+"/health", nil, nil), &h)
+		return h.Websockets == 2
+	})
+}
+
+func TestWSClientFrames(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) { c.RateLimits.Reply = ratelimit.Rate{N: 3, Per: time.Hour} })
+	c := r.register(t, false)
+	other := r.register(t, false)
+	ch, _ := webhookChannel(t, c, client.NewChannel{})
+	theirs, _ := webhookChannel(t, other, client.NewChannel{})
+	conn := r.dialWS(t, c, "", nil)
+	write := func(s string) {
+		t.Helper()
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(f frame, typ, errText string) {
+		t.Helper()
+		if f.Type != typ || f.Error != errText {
+			t.Fatalf("frame %+v, want type %q error %q", f, typ, errText)
+		}
+	}
+	write(`{"type":"ping"}`)
+	want(readFrame(t, conn), "pong", "")
+	write(`not json`)
+	want(readFrame(t, conn), "error", "Invalid JSON")
+	write(`[1,2]`)
+	want(readFrame(t, conn), "error", "Invalid JSON")
+	if err := conn.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	write(`{"type":"mcp-response","id":1}`)
+	write(`{"type":"something-new"}`)
+	write(`{"type":"reply","channelId":"` + ch.ID + `"}`)
+	want(readFrame(t, conn), "error", "Missing channelId or content") // binary and unknown frames were ignored
+	write(`{"type":"reply","channelId":"` + theirs.ID + `","content":"x"}`)
+	want(readFrame(t, conn), "error", "Channel not found")
+	write(`{"type":"reply","channelId":"` + ch.ID + `","content":"<b>done</b>","channelType":"telegram"}`)
+	ack := readFrame(t, conn)
+	if ack.Type != "reply_ack" || !ack.OK || ack.ResponseID == "" || ack.ChannelType != "webhook" || ack.ChannelID != ch.ID {
+		t.Fatalf("reply_ack %+v", ack)
+	}
+	page, err := client.Responses(bg, nil, r.URL, ch.ID, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Responses) != 1 || page.Responses[0].ID != ack.ResponseID || page.Responses[0].Content != "done" {
+		t.Fatalf("responses %+v", page.Responses)
+	}
+	// The bucket is shared with POST /reply: the two tokens are used up.
+	write(`{"type":"reply","channelId":"` + ch.ID + `","content":"again"}`)
+	want(readFrame(t, conn), "error", "Too many reply requests. Try again later.")
+	if _, err := c.Reply(bg, client.Reply{ChannelID: ch.ID, Content: "http"}); apiError(t, err).Status != 429 {
+		t.Fatalf("HTTP reply after WS replies: %v", err)
+	}
+}
+
+func TestWSConnectionCap(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) { c.WS.MaxConnPerUser = 2 })
+	c := r.register(t, false)
+	first := r.dialWS(t, c, "", nil)
+	second := r.dialWS(t, c, "", nil)
+	third := r.dialWS(t, c, "", nil)
+	ce := closeCode(t, first)
+	if ce.Code != 4001 || ce.Text != "Too many connections for this session" {
+		t.Fatalf("oldest closed with %d %q", ce.Code, ce.Text)
+	}
+	for _, conn := range []*websocket.Conn{second, third} {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if f := readFrame(t, conn); f.Type != "pong" {
+			t.Fatalf("newer connection answered %+v", f)
+		}
+	}
+}
+
+func TestWSFrameLimit(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) { c.WS.MaxFrameBytes = 1024 })
+	c := r.register(t, false)
+	conn := r.dialWS(t, c, "", nil)
+	ok := `{"type":"ping","pad":"` + strings.Repeat("x", 1024-len(`{"type":"ping","pad":""}`)) + `"}`
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(ok)); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, conn); f.Type != "pong" {
+		t.Fatalf("a frame at the limit: %+v", f)
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(ok+" ")); err != nil {
+		t.Fatal(err)
+	}
+	if ce := closeCode(t, conn); ce.Code != 1009 || ce.Text != "Message too big" {
+		t.Fatalf("closed with %d %q", ce.Code, ce.Text)
+	}
+}
+
+func TestWSKeepalive(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) {
+		c.WS.PingInterval = 20 * time.Millisecond
+		c.WS.PongTimeout = 300 * time.Millisecond
+	})
+	c := r.register(t, false)
+	// A reading client answers protocol pings and stays.
+	pings := make(chan struct{}, 100)
+	alive := r.dialWS(t, c, "", nil)
+	alive.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	go func() {
+		for {
+			if _, _, err := alive.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	for range 20 { // 20 pings = 400 ms, past the pong timeout
+		select {
+		case <-pings:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no protocol ping")
+		}
+	}
+	// A silent client (never reads, so never answers) is dropped without a close frame.
+	silent := r.dialWS(t, c, "", nil)
+	waitFor(t, "the silent socket to be dropped", func() bool {
+		var h struct{ Websockets int }
+		decode(t, send(t, http.MethodGet, r.URL+"/health", nil, nil), &h)
+		return h.Websockets == 1
+	})
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := silent.ReadMessage()
+		if err == nil {
+			continue // pings are handled inside ReadMessage; frames are not expected
+		}
+		if ce, ok := errors.AsType[*websocket.CloseError](err); ok && ce.Code != websocket.CloseAbnormalClosure {
+			t.Fatalf("silent socket got a close frame %d", ce.Code)
+		}
+		break
+	}
+}
+
+func TestWSGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(*server.Config) {})
+	c := r.register(t, false)
+	conn := r.dialWS(t, c, "", nil)
+	done := make(chan *websocket.CloseError, 1)
+	go func() { done <- closeCode(t, conn) }()
+	r.stop()
+	ce := <-done
+	if ce.Code != 1001 || ce.Text != "Server shutting down" {
+		t.Fatalf("closed with %d %q", ce.Code, ce.Text)
+	}
+}
+
+// TestWSResumeUnderLoad: a client disconnects and reconnects many times with
+// since while writers keep ingesting; it sees every message once, in order.
+func TestWSResumeUnderLoad(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, noLimits)
+	c := r.register(t, false)
+	_, hook := webhookChannel(t, c, client.NewChannel{})
+	const writers, each = 4, 75
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := client.PostWebhook(bg, nil, hook, "text/plain", []byte(fmt.Sprintf("%d-%03d", w, i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	var got []client.Message
+	since := client.FormatTime(time.Now().Add(-time.Hour))
+	for reconnects := 0; len(got) < writers*each; reconnects++ {
+		conn := r.dialWS(t, c, since, nil)
+		for range 1 + reconnects%7 { // a few frames per connection
+			if len(got) == writers*each {
+				break
+			}
+			m := readMessages(t, conn, 1)[0]
+			got = append(got, m)
+			since = m.Timestamp
+		}
+		conn.Close()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, m := range got {
+		if seen[m.ID] {
+			t.Fatalf("%s delivered twice", m.Content)
+		}
+		seen[m.ID] = true
+		if i > 0 && m.Timestamp <= got[i-1].Timestamp {
+			t.Fatalf("out of order at %d", i)
+		}
+	}
+	// Nothing more arrives after the last one.
+	conn := r.dialWS(t, c, since, nil)
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if f := readFrame(t, conn); f.Type != "pong" {
+		t.Fatalf("extra frame after the last message: %+v", f)
+	}
+}
+
+// TestWSSlowConsumer: a socket that stops reading is closed with 1013 once
+// more than RELAY_WS_SEND_QUEUE messages wait for it, and another user keeps
+// receiving meanwhile.
+func TestWSSlowConsumer(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) {
+		noLimits(c)
+		c.WS.SendQueue = 8
+		c.WS.WriteTimeout = time.Minute // the 1013 here comes from the queue bound
+	})
+	slowUser, other := r.register(t, false), r.register(t, false)
+	_, slowHook := webhookChannel(t, slowUser, client.NewChannel{})
+	_, otherHook := webhookChannel(t, other, client.NewChannel{})
+	slow := r.dialWS(t, slowUser, "", nil)
+	fast := r.dialWS(t, other, "", nil)
+
+	big := strings.Repeat("x", 60_000)
+	const sent = 300 // 18 MB: far beyond what the socket buffers hold
+	for i := range sent {
+		if _, err := client.PostWebhook(bg, nil, slowHook, "text/plain", []byte(fmt.Sprint(i, big))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The other user is not held up by the stalled socket.
+	id := postN(t, otherHook, 1, "fast")[0]
+	if m := readMessages(t, fast, 1)[0]; m.ID != id {
+		t.Fatalf("other user got %s", m.ID)
+	}
+	// The stalled client resumes reading: some messages, then 1013.
+	n := 0
+	_ = slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, _, err := slow.ReadMessage()
+		if err == nil {
+			n++
+			continue
+		}
+		ce, ok := errors.AsType[*websocket.CloseError](err)
+		if !ok || ce.Code != 1013 || ce.Text != "Slow consumer: reconnect with since" {
+			t.Fatalf("after %d messages: %v, want close 1013", n, err)
+		}
+		break
+	}
+	if n >= sent {
+		t.Fatalf("received all %d messages: never cut off", n)
+	}
+}
+
+// TestNoGoroutineLeft: after the relay stops, none of its goroutines remain.
+func TestNoGoroutineLeft(t *testing.T) {
+	r := newRelay(t, noLimits)
+	c := r.register(t, false)
+	_, hook := webhookChannel(t, c, client.NewChannel{})
+	conns := []*websocket.Conn{r.dialWS(t, c, "", nil), r.dialWS(t, c, "", nil)}
+	postN(t, hook, 5, "m")
+	for _, conn := range conns {
+		readMessages(t, conn, 5)
+	}
+	r.stop()
+	waitFor(t, "relay goroutines to end", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "chaos-relay/relay/server.") || strings.Contains(g, "chaos-relay/relay/storage/") ||
+				strings.Contains(g, "net/http.(*conn).serve") {
+				if !strings.Contains(g, "TestNoGoroutineLeft") && !strings.Contains(g, "server_test.") {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// TestSubscribeAcrossRestart: the client package's subscription reconnects
+// after the relay restarts and resumes with since: every message once, in order.
+func TestSubscribeAcrossRestart(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, noLimits)
+	c := r.register(t, true)
+	_, hook := webhookChannel(t, c, client.NewChannel{})
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	got := make(chan client.Message, 100)
+	done := make(chan error, 1)
+	sub := *c
+	go func() { done <- sub.Subscribe(ctx, func(m client.Message) error { got <- m; return nil }) }()
+	want := postN(t, hook, 20, "a")
+	for _, id := range want[:10] {
+		if m := <-got; m.ID != id {
+			t.Fatalf("got %s, want %s", m.ID, id)
+		}
+	}
+	r.restart(t)
+	want = append(want, postN(t, hook, 20, "b")...)
+	for _, id := range want[10:] {
+		select {
+		case m := <-got:
+			if m.ID != id {
+				t.Fatalf("got %s, want %s", m.ID, id)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("subscription did not resume")
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Subscribe returned %v", err)
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("extra message %s", m.ID)
+	default:
+	}
+}

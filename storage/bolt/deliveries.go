@@ -1,0 +1,72 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/chaos-relay/relay/storage"
+)
+
+// PendingHeads implements storage.Store. The pending index is ordered by
+// channel, then time, so the first key of each channel is its head; the
+// cursor jumps from one channel to the next.
+func (s *Store) PendingHeads(_ context.Context) ([]storage.PendingReply, error) {
+	var out []storage.PendingReply
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bPending).Cursor()
+		for k, v := c.First(); k != nil; {
+			var d storage.Delivery
+			if err := getJSON(tx.Bucket(bDeliveries), v, &d); err != nil {
+				return err
+			}
+			var rec responseRecord
+			if err := json.Unmarshal(tx.Bucket(bResponses).Get(k), &rec); err != nil {
+				return err
+			}
+			channelID := string(k[:len(k)-9])
+			out = append(out, storage.PendingReply{Delivery: d, Response: storage.Response{
+				ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID, From: rec.From,
+				Content: rec.Content, Timestamp: fromMillis(streamNumber(k)), Metadata: rec.Metadata,
+			}})
+			next := append([]byte(channelID), 0x01) // just past this channel's keys
+			k, v = c.Seek(next)
+		}
+		return nil
+	})
+	return out, wrap("pending heads", err)
+}
+
+// UpdateDelivery implements storage.Store.
+func (s *Store) UpdateDelivery(ctx context.Context, responseID string, fn func(*storage.Delivery) error) (storage.Delivery, error) {
+	var out storage.Delivery
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		var d storage.Delivery
+		if err := getJSON(tx.Bucket(bDeliveries), []byte(responseID), &d); err != nil {
+			return err
+		}
+		was := d.Status
+		if err := fn(&d); err != nil {
+			return err
+		}
+		d.ResponseID = responseID
+		key := streamKey(d.ChannelID, toMillis(d.CreatedAt))
+		switch {
+		case was == storage.StatusPending && d.Status != storage.StatusPending:
+			if err := tx.Bucket(bPending).Delete(key); err != nil {
+				return err
+			}
+		case was != storage.StatusPending && d.Status == storage.StatusPending: // retried
+			if _, err := getChannel(tx, d.ChannelID); err != nil {
+				return err // a deleted channel's replies stay failed
+			}
+			if err := tx.Bucket(bPending).Put(key, []byte(responseID)); err != nil {
+				return err
+			}
+		}
+		out = d
+		return putJSON(tx.Bucket(bDeliveries), []byte(responseID), d)
+	})
+	return out, wrap("update delivery", err)
+}
