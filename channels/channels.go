@@ -22,6 +22,9 @@ type Part struct {
 	Total      int
 	// Metadata is the reply's metadata (threading headers for email).
 	Metadata json.RawMessage
+	// ChannelMetadata is the channel's metadata (an email channel's
+	// inboundAddress is the reply's sender).
+	ChannelMetadata json.RawMessage
 }
 
 // Credentials opens a channel's sealed secret by name ("botToken").

@@ -324,7 +324,13 @@ func (p channelPatch) apply(ch *storage.Channel) error {
 
 // deleteChannel handles DELETE /channels/:channelId (PROTOCOL §3.6).
 func (s *Server) deleteChannel(c *echo.Context) error {
-	err := s.store.DeleteChannel(c.Request().Context(), userOf(c).ID, c.Param("channelId"))
+	ctx := c.Request().Context()
+	ch, err := s.ownedChannel(c, c.Param("channelId"))
+	if err != nil {
+		return err
+	}
+	token, _ := s.store.ChannelSecret(ctx, ch.ID, secretBotToken) // gone with the channel
+	err = s.store.DeleteChannel(ctx, userOf(c).ID, ch.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return errNoChannel
 	}
@@ -332,6 +338,7 @@ func (s *Server) deleteChannel(c *echo.Context) error {
 		return err
 	}
 	s.kickPurge()
+	s.releasePlatform(ch, string(token))
 	return writeJSON(c, http.StatusOK, okBody{OK: true})
 }
 

@@ -80,6 +80,10 @@ type Config struct {
 	TelegramAPIURL string
 	DiscordAPIURL  string
 	ResendAPIURL   string
+
+	// DebugAddr, when set, serves net/http/pprof there (an addition to
+	// PROTOCOL §10.3 for profiling; keep it on loopback).
+	DebugAddr string
 }
 
 // WSConfig is the WebSocket part of Config.

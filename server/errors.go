@@ -51,9 +51,14 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		s.log.Debug("error after response was committed", "err", err)
 		return
 	}
-	var ae *apiError
+	var (
+		ae *apiError
+		he *echo.HTTPError
+	)
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &he) && he.Code < 500:
+		ae = newError(he.Code, he.Message) // from packages mounted on the router (admin)
 	case errors.Is(err, storage.ErrUnavailable):
 		s.log.Error("store commit failed", "err", err, "request_id", requestID(c))
 		ae = newError(http.StatusServiceUnavailable, msgStorage)

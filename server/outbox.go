@@ -127,7 +127,7 @@ func (o *outbox) attempt(ctx context.Context, job storage.PendingReply) {
 	commitCtx := context.WithoutCancel(ctx)
 	for i := d.PartsSent; i < len(parts); i++ {
 		err := sender.Send(ctx, channels.Part{ResponseID: d.ResponseID, ChannelID: d.ChannelID, Target: d.Target,
-			Text: parts[i], Index: i, Total: len(parts), Metadata: r.Metadata}, creds)
+			Text: parts[i], Index: i, Total: len(parts), Metadata: r.Metadata, ChannelMetadata: job.Channel.Metadata}, creds)
 		if err != nil {
 			if ctx.Err() != nil {
 				return // interrupted by shutdown: the attempt does not count

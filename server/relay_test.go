@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
@@ -76,8 +78,13 @@ func (r *relay) start(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.store = store
+	tg := telegram.New(telegram.Config{APIURL: r.cfg.TelegramAPIURL}, log)
+	senders := r.senders
+	if senders == nil {
+		senders = map[string]channels.Sender{storage.TypeTelegram: tg}
+	}
 	srv, err := server.New(ctx, r.cfg, server.Deps{Store: store, Limits: ratelimit.New(r.cfg.RateLimits, nil), Log: log,
-		Version: "test", Senders: r.senders})
+		Version: "test", Senders: senders, Telegram: tg})
 	if err != nil {
 		cancel()
 		_ = store.Close()

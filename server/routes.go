@@ -29,6 +29,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.GET("/ws", s.ws)
 
 	e.POST("/webhook/:channelId", s.webhook)
+	if s.telegram != nil {
+		e.POST("/telegram/:channelId", s.telegramInbound)
+	}
 	e.GET("/responses/:channelId", s.responses)
 
 	auth := s.authenticate
@@ -39,6 +42,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.POST("/channels", s.createChannel, auth)
 	e.PATCH("/channels/:channelId", s.updateChannel, auth)
 	e.DELETE("/channels/:channelId", s.deleteChannel, auth)
+	if s.telegram != nil {
+		e.POST("/channels/telegram/register", s.registerTelegram, auth)
+	}
 	return e
 }
 

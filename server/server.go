@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -36,6 +38,9 @@ type Deps struct {
 	// Senders deliver replies, by channel type (telegram, discord, email).
 	// A pending reply of a type without a sender fails.
 	Senders map[string]channels.Sender
+	// Telegram talks to the Bot API (registration, notices, typing); nil
+	// makes the Telegram routes answer 503.
+	Telegram *telegram.Adapter
 }
 
 // Server is a configured relay.
@@ -57,11 +62,19 @@ type Server struct {
 	serverKey    *ecdsa.PrivateKey
 
 	hub      *hub
+	telegram *telegram.Adapter
 	outbox   *outbox
 	upgrader *websocket.Upgrader
 
 	purge  chan struct{} // wakes the sweeper after a channel is deleted
 	reqIDs *requestIDs
+
+	// Best-effort background tasks (see background.go).
+	bgMu     sync.Mutex
+	bgClosed bool
+	bgWG     sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 // New builds a Server: it loads (or creates) the store's API-key secret and
@@ -85,6 +98,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		reqIDs:   newRequestIDs(),
 		hub:      newHub(),
 		upgrader: newUpgrader(),
+		telegram: deps.Telegram,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -93,6 +107,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		s.version = "dev"
 	}
 	s.started = s.now()
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.nonces = newNonceStore(nonceTTL, maxNoncesPerUser)
 	var err error
 	if s.apiKeySecret, err = s.store.Secret(ctx, "apikey_secret", newAPIKeySecret); err != nil {
@@ -154,9 +169,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { s.janitorLoop(ctx); return nil })
 	g.Go(func() error { s.pingLoop(ctx); return nil })
 	g.Go(func() error { s.outbox.run(ctx, s.cfg.Delivery.Workers); return nil })
+	g.Go(func() error { return s.debugLoop(ctx) })
 	err := g.Wait()
 	s.hub.shutdown(closeGoingAway, reasonShutdown) // also when serving failed
 	s.hub.wg.Wait()
+	s.stopBackground()
 	return err
 }
 

@@ -9,6 +9,9 @@ import (
 // (PROTOCOL §11.5).
 const sweepBatch = 1000
 
+// adminSessionTTL is the lifetime of an admin login (PROTOCOL §9).
+const adminSessionTTL = 24 * time.Hour
+
 // sweepLoop runs retention every SweepInterval and purges deleted channels'
 // responses, also right after a channel is deleted.
 func (s *Server) sweepLoop(ctx context.Context) {
@@ -40,6 +43,9 @@ func (s *Server) sweep(ctx context.Context) {
 		return
 	}
 	s.log.Debug("retention sweep", "messages", res.Messages, "responses", res.Responses, "took", time.Since(start))
+	if _, err := s.store.ExpireAdminSessions(ctx, s.now().Add(-adminSessionTTL)); err != nil && ctx.Err() == nil {
+		s.log.Error("expire admin sessions", "err", err)
+	}
 }
 
 func (s *Server) purgeDeleted(ctx context.Context) {

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v5"
+
+	"github.com/chaos-relay/relay/storage"
 )
 
 // typing handles POST /typing (PROTOCOL §7.6). Ownership is required for
@@ -24,8 +27,24 @@ func (s *Server) typing(c *echo.Context) error {
 	if !ok {
 		return badRequest("Missing channelId")
 	}
-	if _, err := s.ownedChannel(c, id); err != nil {
+	ch, err := s.ownedChannel(c, id)
+	if err != nil {
 		return err
+	}
+	if ch.Enabled && ch.Type == storage.TypeTelegram && s.telegram != nil {
+		s.background(func(ctx context.Context) {
+			token, err := s.store.ChannelSecret(ctx, ch.ID, secretBotToken)
+			if err != nil {
+				return // no token: nothing to send
+			}
+			target, err := s.store.ReplyTarget(ctx, ch.ID)
+			if err != nil || target == "" {
+				return
+			}
+			if err := s.telegram.SendTyping(ctx, string(token), target); err != nil {
+				s.log.Debug("typing", "component", "telegram", "err", err)
+			}
+		})
 	}
 	return writeJSON(c, http.StatusOK, okBody{OK: true})
 }

@@ -63,6 +63,9 @@ type Store interface {
 	// target, and fails its pending deliveries. Its responses are purged later
 	// (PurgeDeleted), after which the id can be reused.
 	DeleteChannel(ctx context.Context, userID, id string) error
+	// ReplyTarget returns where the channel's inbound traffic came from last
+	// ("" when nothing did).
+	ReplyTarget(ctx context.Context, channelID string) (string, error)
 	// ChannelSecret opens the channel's sealed secret name.
 	ChannelSecret(ctx context.Context, channelID, name string) ([]byte, error)
 
@@ -98,6 +101,34 @@ type Store interface {
 	// batch keys per transaction, and then releases their ids.
 	PurgeDeleted(ctx context.Context, batch int) (int, error)
 
+	// Admin sessions: SHA-256 of the cookie token → sealed creation time.
+	PutAdminSession(ctx context.Context, tokenHash []byte, createdAt time.Time) error
+	AdminSession(ctx context.Context, tokenHash []byte) (time.Time, error)
+	DeleteAdminSession(ctx context.Context, tokenHash []byte) error
+	// ExpireAdminSessions deletes admin sessions created before before.
+	ExpireAdminSessions(ctx context.Context, before time.Time) (int, error)
+
+	// CountUsers and UsersNewestFirst page the sessions for the admin.
+	CountUsers(ctx context.Context) (int, error)
+	UsersNewestFirst(ctx context.Context, offset, limit int) ([]User, error)
+	// RecentItems returns everyone's newest messages and responses together.
+	RecentItems(ctx context.Context, limit int) ([]Item, error)
+	// UserItems returns a user's messages and their channels' responses,
+	// newest first, strictly older than before (zero: the newest).
+	UserItems(ctx context.Context, userID string, before time.Time, limit int) ([]Item, error)
+	// Deliveries returns delivery records newest first, after the cursor (a
+	// response id; "" for the newest), of one status or of all ("").
+	Deliveries(ctx context.Context, status, cursor string, limit int) ([]Delivery, error)
+	// DeliveryCounts counts delivery records by status.
+	DeliveryCounts(ctx context.Context) (map[string]int, error)
+	// DeleteUser deletes a session and everything it owns in one
+	// transaction, failing its pending deliveries; it returns the deleted
+	// channels so that their platform resources can be released.
+	DeleteUser(ctx context.Context, userID string) ([]Channel, error)
+	// Buckets and Browse are the read-only store browser.
+	Buckets(ctx context.Context) ([]BucketCount, error)
+	Browse(ctx context.Context, path []string, limit int) ([]Entry, error)
+
 	// Health reports whether the store is open and whether the most recent
 	// commit failed.
 	Health() Health
@@ -126,6 +157,7 @@ type Health struct {
 type PendingReply struct {
 	Delivery Delivery
 	Response Response
+	Channel  Channel
 }
 
 // SweepResult counts what a sweep removed.

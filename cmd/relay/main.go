@@ -20,8 +20,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
@@ -104,12 +107,15 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 			log.Error("close store", "component", "store", "err", err)
 		}
 	}()
+	tg := telegram.New(telegram.Config{APIURL: cfg.TelegramAPIURL}, log.With("component", "telegram"))
 	srv, err := server.New(ctx, cfg, server.Deps{
 		Store:    store,
 		Limits:   ratelimit.New(cfg.RateLimits, nil),
 		Log:      log,
 		Version:  version,
 		Registry: reg,
+		Telegram: tg,
+		Senders:  map[string]channels.Sender{storage.TypeTelegram: tg},
 	})
 	if err != nil {
 		log.Error("start", "component", "server", "err", err)

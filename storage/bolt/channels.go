@@ -164,6 +164,20 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 	return wrap("delete channel", err)
 }
 
+// ReplyTarget implements storage.Store.
+func (s *Store) ReplyTarget(_ context.Context, channelID string) (string, error) {
+	var target string
+	err := s.view(func(tx *bbolt.Tx) error {
+		if _, err := getChannel(tx, channelID); err != nil {
+			return err
+		}
+		st, err := getChanState(tx, channelID)
+		target = st.ReplyTarget
+		return err
+	})
+	return target, wrap("reply target", err)
+}
+
 // ChannelSecret implements storage.Store.
 func (s *Store) ChannelSecret(_ context.Context, channelID, name string) ([]byte, error) {
 	var out []byte

@@ -26,7 +26,11 @@ func (s *Store) PendingHeads(_ context.Context) ([]storage.PendingReply, error) 
 				return err
 			}
 			channelID := string(k[:len(k)-9])
-			out = append(out, storage.PendingReply{Delivery: d, Response: storage.Response{
+			ch, err := getChannel(tx, channelID)
+			if err != nil {
+				return err // a deleted channel's deliveries are failed, never pending
+			}
+			out = append(out, storage.PendingReply{Delivery: d, Channel: ch, Response: storage.Response{
 				ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID, From: rec.From,
 				Content: rec.Content, Timestamp: fromMillis(streamNumber(k)), Metadata: rec.Metadata,
 			}})

@@ -15,28 +15,31 @@ import (
 // which no id contains, so a prefix scan of "<id>\x00" sees one stream only and
 // byte order equals time (or sequence) order.
 var (
-	bMeta         = []byte("meta")          // schema_version, sealed store secrets
-	bUsers        = []byte("users")         // userId → user
-	bAPIKeys      = []byte("apikeys")       // SHA-256(apiKey) → userId
-	bPubKeys      = []byte("pubkeys")       // fingerprint x:y → userId
-	bChannels     = []byte("channels")      // channelId → channel (or tombstone)
-	bUserChannels = []byte("user_channels") // userId \0 seq → channelId
-	bSecrets      = []byte("secrets")       // channelId \0 name → sealed value
-	bMessages     = []byte("messages")      // userId \0 ms → message
-	bUserState    = []byte("user_state")    // userId → last timestamp, retained count
-	bResponses    = []byte("responses")     // channelId \0 ms → response
-	bChanState    = []byte("channel_state") // channelId → last response timestamp, reply target, dedupe
-	bDeliveries   = []byte("deliveries")    // responseId → delivery
-	bPending      = []byte("pending")       // channelId \0 ms → responseId, for pending deliveries
-	bDeleted      = []byte("deleted")       // channelId → nil, channels whose responses are being purged
-	bDedupe       = []byte("dedupe")        // channelId \0 key → ms first seen
+	bMeta         = []byte("meta")           // schema_version, sealed store secrets
+	bUsers        = []byte("users")          // userId → user
+	bAPIKeys      = []byte("apikeys")        // SHA-256(apiKey) → userId
+	bPubKeys      = []byte("pubkeys")        // fingerprint x:y → userId
+	bChannels     = []byte("channels")       // channelId → channel (or tombstone)
+	bUserChannels = []byte("user_channels")  // userId \0 seq → channelId
+	bSecrets      = []byte("secrets")        // channelId \0 name → sealed value
+	bMessages     = []byte("messages")       // userId \0 ms → message
+	bUserState    = []byte("user_state")     // userId → last timestamp, retained count
+	bResponses    = []byte("responses")      // channelId \0 ms → response
+	bChanState    = []byte("channel_state")  // channelId → last response timestamp, reply target, dedupe
+	bDeliveries   = []byte("deliveries")     // responseId → delivery
+	bPending      = []byte("pending")        // channelId \0 ms → responseId, for pending deliveries
+	bDeleted      = []byte("deleted")        // channelId → nil, channels whose responses are being purged
+	bDedupe       = []byte("dedupe")         // channelId \0 key → ms first seen
+	bUsersByTime  = []byte("users_by_time")  // ms \0 userId → nil, for newest-first paging
+	bTimeline     = []byte("timeline")       // ms \0 id → "m"+userId or "r"+channelId: every item by time
+	bAdmin        = []byte("admin_sessions") // SHA-256(token) → sealed {createdAt}
 )
 
 var allBuckets = [][]byte{bMeta, bUsers, bAPIKeys, bPubKeys, bChannels, bUserChannels, bSecrets,
-	bMessages, bUserState, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe}
+	bMessages, bUserState, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe, bUsersByTime, bTimeline, bAdmin}
 
 // sealedBuckets hold only sealed values (plus the meta bucket's schema version).
-var sealedBuckets = [][]byte{bMeta, bSecrets}
+var sealedBuckets = [][]byte{bMeta, bSecrets, bAdmin}
 
 const schemaVersion = "1"
 

@@ -60,6 +60,9 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		if err := putRecord(tx.Bucket(bMessages), streamKey(m.UserID, ms), rec); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bTimeline).Put(timeKey(ms, id), []byte("m"+m.UserID)); err != nil {
+			return err
+		}
 		st.Last, st.Count = ms, st.Count+1
 		if err := putJSON(tx.Bucket(bUserState), []byte(m.UserID), st); err != nil {
 			return err

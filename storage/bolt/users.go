@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -64,7 +65,10 @@ func (s *Store) RegisterUser(ctx context.Context, u storage.User, apiKeyHash []b
 		if tx.Bucket(bUsers).Get([]byte(u.ID)) != nil {
 			return storage.ErrConflict
 		}
-		if err := putJSON(tx.Bucket(bUsers), []byte(u.ID), u); err != nil {
+		if err := putJSON(tx.Bucket(bUsers), []byte(u.ID), userRecord{User: u, APIKeyHash: apiKeyHash}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUsersByTime).Put(timeKey(toMillis(u.CreatedAt), u.ID), nil); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bAPIKeys).Put(apiKeyHash, []byte(u.ID)); err != nil {
@@ -99,6 +103,20 @@ func (s *Store) User(_ context.Context, id string) (storage.User, error) {
 	var u storage.User
 	err := s.view(func(tx *bbolt.Tx) error { return getJSON(tx.Bucket(bUsers), []byte(id), &u) })
 	return u, wrap("user", err)
+}
+
+// userRecord is a user with what its deletion needs to find.
+type userRecord struct {
+	storage.User
+	APIKeyHash []byte `json:"apiKeyHash"`
+}
+
+// timeKey is "<big-endian ms>\x00<id>": time order first.
+func timeKey(ms uint64, id string) []byte {
+	k := make([]byte, 9+len(id))
+	binary.BigEndian.PutUint64(k, ms)
+	copy(k[9:], id)
+	return k
 }
 
 // getJSON decodes b[key] into v; storage.ErrNotFound when absent.

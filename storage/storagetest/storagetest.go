@@ -60,6 +60,11 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteFailsPendingAndPurgeReleasesID", testDeletePurge},
 		{"SweepExpiresOldItems", testSweep},
 		{"PendingHeadsInChannelOrder", testPendingHeads},
+		{"AdminSessions", testAdminSessions},
+		{"AdminOverview", testAdminOverview},
+		{"DeliveriesListing", testDeliveriesListing},
+		{"DeleteUser", testDeleteUser},
+		{"Browse", testBrowse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -411,6 +416,11 @@ func testResponses(t *testing.T, open Opener) {
 	// The reply target comes from inbound traffic.
 	in := storage.Message{UserID: u.ID, ChannelType: storage.TypeTelegram, ChannelID: "tg", Content: "hi"}
 	must(t, s.AppendMessage(ctx, &in, storage.AppendOptions{ReplyTarget: "200"}))
+	target, err := s.ReplyTarget(ctx, "tg")
+	must(t, err)
+	equal(t, "reply target", target, "200")
+	_, err = s.ReplyTarget(ctx, "nope")
+	errorIs(t, err, storage.ErrNotFound)
 
 	var ids []string
 	for i := range 3 {

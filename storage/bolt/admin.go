@@ -1,0 +1,418 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/seal"
+)
+
+// adminSession is what a sealed admin session record holds.
+type adminSession struct {
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// PutAdminSession implements storage.Store.
+func (s *Store) PutAdminSession(ctx context.Context, tokenHash []byte, createdAt time.Time) error {
+	raw, _ := json.Marshal(adminSession{CreatedAt: createdAt.UTC()})
+	sealed, err := seal.Seal(s.key, sealAAD(bAdmin, tokenHash), raw)
+	if err != nil {
+		return wrap("seal admin session", err)
+	}
+	return wrap("put admin session", s.update(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bAdmin).Put(tokenHash, sealed)
+	}))
+}
+
+// AdminSession implements storage.Store.
+func (s *Store) AdminSession(_ context.Context, tokenHash []byte) (time.Time, error) {
+	var a adminSession
+	err := s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bAdmin).Get(tokenHash)
+		if v == nil {
+			return storage.ErrNotFound
+		}
+		raw, err := seal.Open(s.key, sealAAD(bAdmin, tokenHash), v)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, &a)
+	})
+	return a.CreatedAt, wrap("admin session", err)
+}
+
+// DeleteAdminSession implements storage.Store.
+func (s *Store) DeleteAdminSession(ctx context.Context, tokenHash []byte) error {
+	return wrap("delete admin session", s.update(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bAdmin).Delete(tokenHash)
+	}))
+}
+
+// ExpireAdminSessions implements storage.Store.
+func (s *Store) ExpireAdminSessions(ctx context.Context, before time.Time) (int, error) {
+	var expired [][]byte
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bAdmin).ForEach(func(k, v []byte) error {
+			var a adminSession
+			raw, err := seal.Open(s.key, sealAAD(bAdmin, k), v)
+			if err != nil || json.Unmarshal(raw, &a) != nil || a.CreatedAt.Before(before) {
+				expired = append(expired, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if err != nil || len(expired) == 0 {
+		return 0, wrap("expire admin sessions", err)
+	}
+	return len(expired), wrap("expire admin sessions", s.update(ctx, func(tx *bbolt.Tx) error {
+		for _, k := range expired {
+			if err := tx.Bucket(bAdmin).Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// CountUsers implements storage.Store.
+func (s *Store) CountUsers(_ context.Context) (int, error) {
+	n := 0
+	err := s.view(func(tx *bbolt.Tx) error { n = tx.Bucket(bUsersByTime).Stats().KeyN; return nil })
+	return n, wrap("count users", err)
+}
+
+// UsersNewestFirst implements storage.Store.
+func (s *Store) UsersNewestFirst(_ context.Context, offset, limit int) ([]storage.User, error) {
+	var out []storage.User
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bUsersByTime).Cursor()
+		i := 0
+		for k, _ := c.Last(); k != nil && len(out) < limit; k, _ = c.Prev() {
+			if i++; i <= offset {
+				continue
+			}
+			var rec userRecord
+			if err := getJSON(tx.Bucket(bUsers), k[9:], &rec); err != nil {
+				return err
+			}
+			out = append(out, rec.User)
+		}
+		return nil
+	})
+	return out, wrap("users newest first", err)
+}
+
+// RecentItems implements storage.Store: the newest messages and responses of
+// everyone, from the timeline index (entries of deleted data are skipped).
+func (s *Store) RecentItems(_ context.Context, limit int) ([]storage.Item, error) {
+	var out []storage.Item
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bTimeline).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			if len(v) < 2 {
+				continue
+			}
+			ms := binaryMillis(k)
+			var (
+				it  storage.Item
+				ok  bool
+				err error
+			)
+			if v[0] == 'm' {
+				it, ok, err = messageItem(tx, string(v[1:]), ms)
+			} else {
+				it, ok, err = responseItem(tx, string(v[1:]), ms)
+			}
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, it)
+			}
+		}
+		return nil
+	})
+	return out, wrap("recent items", err)
+}
+
+// UserItems implements storage.Store: a user's messages and the responses of
+// their channels, newest first, strictly older than before (zero: newest).
+func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, limit int) ([]storage.Item, error) {
+	end := uint64(1<<63 - 1)
+	if !before.IsZero() {
+		end = toMillis(before)
+	}
+	var out []storage.Item
+	err := s.view(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bUsers).Get([]byte(userID)) == nil {
+			return storage.ErrNotFound
+		}
+		streams := [][]byte{streamPrefix(userID)} // messages first, then each channel's responses
+		buckets := [][]byte{bMessages}
+		c := tx.Bucket(bUserChannels).Cursor()
+		prefix := streamPrefix(userID)
+		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
+			streams = append(streams, streamPrefix(string(v)))
+			buckets = append(buckets, bResponses)
+		}
+		for i, p := range streams {
+			cur := tx.Bucket(buckets[i]).Cursor()
+			k, _ := cur.Seek(append(bytes.Clone(p), putUint64(end)...))
+			if k == nil || !hasPrefix(k, p) || streamNumber(k) >= end {
+				k, _ = cur.Prev()
+			}
+			for n := 0; hasPrefix(k, p) && n < limit; k, _ = cur.Prev() {
+				if streamNumber(k) >= end {
+					continue
+				}
+				var (
+					it  storage.Item
+					ok  bool
+					err error
+				)
+				if bytes.Equal(buckets[i], bMessages) {
+					it, ok, err = messageItem(tx, userID, streamNumber(k))
+				} else {
+					it, ok, err = responseItem(tx, string(p[:len(p)-1]), streamNumber(k))
+				}
+				if err != nil {
+					return err
+				}
+				if ok {
+					out = append(out, it)
+					n++
+				}
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Timestamp.After(out[j].Timestamp) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, wrap("user items", err)
+}
+
+func messageItem(tx *bbolt.Tx, userID string, ms uint64) (storage.Item, bool, error) {
+	v := tx.Bucket(bMessages).Get(streamKey(userID, ms))
+	if v == nil {
+		return storage.Item{}, false, nil
+	}
+	var rec messageRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return storage.Item{}, false, err
+	}
+	return storage.Item{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
+		From: rec.From, Content: rec.Content, Timestamp: fromMillis(ms)}, true, nil
+}
+
+func responseItem(tx *bbolt.Tx, channelID string, ms uint64) (storage.Item, bool, error) {
+	v := tx.Bucket(bResponses).Get(streamKey(channelID, ms))
+	if v == nil {
+		return storage.Item{}, false, nil
+	}
+	var rec responseRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return storage.Item{}, false, err
+	}
+	it := storage.Item{Out: true, ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID,
+		From: rec.From, Content: rec.Content, Timestamp: fromMillis(ms)}
+	var d storage.Delivery
+	if err := getJSON(tx.Bucket(bDeliveries), []byte(rec.ID), &d); err == nil {
+		it.Delivery = &d
+	}
+	return it, true, nil
+}
+
+// Deliveries implements storage.Store: newest first (response ids are
+// UUIDv7, so key order is time order), after the cursor id, optionally of
+// one status.
+func (s *Store) Deliveries(_ context.Context, status, cursor string, limit int) ([]storage.Delivery, error) {
+	var out []storage.Delivery
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bDeliveries).Cursor()
+		var k, v []byte
+		if cursor == "" {
+			k, v = c.Last()
+		} else {
+			k, v = c.Seek([]byte(cursor))
+			if k == nil || string(k) >= cursor {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			var d storage.Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			if status == "" || d.Status == status {
+				out = append(out, d)
+			}
+		}
+		return nil
+	})
+	return out, wrap("deliveries", err)
+}
+
+// DeliveryCounts implements storage.Store.
+func (s *Store) DeliveryCounts(_ context.Context) (map[string]int, error) {
+	counts := map[string]int{storage.StatusPending: 0, storage.StatusSent: 0, storage.StatusFailed: 0, storage.StatusStored: 0}
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bDeliveries).ForEach(func(_, v []byte) error {
+			var d struct{ Status string }
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			counts[d.Status]++
+			return nil
+		})
+	})
+	return counts, wrap("delivery counts", err)
+}
+
+// DeleteUser implements storage.Store.
+func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channel, error) {
+	now := s.now().UTC()
+	var deleted []storage.Channel
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		deleted = nil
+		var rec userRecord
+		if err := getJSON(tx.Bucket(bUsers), []byte(userID), &rec); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bAPIKeys).Delete(rec.APIKeyHash); err != nil {
+			return err
+		}
+		if rec.PublicKey != nil {
+			if err := tx.Bucket(bPubKeys).Delete([]byte(rec.PublicKey.Fingerprint())); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bUsersByTime).Delete(timeKey(toMillis(rec.CreatedAt), userID)); err != nil {
+			return err
+		}
+		prefix := streamPrefix(userID)
+		c := tx.Bucket(bUserChannels).Cursor()
+		var ids []string
+		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
+			ids = append(ids, string(v))
+		}
+		for _, id := range ids {
+			ch, err := getChannel(tx, id)
+			if err != nil {
+				return err
+			}
+			deleted = append(deleted, ch)
+			if err := failPending(tx, id, "session deleted", now); err != nil {
+				return err
+			}
+			for _, b := range [][]byte{bResponses, bSecrets, bDedupe} {
+				if err := deletePrefix(tx.Bucket(b), streamPrefix(id)); err != nil {
+					return err
+				}
+			}
+			for _, b := range [][]byte{bChannels, bChanState, bDeleted} {
+				if err := tx.Bucket(b).Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, b := range [][]byte{bUserChannels, bMessages} {
+			if err := deletePrefix(tx.Bucket(b), prefix); err != nil {
+				return err
+			}
+		}
+		for _, b := range [][]byte{bUserState, bUsers} {
+			if err := tx.Bucket(b).Delete([]byte(userID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return deleted, wrap("delete user", err)
+}
+
+// Buckets implements storage.Store.
+func (s *Store) Buckets(_ context.Context) ([]storage.BucketCount, error) {
+	var out []storage.BucketCount
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			out = append(out, storage.BucketCount{Name: string(name), Count: b.Stats().KeyN})
+			return nil
+		})
+	})
+	return out, wrap("buckets", err)
+}
+
+// Browse implements storage.Store: path[0] names a bucket; the rest is a key
+// prefix, its segments joined with the \x00 separator of composite keys.
+func (s *Store) Browse(_ context.Context, path []string, limit int) ([]storage.Entry, error) {
+	if len(path) == 0 {
+		return nil, storage.ErrNotFound
+	}
+	var out []storage.Entry
+	err := s.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(path[0]))
+		if b == nil {
+			return storage.ErrNotFound
+		}
+		prefix := []byte(strings.Join(path[1:], "\x00"))
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+			e := storage.Entry{Key: keySegments(k), Sealed: seal.IsSealed(v)}
+			switch {
+			case e.Sealed:
+			case json.Valid(v):
+				e.Value = bytes.Clone(v)
+			default:
+				e.Value, _ = json.Marshal(hex.EncodeToString(v))
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, wrap("browse", err)
+}
+
+// keySegments splits a key into the segments of the layouts in keys.go:
+// "<id>\x00<name>", "<id>\x00<8-byte number>", "<8-byte number>\x00<id>",
+// or a single key. Segments that are not printable text are shown in hex.
+func keySegments(k []byte) []string {
+	n := len(k)
+	switch i := bytes.IndexByte(k, 0); {
+	case printable(k):
+		return []string{string(k)}
+	case i > 0 && printable(k[:i]) && printable(k[i+1:]):
+		return []string{string(k[:i]), string(k[i+1:])}
+	case n >= 9 && k[n-9] == 0 && printable(k[:n-9]):
+		return []string{string(k[:n-9]), hex.EncodeToString(k[n-8:])}
+	case n >= 9 && k[8] == 0 && printable(k[9:]):
+		return []string{hex.EncodeToString(k[:8]), string(k[9:])}
+	}
+	return []string{hex.EncodeToString(k)}
+}
+
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// binaryMillis is the time at the start of a time key.
+func binaryMillis(k []byte) uint64 { return binary.BigEndian.Uint64(k[:8]) }

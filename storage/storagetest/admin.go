@@ -1,0 +1,201 @@
+package storagetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chaos-relay/relay/storage"
+)
+
+func testAdminSessions(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	must(t, s.PutAdminSession(ctx, []byte("h1"), t0))
+	must(t, s.PutAdminSession(ctx, []byte("h2"), t0.Add(time.Hour)))
+	got, err := s.AdminSession(ctx, []byte("h1"))
+	must(t, err)
+	equal(t, "createdAt", got.Equal(t0), true)
+	n, err := s.ExpireAdminSessions(ctx, t0.Add(time.Minute))
+	must(t, err)
+	equal(t, "expired", n, 1)
+	_, err = s.AdminSession(ctx, []byte("h1"))
+	errorIs(t, err, storage.ErrNotFound)
+	must(t, s.DeleteAdminSession(ctx, []byte("h2")))
+	_, err = s.AdminSession(ctx, []byte("h2"))
+	errorIs(t, err, storage.ErrNotFound)
+}
+
+func testAdminOverview(t *testing.T, open Opener) {
+	clock := NewClock(t0)
+	s := open(t, clock.Now)
+	var users []storage.User
+	for i := range 3 {
+		u := storage.User{ID: storage.NewID(), CreatedAt: t0.Add(time.Duration(i) * time.Minute)}
+		_, _, err := s.RegisterUser(ctx, u, []byte("hash-"+u.ID))
+		must(t, err)
+		users = append(users, u)
+	}
+	n, err := s.CountUsers(ctx)
+	must(t, err)
+	equal(t, "count", n, 3)
+	page, err := s.UsersNewestFirst(ctx, 1, 5)
+	must(t, err)
+	equal(t, "page", len(page), 2)
+	equal(t, "newest after offset", page[0].ID, users[1].ID)
+	equal(t, "oldest", page[1].ID, users[0].ID)
+
+	u := users[0]
+	newChannel(t, s, u.ID, "wh", storage.TypeWebhook)
+	msgs := appendN(t, s, u.ID, "wh", 3)
+	clock.Add(time.Second)
+	r := storage.Response{UserID: u.ID, ChannelID: "wh", From: "agent", Content: "reply"}
+	_, err = s.AppendResponse(ctx, &r, stored)
+	must(t, err)
+	appendN(t, s, users[1].ID, "x", 1)
+
+	recent, err := s.RecentItems(ctx, 3)
+	must(t, err)
+	equal(t, "recent", len(recent), 3)
+	equal(t, "newest is the other user's", recent[0].UserID, users[1].ID)
+	equal(t, "then the response", recent[1].Out, true)
+	equal(t, "response delivery", recent[1].Delivery.Status, storage.StatusStored)
+	equal(t, "then a message", recent[2].ID, msgs[2].ID)
+
+	items, err := s.UserItems(ctx, u.ID, time.Time{}, 2)
+	must(t, err)
+	equal(t, "user items", len(items), 2)
+	equal(t, "newest first", items[0].ID, r.ID)
+	equal(t, "then", items[1].ID, msgs[2].ID)
+	items, err = s.UserItems(ctx, u.ID, items[1].Timestamp, 10)
+	must(t, err)
+	equal(t, "older", len(items), 2)
+	equal(t, "oldest last", items[1].ID, msgs[0].ID)
+	_, err = s.UserItems(ctx, "nope", time.Time{}, 10)
+	errorIs(t, err, storage.ErrNotFound)
+}
+
+func testDeliveriesListing(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	u := newUser(t, s, nil)
+	c := storage.Channel{ID: "tg", UserID: u.ID, Type: storage.TypeTelegram, Enabled: true, Metadata: json.RawMessage(`{}`)}
+	must(t, s.CreateChannel(ctx, &c, nil))
+	var ids []string
+	for i := range 5 {
+		status := storage.StatusPending
+		if i%2 == 1 {
+			status = storage.StatusFailed
+		}
+		r := storage.Response{UserID: u.ID, ChannelID: "tg", Content: fmt.Sprint(i)}
+		_, err := s.AppendResponse(ctx, &r, func(storage.ChannelView) (storage.Delivery, error) {
+			return storage.Delivery{Status: status}, nil
+		})
+		must(t, err)
+		ids = append(ids, r.ID)
+	}
+	all, err := s.Deliveries(ctx, "", "", 3)
+	must(t, err)
+	equal(t, "page", len(all), 3)
+	equal(t, "newest", all[0].ResponseID, ids[4])
+	rest, err := s.Deliveries(ctx, "", all[2].ResponseID, 10)
+	must(t, err)
+	equal(t, "rest", len(rest), 2)
+	equal(t, "oldest", rest[1].ResponseID, ids[0])
+	failed, err := s.Deliveries(ctx, storage.StatusFailed, "", 10)
+	must(t, err)
+	equal(t, "failed", len(failed), 2)
+	counts, err := s.DeliveryCounts(ctx)
+	must(t, err)
+	equal(t, "pending count", counts[storage.StatusPending], 3)
+	equal(t, "failed count", counts[storage.StatusFailed], 2)
+	equal(t, "sent count", counts[storage.StatusSent], 0)
+}
+
+func testDeleteUser(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	key := &storage.PublicKey{X: "dx", Y: "dy"}
+	u := newUser(t, s, key)
+	keep := newUser(t, s, nil)
+	newChannel(t, s, u.ID, "wh", storage.TypeWebhook)
+	tg := storage.Channel{ID: "tg", UserID: u.ID, Type: storage.TypeTelegram, Enabled: true, Metadata: json.RawMessage(`{}`)}
+	must(t, s.CreateChannel(ctx, &tg, map[string][]byte{"botToken": []byte("t")}))
+	newChannel(t, s, keep.ID, "other", storage.TypeWebhook)
+	appendN(t, s, u.ID, "wh", 3)
+	kept := appendN(t, s, keep.ID, "other", 1)
+	r := storage.Response{UserID: u.ID, ChannelID: "tg", Content: "x"}
+	_, err := s.AppendResponse(ctx, &r, func(storage.ChannelView) (storage.Delivery, error) {
+		return storage.Delivery{Status: storage.StatusPending}, nil
+	})
+	must(t, err)
+
+	chans, err := s.DeleteUser(ctx, u.ID)
+	must(t, err)
+	equal(t, "deleted channels", len(chans), 2)
+	_, err = s.User(ctx, u.ID)
+	errorIs(t, err, storage.ErrNotFound)
+	_, err = s.UserByAPIKeyHash(ctx, []byte("hash-"+u.ID))
+	errorIs(t, err, storage.ErrNotFound)
+	_, err = s.Channel(ctx, "tg")
+	errorIs(t, err, storage.ErrNotFound)
+	_, err = s.ChannelSecret(ctx, "tg", "botToken")
+	errorIs(t, err, storage.ErrNotFound)
+	msgs, _, err := s.MessagesAfter(ctx, u.ID, time.Time{}, 10)
+	must(t, err)
+	equal(t, "messages", len(msgs), 0)
+	d, err := s.Delivery(ctx, r.ID)
+	must(t, err)
+	equal(t, "delivery failed", d.LastError, "session deleted")
+	heads, err := s.PendingHeads(ctx)
+	must(t, err)
+	equal(t, "no pending", len(heads), 0)
+	// The same key registers a new session; ids are free again.
+	again, created, err := s.RegisterUser(ctx, storage.User{ID: storage.NewID(), CreatedAt: t0, PublicKey: key}, []byte("new"))
+	must(t, err)
+	equal(t, "new session", created, true)
+	equal(t, "new id", again.ID != u.ID, true)
+	newChannel(t, s, again.ID, "wh", storage.TypeWebhook)
+	// Nobody else lost anything.
+	left, _, err := s.MessagesAfter(ctx, keep.ID, time.Time{}, 10)
+	must(t, err)
+	equal(t, "other user's messages", len(left), 1)
+	equal(t, "other user's message", left[0].ID, kept[0].ID)
+	recent, err := s.RecentItems(ctx, 10)
+	must(t, err)
+	equal(t, "recent skips deleted", len(recent), 1)
+	_, err = s.DeleteUser(ctx, u.ID)
+	errorIs(t, err, storage.ErrNotFound)
+}
+
+func testBrowse(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	u := newUser(t, s, nil)
+	appendN(t, s, u.ID, "c", 2)
+	if _, err := s.Secret(ctx, "apikey_secret", func() ([]byte, error) { return []byte("x"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := s.Buckets(ctx)
+	must(t, err)
+	counts := map[string]int{}
+	for _, b := range buckets {
+		counts[b.Name] = b.Count
+	}
+	equal(t, "users bucket", counts["users"], 1)
+	entries, err := s.Browse(ctx, []string{"messages", u.ID}, 1)
+	must(t, err)
+	equal(t, "limit", len(entries), 1)
+	equal(t, "key segments", len(entries[0].Key), 2)
+	equal(t, "user segment", entries[0].Key[0], u.ID)
+	equal(t, "json value", json.Valid(entries[0].Value), true)
+	meta, err := s.Browse(ctx, []string{"meta"}, 10)
+	must(t, err)
+	sealed := false
+	for _, e := range meta {
+		sealed = sealed || e.Sealed
+		if e.Sealed && e.Value != nil {
+			t.Fatal("a sealed value was shown")
+		}
+	}
+	equal(t, "sealed shown as sealed", sealed, true)
+	_, err = s.Browse(ctx, []string{"nope"}, 10)
+	errorIs(t, err, storage.ErrNotFound)
+}
