@@ -23,12 +23,13 @@ const (
 // inbound is what a route extracted from a request, before the common
 // pipeline sanitises, fits and stores it.
 type inbound struct {
-	channel     storage.Channel
-	from        string
-	content     string
-	meta        *rawjson.Object
-	dedupeKey   string
-	replyTarget string
+	channel      storage.Channel
+	from         string
+	content      string
+	meta         *rawjson.Object
+	dedupeKey    string
+	replyTarget  string
+	acceptSender string
 }
 
 // ingest runs steps 6–9 of the inbound pipeline (PROTOCOL §4.1): sanitise,
@@ -44,9 +45,10 @@ func (s *Server) ingest(ctx context.Context, in inbound) (storage.Message, error
 	}
 	m.Metadata = fitMessage(&m, in.meta)
 	err := s.store.AppendMessage(ctx, &m, storage.AppendOptions{
-		MaxBacklog:  s.cfg.MaxBacklogPerUser,
-		DedupeKey:   in.dedupeKey,
-		ReplyTarget: in.replyTarget,
+		MaxBacklog:   s.cfg.MaxBacklogPerUser,
+		DedupeKey:    in.dedupeKey,
+		ReplyTarget:  in.replyTarget,
+		AcceptSender: in.acceptSender,
 	})
 	switch {
 	case errors.Is(err, storage.ErrInboxFull):

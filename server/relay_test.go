@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/ratelimit"
@@ -79,12 +80,14 @@ func (r *relay) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.store = store
 	tg := telegram.New(telegram.Config{APIURL: r.cfg.TelegramAPIURL}, log)
+	mail := email.New(email.Config{APIURL: r.cfg.ResendAPIURL, APIKey: r.cfg.ResendAPIKey, Domain: r.cfg.EmailDomain,
+		WebhookSecret: r.cfg.ResendWebhookSecret}, log)
 	senders := r.senders
 	if senders == nil {
-		senders = map[string]channels.Sender{storage.TypeTelegram: tg}
+		senders = map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail}
 	}
 	srv, err := server.New(ctx, r.cfg, server.Deps{Store: store, Limits: ratelimit.New(r.cfg.RateLimits, nil), Log: log,
-		Version: "test", Senders: senders, Telegram: tg})
+		Version: "test", Senders: senders, Telegram: tg, Email: mail})
 	if err != nil {
 		cancel()
 		_ = store.Close()

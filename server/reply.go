@@ -126,7 +126,7 @@ func (s *Server) planDelivery(v storage.ChannelView, meta *rawjson.Object) stora
 			return fail("channel not verified")
 		case s.cfg.ResendAPIKey == "" || s.cfg.EmailDomain == "":
 			return fail("email not configured")
-		case !listContainsFold(chMeta, "allowedSenders", d.Target):
+		case !v.Accepted(strings.ToLower(d.Target)) && !listContainsFold(chMeta, "allowedSenders", d.Target):
 			return fail("recipient not allowed")
 		}
 	default: // webhook, slack: replies are only stored

@@ -32,6 +32,10 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	if s.telegram != nil {
 		e.POST("/telegram/:channelId", s.telegramInbound)
 	}
+	if s.email != nil {
+		e.GET("/email/verify", s.verifyEmail)
+		e.POST("/email/inbound", s.emailInbound)
+	}
 	e.GET("/responses/:channelId", s.responses)
 
 	auth := s.authenticate
@@ -44,6 +48,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.DELETE("/channels/:channelId", s.deleteChannel, auth)
 	if s.telegram != nil {
 		e.POST("/channels/telegram/register", s.registerTelegram, auth)
+	}
+	if s.email != nil {
+		e.POST("/channels/email/register", s.registerEmail, auth)
 	}
 	return e
 }

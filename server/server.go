@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/storage"
@@ -41,6 +42,9 @@ type Deps struct {
 	// Telegram talks to the Bot API (registration, notices, typing); nil
 	// makes the Telegram routes answer 503.
 	Telegram *telegram.Adapter
+	// Email talks to Resend (verification mail, received bodies); nil makes
+	// the email routes answer 503.
+	Email *email.Adapter
 }
 
 // Server is a configured relay.
@@ -63,6 +67,7 @@ type Server struct {
 
 	hub      *hub
 	telegram *telegram.Adapter
+	email    *email.Adapter
 	outbox   *outbox
 	upgrader *websocket.Upgrader
 
@@ -99,6 +104,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		hub:      newHub(),
 		upgrader: newUpgrader(),
 		telegram: deps.Telegram,
+		email:    deps.Email,
 	}
 	if s.now == nil {
 		s.now = time.Now

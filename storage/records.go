@@ -59,6 +59,8 @@ type Channel struct {
 	Seq uint64 `json:"seq"`
 	// Platform holds non-secret platform ids (Discord application id, verify key, bot user id).
 	Platform map[string]string `json:"platform,omitempty"`
+	// Address is an email channel's inbound address, unique across channels.
+	Address string `json:"address,omitempty"`
 }
 
 // ChannelView is what AppendResponse's decide callback sees of a channel.
@@ -67,6 +69,9 @@ type ChannelView struct {
 	ReplyTarget string
 	// Secrets lists the names of the channel's sealed secrets (not their values).
 	Secrets []string
+	// Accepted reports whether the channel accepted mail from addr within the
+	// retention period.
+	Accepted func(addr string) bool
 }
 
 // HasSecret reports whether the channel has the sealed secret name.

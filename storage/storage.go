@@ -24,6 +24,10 @@ var (
 	ErrDuplicate = errors.New("storage: duplicate")
 	// ErrUnavailable: the commit failed; nothing of the write was acknowledged.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrAddressTaken: another channel holds the inbound email address.
+	ErrAddressTaken = errors.New("storage: address taken")
+	// ErrSecretMismatch: a one-time secret did not match (or was used).
+	ErrSecretMismatch = errors.New("storage: secret mismatch")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("storage: closed")
 )
@@ -63,6 +67,12 @@ type Store interface {
 	// target, and fails its pending deliveries. Its responses are purged later
 	// (PurgeDeleted), after which the id can be reused.
 	DeleteChannel(ctx context.Context, userID, id string) error
+	// ChannelByAddress returns the channel whose inbound email address is addr.
+	ChannelByAddress(ctx context.Context, addr string) (Channel, error)
+	// ConsumeChannelSecret checks the channel's one-time secret name with
+	// match, and when it matches deletes it and applies fn to the channel, in
+	// one transaction. ErrSecretMismatch when it does not match or is gone.
+	ConsumeChannelSecret(ctx context.Context, channelID, name string, match func([]byte) bool, fn func(*Channel) error) (Channel, error)
 	// ReplyTarget returns where the channel's inbound traffic came from last
 	// ("" when nothing did).
 	ReplyTarget(ctx context.Context, channelID string) (string, error)
@@ -144,6 +154,9 @@ type AppendOptions struct {
 	DedupeKey string
 	// ReplyTarget, when set, becomes the channel's reply target.
 	ReplyTarget string
+	// AcceptSender, when set, records that the channel accepted mail from this
+	// address (replies may go to it within the retention period).
+	AcceptSender string
 }
 
 // Health is the store's state for /health and metrics.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
@@ -108,6 +109,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 		}
 	}()
 	tg := telegram.New(telegram.Config{APIURL: cfg.TelegramAPIURL}, log.With("component", "telegram"))
+	mail := email.New(email.Config{APIURL: cfg.ResendAPIURL, APIKey: cfg.ResendAPIKey, Domain: cfg.EmailDomain,
+		WebhookSecret: cfg.ResendWebhookSecret}, log.With("component", "email"))
 	srv, err := server.New(ctx, cfg, server.Deps{
 		Store:    store,
 		Limits:   ratelimit.New(cfg.RateLimits, nil),
@@ -115,7 +118,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 		Version:  version,
 		Registry: reg,
 		Telegram: tg,
-		Senders:  map[string]channels.Sender{storage.TypeTelegram: tg},
+		Email:    mail,
+		Senders:  map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail},
 	})
 	if err != nil {
 		log.Error("start", "component", "server", "err", err)

@@ -316,10 +316,11 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 			if err := failPending(tx, id, "session deleted", now); err != nil {
 				return err
 			}
-			for _, b := range [][]byte{bResponses, bSecrets, bDedupe} {
-				if err := deletePrefix(tx.Bucket(b), streamPrefix(id)); err != nil {
-					return err
-				}
+			if err := releaseChannel(tx, ch); err != nil {
+				return err
+			}
+			if err := deletePrefix(tx.Bucket(bResponses), streamPrefix(id)); err != nil {
+				return err
 			}
 			for _, b := range [][]byte{bChannels, bChanState, bDeleted} {
 				if err := tx.Bucket(b).Delete([]byte(id)); err != nil {

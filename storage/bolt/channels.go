@@ -42,6 +42,14 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 		if chans.Get([]byte(c.ID)) != nil {
 			return storage.ErrConflict
 		}
+		if c.Address != "" {
+			if tx.Bucket(bAddresses).Get([]byte(c.Address)) != nil {
+				return storage.ErrAddressTaken
+			}
+			if err := tx.Bucket(bAddresses).Put([]byte(c.Address), []byte(c.ID)); err != nil {
+				return err
+			}
+		}
 		uc := tx.Bucket(bUserChannels)
 		seq, err := uc.NextSequence()
 		if err != nil {
@@ -146,7 +154,7 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 		if err := tx.Bucket(bUserChannels).Delete(streamKey(ch.UserID, ch.Seq)); err != nil {
 			return err
 		}
-		if err := deletePrefix(tx.Bucket(bSecrets), streamPrefix(id)); err != nil {
+		if err := releaseChannel(tx, ch); err != nil {
 			return err
 		}
 		if err := failPending(tx, id, "channel deleted", now); err != nil {
@@ -176,6 +184,75 @@ func (s *Store) ReplyTarget(_ context.Context, channelID string) (string, error)
 		return err
 	})
 	return target, wrap("reply target", err)
+}
+
+// releaseChannel removes what a deleted channel holds besides its record and
+// streams: secrets, its address, and the senders it accepted mail from.
+func releaseChannel(tx *bbolt.Tx, ch storage.Channel) error {
+	if err := deletePrefix(tx.Bucket(bSecrets), streamPrefix(ch.ID)); err != nil {
+		return err
+	}
+	if err := deletePrefix(tx.Bucket(bDedupe), streamPrefix(ch.ID)); err != nil {
+		return err
+	}
+	if ch.Address != "" {
+		return tx.Bucket(bAddresses).Delete([]byte(ch.Address))
+	}
+	return nil
+}
+
+// ChannelByAddress implements storage.Store.
+func (s *Store) ChannelByAddress(_ context.Context, addr string) (storage.Channel, error) {
+	var ch storage.Channel
+	err := s.view(func(tx *bbolt.Tx) error {
+		id := tx.Bucket(bAddresses).Get([]byte(addr))
+		if id == nil {
+			return storage.ErrNotFound
+		}
+		var err error
+		ch, err = getChannel(tx, string(id))
+		return err
+	})
+	return ch, wrap("channel by address", err)
+}
+
+// ConsumeChannelSecret implements storage.Store.
+func (s *Store) ConsumeChannelSecret(ctx context.Context, channelID, name string, match func([]byte) bool, fn func(*storage.Channel) error) (storage.Channel, error) {
+	var out storage.Channel
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		ch, err := getChannel(tx, channelID)
+		if err != nil {
+			return err
+		}
+		k := secretKey(channelID, name)
+		v := tx.Bucket(bSecrets).Get(k)
+		if v == nil {
+			return storage.ErrSecretMismatch
+		}
+		plain, err := seal.Open(s.key, sealAAD(bSecrets, k), v)
+		if err != nil {
+			return err
+		}
+		if !match(plain) {
+			return storage.ErrSecretMismatch
+		}
+		if err := tx.Bucket(bSecrets).Delete(k); err != nil {
+			return err
+		}
+		if err := fn(&ch); err != nil {
+			return err
+		}
+		ch.ID = channelID
+		out = ch
+		return putJSON(tx.Bucket(bChannels), []byte(channelID), channelRecord{Channel: ch})
+	})
+	return out, wrap("consume channel secret", err)
+}
+
+// acceptedKey is the dedupe-bucket key recording a sender an email channel
+// accepted; the retention sweep expires it like other dedupe keys.
+func acceptedKey(channelID, addr string) []byte {
+	return append(streamPrefix(channelID), "sender:"+addr...)
 }
 
 // ChannelSecret implements storage.Store.
@@ -249,9 +326,6 @@ func (s *Store) PurgeDeleted(ctx context.Context, batch int) (int, error) {
 				}
 				done = true
 				if err := tx.Bucket(bChanState).Delete([]byte(id)); err != nil {
-					return err
-				}
-				if err := deletePrefix(tx.Bucket(bDedupe), streamPrefix(id)); err != nil {
 					return err
 				}
 				if err := tx.Bucket(bDeleted).Delete([]byte(id)); err != nil {

@@ -72,6 +72,11 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 				return err
 			}
 		}
+		if opts.AcceptSender != "" {
+			if err := tx.Bucket(bDedupe).Put(acceptedKey(m.ChannelID, opts.AcceptSender), putUint64(ms)); err != nil {
+				return err
+			}
+		}
 		if opts.ReplyTarget != "" {
 			cs, err := getChanState(tx, m.ChannelID)
 			if err != nil {

@@ -39,7 +39,8 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		if err != nil {
 			return err
 		}
-		d, err = decide(storage.ChannelView{Channel: ch, ReplyTarget: st.ReplyTarget, Secrets: channelSecretNames(tx, ch.ID)})
+		d, err = decide(storage.ChannelView{Channel: ch, ReplyTarget: st.ReplyTarget, Secrets: channelSecretNames(tx, ch.ID),
+			Accepted: func(addr string) bool { return tx.Bucket(bDedupe).Get(acceptedKey(ch.ID, addr)) != nil }})
 		if err != nil {
 			return err
 		}

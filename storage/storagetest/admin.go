@@ -199,3 +199,43 @@ func testBrowse(t *testing.T, open Opener) {
 	_, err = s.Browse(ctx, []string{"nope"}, 10)
 	errorIs(t, err, storage.ErrNotFound)
 }
+
+func testEmailChannels(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	u := newUser(t, s, nil)
+	ch := storage.Channel{ID: "mail", UserID: u.ID, Type: storage.TypeEmail, Enabled: true, Address: "a-1@x.test",
+		Metadata: json.RawMessage(`{"verified":false}`)}
+	must(t, s.CreateChannel(ctx, &ch, map[string][]byte{"verificationToken": []byte("tok")}))
+	dup := storage.Channel{ID: "mail2", UserID: u.ID, Type: storage.TypeEmail, Address: "a-1@x.test", Metadata: json.RawMessage(`{}`)}
+	errorIs(t, s.CreateChannel(ctx, &dup, nil), storage.ErrAddressTaken)
+	got, err := s.ChannelByAddress(ctx, "a-1@x.test")
+	must(t, err)
+	equal(t, "by address", got.ID, "mail")
+
+	verify := func(*storage.Channel) error { return nil }
+	_, err = s.ConsumeChannelSecret(ctx, "mail", "verificationToken", func(b []byte) bool { return string(b) == "nope" }, verify)
+	errorIs(t, err, storage.ErrSecretMismatch)
+	upd, err := s.ConsumeChannelSecret(ctx, "mail", "verificationToken", func(b []byte) bool { return string(b) == "tok" },
+		func(c *storage.Channel) error { c.Metadata = json.RawMessage(`{"verified":true}`); return nil })
+	must(t, err)
+	equal(t, "updated", string(upd.Metadata), `{"verified":true}`)
+	_, err = s.ConsumeChannelSecret(ctx, "mail", "verificationToken", func([]byte) bool { return true }, verify)
+	errorIs(t, err, storage.ErrSecretMismatch) // single use
+
+	m := storage.Message{UserID: u.ID, ChannelType: storage.TypeEmail, ChannelID: "mail", Content: "x"}
+	must(t, s.AppendMessage(ctx, &m, storage.AppendOptions{AcceptSender: "alice@example.com", ReplyTarget: "alice@example.com"}))
+	r := storage.Response{UserID: u.ID, ChannelID: "mail", Content: "hi"}
+	var accepted, stranger bool
+	_, err = s.AppendResponse(ctx, &r, func(v storage.ChannelView) (storage.Delivery, error) {
+		accepted, stranger = v.Accepted("alice@example.com"), v.Accepted("eve@example.com")
+		return storage.Delivery{Status: storage.StatusStored}, nil
+	})
+	must(t, err)
+	equal(t, "accepted sender", accepted, true)
+	equal(t, "stranger", stranger, false)
+
+	must(t, s.DeleteChannel(ctx, u.ID, "mail"))
+	_, err = s.ChannelByAddress(ctx, "a-1@x.test")
+	errorIs(t, err, storage.ErrNotFound)
+	must(t, s.CreateChannel(ctx, &dup, nil)) // the address is free again
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeliveriesListing", testDeliveriesListing},
 		{"DeleteUser", testDeleteUser},
 		{"Browse", testBrowse},
+		{"EmailChannels", testEmailChannels},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
