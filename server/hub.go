@@ -87,6 +87,24 @@ func (h *hub) all() []*wsConn {
 	return out
 }
 
+// closeUser closes every connection of a user with code (a deleted session
+// gets 1008, so the extension stops reconnecting).
+func (h *hub) closeUser(userID string, code int, reason string) {
+	h.mu.Lock()
+	conns := slices.Clone(h.users[userID])
+	h.mu.Unlock()
+	for _, c := range conns {
+		h.closeAsync(c, code, reason)
+	}
+}
+
+// userCount is how many connections a user has open.
+func (h *hub) userCount(userID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users[userID])
+}
+
 // shutdown refuses new connections and closes the open ones with code.
 func (h *hub) shutdown(code int, reason string) {
 	h.mu.Lock()

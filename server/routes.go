@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v5"
+
+	"github.com/chaos-relay/relay/admin"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -52,6 +54,7 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	if s.email != nil {
 		e.POST("/channels/email/register", s.registerEmail, auth)
 	}
+	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.log.With("component", "admin")).Register(e)
 	return e
 }
 

@@ -3,14 +3,13 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/chaos-relay/relay/admin"
 )
 
 // sweepBatch bounds each retention transaction so writers never wait long
 // (PROTOCOL §11.5).
 const sweepBatch = 1000
-
-// adminSessionTTL is the lifetime of an admin login (PROTOCOL §9).
-const adminSessionTTL = 24 * time.Hour
 
 // sweepLoop runs retention every SweepInterval and purges deleted channels'
 // responses, also right after a channel is deleted.
@@ -43,7 +42,7 @@ func (s *Server) sweep(ctx context.Context) {
 		return
 	}
 	s.log.Debug("retention sweep", "messages", res.Messages, "responses", res.Responses, "took", time.Since(start))
-	if _, err := s.store.ExpireAdminSessions(ctx, s.now().Add(-adminSessionTTL)); err != nil && ctx.Err() == nil {
+	if _, err := s.store.ExpireAdminSessions(ctx, s.now().Add(-admin.SessionTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("expire admin sessions", "err", err)
 	}
 }

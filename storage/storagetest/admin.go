@@ -52,6 +52,7 @@ func testAdminOverview(t *testing.T, open Opener) {
 	r := storage.Response{UserID: u.ID, ChannelID: "wh", From: "agent", Content: "reply"}
 	_, err = s.AppendResponse(ctx, &r, stored)
 	must(t, err)
+	clock.Add(time.Second) // distinct milliseconds: the order is the test's subject
 	appendN(t, s, users[1].ID, "x", 1)
 
 	recent, err := s.RecentItems(ctx, 3)

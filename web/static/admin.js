@@ -1,0 +1,624 @@
+// CHAOS Relay admin dashboard: the page's only script (plain JS, no build step).
+//
+// The server renders the first page of everything with html/template; this
+// script then refreshes it every 10 s from /admin/status and the other JSON
+// routes, pages and filters the lists, and drives the dialogs. It builds every
+// element with DOM APIs and sets every value with textContent or a property:
+// data is never parsed as HTML, so message bodies, sender names and
+// channel names cannot become markup. A 401 from any route leads to the login
+// page.
+'use strict';
+
+(() => {
+  const SESSIONS_PER_PAGE = 10; // PROTOCOL §9
+  const MESSAGES_PER_PAGE = 20; // PROTOCOL §9
+  const STATUS_WINDOW = 200; // sessions per /admin/status answer
+  const DELIVERIES_PER_PAGE = 20;
+  const DIALOG_PAGE = 50; // PROTOCOL §9: the messages dialog pages 50 at a time
+  const REFRESH_MS = 10000;
+
+  const $ = (id) => document.getElementById(id);
+
+  // el makes an element with a class and a text; the text is never parsed.
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function cell(content, cls) {
+    const td = el('td', cls);
+    if (content !== null && content !== undefined) td.append(content);
+    return td;
+  }
+
+  function textCell(text, cls) {
+    return el('td', cls, text);
+  }
+
+  function when(iso) {
+    return typeof iso === 'string' && iso.length >= 19 ? iso.slice(0, 19).replace('T', ' ') : iso || '';
+  }
+
+  function timeEl(iso) {
+    const t = el('time', '', when(iso));
+    if (iso) t.dateTime = iso;
+    return t;
+  }
+
+  function shortID(id) {
+    return Array.from(String(id)).slice(0, 8).join('');
+  }
+
+  function plural(n, noun) {
+    return n === 1 ? '1 ' + noun : n + ' ' + noun + 's';
+  }
+
+  function str(v) {
+    return typeof v === 'string' ? v : '';
+  }
+
+  function count(v) {
+    return Array.isArray(v) ? v.length : 0;
+  }
+
+  function statusEl(status) {
+    return el('span', 'status status-' + status, status);
+  }
+
+  function dirEl(dir) {
+    return el('span', 'dir dir-' + dir, dir);
+  }
+
+  // channelCell shows a channel's type and id (cut to 8 characters when
+  // shorten is set; recentMessages ids come cut already).
+  function channelCell(type, id, shorten) {
+    const td = el('td', 'nowrap', type + ' ');
+    const span = el('span', 'mono muted', shorten ? shortID(id) : id);
+    span.title = id;
+    td.append(span);
+    return td;
+  }
+
+  function showError(id, message) {
+    const p = $(id);
+    p.textContent = message;
+    p.hidden = false;
+  }
+
+  // Unauthorized ends whatever was running: the page is on its way to the login.
+  class Unauthorized extends Error {}
+
+  // api calls a JSON route and returns its body; a non-2xx answer throws an
+  // Error with the server's error text.
+  async function api(method, url) {
+    const res = await fetch(url, {
+      method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/json' },
+    });
+    if (res.status === 401) {
+      location.assign('/admin/login');
+      throw new Unauthorized('Unauthorized');
+    }
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!res.ok) {
+      throw new Error(body && typeof body.error === 'string' ? body.error : 'HTTP ' + res.status);
+    }
+    return body;
+  }
+
+  const state = {
+    statusSeq: 0,
+    offset: 0, // first session of the loaded window
+    sessions: [],
+    sessionCount: 0,
+    sessionPage: 0, // within the filtered window
+    sessionFilter: '',
+    recent: [],
+    recentPage: 0,
+    recentFilter: '',
+    deliverySeq: 0,
+    deliveryStatus: '',
+    deliveries: [],
+    deliveryCursor: '',
+  };
+
+  // ---- Stat tiles ----
+
+  function renderTiles(s) {
+    const ok = s.status === 'ok';
+    $('t-storage').textContent = s.storage;
+    const st = $('t-storage-state');
+    st.textContent = ok ? 'OK' : 'degraded';
+    st.className = 'tile-sub ' + (ok ? 'good' : 'bad');
+    $('t-websockets').textContent = s.websockets;
+    $('t-sessions').textContent = s.sessionCount;
+    $('t-uptime').textContent = Math.floor(s.uptime / 60);
+    $('t-query').textContent = s.queryMs;
+    $('t-pending').textContent = s.deliveries.pending;
+    const failed = $('t-failed');
+    failed.textContent = s.deliveries.failed;
+    failed.className = 'tile-value' + (s.deliveries.failed ? ' bad' : '');
+  }
+
+  // ---- Sessions & channels ----
+
+  // channelBadge describes a channel as admin/dashboard.go channelBadge does:
+  // keep the two in step.
+  function channelBadge(ch) {
+    const b = { type: ch.type, id: ch.id, name: ch.name || '', label: '', details: [], disabled: !ch.enabled };
+    if (ch.type === 'telegram' || ch.type === 'discord') {
+      if (str(ch.botUsername)) b.label = '@' + ch.botUsername;
+      const n = count(ch.allowedUsers);
+      if (ch.hasPairingCode) b.details.push('awaiting pairing');
+      else if (n > 0) b.details.push(plural(n, 'user'));
+      else b.details.push('locked');
+      if (ch.type === 'discord') b.details.push('gateway ' + ch.gateway);
+    } else if (ch.type === 'email') {
+      b.label = str(ch.inboundAddress);
+      b.details.push(ch.verified === true ? 'verified' : 'unverified');
+      const n = count(ch.allowedSenders);
+      b.details.push(n > 0 ? plural(n, 'sender') : 'all senders');
+    }
+    return b;
+  }
+
+  function badgeEl(b) {
+    const e = el('span', 'badge badge-' + b.type + (b.disabled ? ' is-disabled' : ''));
+    e.title = b.type + ' channel ' + b.id;
+    e.append(el('span', 'badge-type', b.type));
+    if (b.name) e.append(el('span', 'badge-name', b.name));
+    if (b.label) e.append(el('span', 'badge-label', b.label));
+    for (const d of b.details) e.append(el('span', 'badge-detail', d));
+    if (b.disabled) e.append(el('span', 'badge-off', 'disabled'));
+    e.append(el('span', 'badge-id', shortID(b.id)));
+    return e;
+  }
+
+  function actionButton(label, cls, action, user) {
+    const b = el('button', cls, label);
+    b.type = 'button';
+    b.dataset.action = action;
+    b.dataset.user = user;
+    return b;
+  }
+
+  function sessionEl(s) {
+    const card = el('article', 'session');
+    card.dataset.user = s.userId;
+    const head = el('div', 'session-head');
+    const id = el('span', 'session-id mono', shortID(s.userId));
+    id.title = s.userId;
+    const on = s.wsConnections > 0;
+    head.append(id, el('span', 'ws' + (on ? ' ws-on' : ''), on ? s.wsConnections + ' connected' : 'disconnected'));
+    if (s.signed) head.append(el('span', 'tag', 'signed'));
+    const created = el('span', 'muted session-created', 'created ');
+    created.append(timeEl(s.createdAt));
+    const actions = el('span', 'session-actions');
+    actions.append(
+      actionButton('Messages', 'small', 'messages', s.userId),
+      actionButton('Delete', 'small danger', 'delete', s.userId),
+    );
+    head.append(created, actions);
+    const chans = el('div', 'session-channels');
+    chans.append(el('span', 'muted channel-count', plural(s.channels.length, 'channel')));
+    for (const ch of s.channels) chans.append(badgeEl(channelBadge(ch)));
+    card.append(head, chans);
+    return card;
+  }
+
+  function sessionMatches(s, q) {
+    if (s.userId.toLowerCase().includes(q)) return true;
+    return s.channels.some((ch) =>
+      [ch.type, ch.id, str(ch.botUsername), str(ch.inboundAddress), str(ch.name)].some((v) =>
+        v.toLowerCase().includes(q),
+      ),
+    );
+  }
+
+  function filteredSessions() {
+    const q = state.sessionFilter.trim().toLowerCase();
+    return q ? state.sessions.filter((s) => sessionMatches(s, q)) : state.sessions;
+  }
+
+  // The filter searches the loaded window of up to 200 sessions; Prev and
+  // Next move through its pages and then on to the neighbouring windows, so
+  // the server never scans all sessions for one request.
+  function renderSessions() {
+    const q = state.sessionFilter.trim();
+    const list = filteredSessions();
+    const pages = Math.max(1, Math.ceil(list.length / SESSIONS_PER_PAGE));
+    state.sessionPage = Math.max(0, Math.min(state.sessionPage, pages - 1));
+    const start = state.sessionPage * SESSIONS_PER_PAGE;
+    const page = list.slice(start, start + SESSIONS_PER_PAGE);
+    $('sessions').replaceChildren(
+      ...(page.length ? page.map(sessionEl) : [el('p', 'empty', q ? 'No matching sessions' : 'No sessions')]),
+    );
+    const pager = $('sessions-pager');
+    let info;
+    if (!q) {
+      info = page.length
+        ? state.offset + start + 1 + '–' + (state.offset + start + page.length) + ' of ' + plural(state.sessionCount, 'session')
+        : 'No sessions';
+    } else {
+      const windowInfo = state.sessions.length
+        ? 'sessions ' + (state.offset + 1) + '–' + (state.offset + state.sessions.length) + ' of ' + state.sessionCount
+        : 'no sessions';
+      info = (page.length ? start + 1 + '–' + (start + page.length) + ' of ' : '') + list.length + ' matching in ' + windowInfo;
+      if (state.offset + STATUS_WINDOW < state.sessionCount && state.sessionPage + 1 >= pages) {
+        info += ' · Next › searches older sessions';
+      }
+    }
+    pager.querySelector('.pager-info').textContent = info;
+    pager.querySelector('[data-page="prev"]').disabled = !(state.sessionPage > 0 || state.offset > 0);
+    pager.querySelector('[data-page="next"]').disabled = !(
+      state.sessionPage + 1 < pages || state.offset + STATUS_WINDOW < state.sessionCount
+    );
+  }
+
+  function sessionsPage(dir) {
+    const pages = Math.max(1, Math.ceil(filteredSessions().length / SESSIONS_PER_PAGE));
+    if (dir > 0) {
+      if (state.sessionPage + 1 < pages) {
+        state.sessionPage++;
+        renderSessions();
+      } else if (state.offset + STATUS_WINDOW < state.sessionCount) {
+        state.offset += STATUS_WINDOW;
+        state.sessionPage = 0;
+        refreshAll();
+      }
+    } else if (state.sessionPage > 0) {
+      state.sessionPage--;
+      renderSessions();
+    } else if (state.offset > 0) {
+      state.offset = Math.max(0, state.offset - STATUS_WINDOW);
+      state.sessionPage = Number.MAX_SAFE_INTEGER; // the window's last page
+      refreshAll();
+    }
+  }
+
+  // ---- Recent messages ----
+
+  function recentRow(m) {
+    const tr = el('tr');
+    tr.append(
+      cell(timeEl(m.timestamp), 'nowrap'),
+      cell(dirEl(m.direction)),
+      textCell(m.from, 'from'),
+      channelCell(m.channelType, m.channelId, false),
+      textCell(m.userId, 'mono'),
+      textCell(m.content, 'content'),
+      cell(m.delivery ? statusEl(m.delivery) : null),
+    );
+    return tr;
+  }
+
+  function recentMatches(m, q) {
+    return [m.from, m.content, m.channelType, m.channelId, m.userId, m.direction, str(m.delivery)].some((v) =>
+      String(v).toLowerCase().includes(q),
+    );
+  }
+
+  function emptyRow(cols, text) {
+    const tr = el('tr', 'empty-row');
+    const td = el('td', '', text);
+    td.colSpan = cols;
+    tr.append(td);
+    return tr;
+  }
+
+  function renderRecent() {
+    const q = state.recentFilter.trim().toLowerCase();
+    const list = q ? state.recent.filter((m) => recentMatches(m, q)) : state.recent;
+    const pages = Math.max(1, Math.ceil(list.length / MESSAGES_PER_PAGE));
+    state.recentPage = Math.max(0, Math.min(state.recentPage, pages - 1));
+    const start = state.recentPage * MESSAGES_PER_PAGE;
+    const page = list.slice(start, start + MESSAGES_PER_PAGE);
+    $('recent').replaceChildren(
+      ...(page.length ? page.map(recentRow) : [emptyRow(7, q ? 'No matching messages' : 'No messages')]),
+    );
+    const pager = $('recent-pager');
+    pager.querySelector('.pager-info').textContent = page.length
+      ? start + 1 + '–' + (start + page.length) + ' of ' + plural(list.length, q ? 'matching message' : 'message')
+      : q
+        ? 'No matching messages'
+        : 'No messages';
+    pager.querySelector('[data-page="prev"]').disabled = state.recentPage === 0;
+    pager.querySelector('[data-page="next"]').disabled = state.recentPage + 1 >= pages;
+  }
+
+  // ---- Status refresh ----
+
+  async function refreshStatus() {
+    const seq = ++state.statusSeq;
+    const s = await api('GET', '/admin/status?offset=' + state.offset);
+    if (seq !== state.statusSeq) return;
+    if (s.sessions.length === 0 && state.offset > 0) {
+      // Sessions were deleted under the window: go to the last one that exists.
+      state.offset = s.sessionCount > 0 ? Math.floor((s.sessionCount - 1) / STATUS_WINDOW) * STATUS_WINDOW : 0;
+      state.sessionPage = Number.MAX_SAFE_INTEGER;
+      return refreshStatus();
+    }
+    state.sessions = s.sessions;
+    state.sessionCount = s.sessionCount;
+    state.recent = s.recentMessages;
+    renderTiles(s);
+    renderSessions();
+    renderRecent();
+    $('refresh-state').textContent = 'v' + s.version + ' · updated ' + new Date().toLocaleTimeString();
+  }
+
+  async function refreshAll() {
+    try {
+      await Promise.all([refreshStatus(), loadDeliveries(false)]);
+    } catch (e) {
+      if (!(e instanceof Unauthorized)) $('refresh-state').textContent = 'Refresh failed: ' + e.message;
+    }
+  }
+
+  // ---- Reply deliveries ----
+
+  function deliveryRow(d) {
+    const tr = el('tr');
+    tr.dataset.id = d.responseId;
+    let action = null;
+    if (d.status === 'failed') {
+      action = el('button', 'small', 'Retry');
+      action.type = 'button';
+      action.dataset.action = 'retry';
+      action.dataset.id = d.responseId;
+    }
+    tr.append(
+      cell(timeEl(d.createdAt), 'nowrap'),
+      cell(statusEl(d.status)),
+      channelCell(d.channelType, d.channelId, true),
+      textCell(d.attempts, 'num'),
+      textCell(d.partsSent + '/' + d.partsTotal, 'num'),
+      textCell(d.lastError || '', 'content'),
+      cell(d.nextAttemptAt ? timeEl(d.nextAttemptAt) : null, 'nowrap'),
+      cell(action),
+    );
+    return tr;
+  }
+
+  function renderDeliveries() {
+    const rows = state.deliveries.map(deliveryRow);
+    $('deliveries').replaceChildren(...(rows.length ? rows : [emptyRow(8, 'No deliveries')]));
+    $('deliveries-more').hidden = !state.deliveryCursor;
+  }
+
+  // loadDeliveries reloads the list (as many records as are shown, so a
+  // refresh keeps what "Load more" added) or appends the next page.
+  async function loadDeliveries(append) {
+    const seq = append ? state.deliverySeq : ++state.deliverySeq;
+    const params = new URLSearchParams();
+    if (state.deliveryStatus) params.set('status', state.deliveryStatus);
+    if (append) {
+      params.set('limit', String(DELIVERIES_PER_PAGE));
+      params.set('cursor', state.deliveryCursor);
+    } else {
+      params.set('limit', String(Math.min(200, Math.max(DELIVERIES_PER_PAGE, state.deliveries.length))));
+    }
+    const body = await api('GET', '/admin/deliveries?' + params);
+    if (seq !== state.deliverySeq) return;
+    state.deliveries = append ? state.deliveries.concat(body.deliveries) : body.deliveries;
+    state.deliveryCursor = body.cursor || '';
+    renderDeliveries();
+  }
+
+  function deliveryNotice(message, isError) {
+    const p = $('delivery-message');
+    p.textContent = message;
+    p.className = 'notice' + (isError ? ' is-error' : '');
+    p.hidden = false;
+  }
+
+  async function retry(id, button) {
+    button.disabled = true;
+    try {
+      await api('POST', '/admin/deliveries/' + encodeURIComponent(id) + '/retry');
+    } catch (e) {
+      if (e instanceof Unauthorized) return;
+      deliveryNotice('Retry failed: ' + e.message, true);
+      button.disabled = false;
+      return;
+    }
+    deliveryNotice('Delivery ' + shortID(id) + ' is pending again.', false);
+    await refreshAll();
+  }
+
+  // ---- Per-session messages dialog ----
+
+  const dialog = { user: '', cursor: '', seq: 0 };
+
+  function messageRow(m) {
+    const tr = el('tr');
+    let delivery = null;
+    if (m.delivery) {
+      delivery = el('span');
+      delivery.append(statusEl(m.delivery.status), ' ' + plural(m.delivery.attempts, 'attempt'));
+      if (m.delivery.lastError) delivery.append(el('div', 'muted', m.delivery.lastError));
+    }
+    tr.append(
+      cell(timeEl(m.timestamp), 'nowrap'),
+      cell(dirEl(m.direction)),
+      textCell(m.from, 'from'),
+      channelCell(m.channelType, m.channelId, true),
+      textCell(m.content, 'content'),
+      cell(delivery),
+    );
+    return tr;
+  }
+
+  async function openMessages(user) {
+    dialog.user = user;
+    dialog.cursor = '';
+    dialog.seq++;
+    $('messages-user').textContent = user;
+    $('messages-rows').replaceChildren();
+    $('messages-error').hidden = true;
+    $('messages-more').hidden = true;
+    $('messages-info').textContent = 'Loading…';
+    $('messages-dialog').showModal();
+    await loadMessages();
+  }
+
+  async function loadMessages() {
+    const seq = dialog.seq;
+    const params = new URLSearchParams({ limit: String(DIALOG_PAGE) });
+    if (dialog.cursor) params.set('cursor', dialog.cursor);
+    const more = $('messages-more');
+    more.disabled = true;
+    let body;
+    try {
+      body = await api('GET', '/admin/sessions/' + encodeURIComponent(dialog.user) + '/messages?' + params);
+    } catch (e) {
+      if (!(e instanceof Unauthorized) && seq === dialog.seq) {
+        showError('messages-error', e.message);
+        $('messages-info').textContent = '';
+      }
+      return;
+    } finally {
+      more.disabled = false;
+    }
+    if (seq !== dialog.seq) return;
+    const rows = $('messages-rows');
+    for (const m of body.messages) rows.append(messageRow(m));
+    dialog.cursor = body.cursor || '';
+    more.hidden = !dialog.cursor;
+    const n = rows.childElementCount;
+    $('messages-info').textContent = n ? plural(n, 'item') + (dialog.cursor ? '' : ', all loaded') : 'No messages';
+  }
+
+  // ---- Delete-session dialog ----
+
+  let deleteUser = '';
+
+  function openDelete(user) {
+    deleteUser = user;
+    $('delete-user').textContent = user;
+    $('delete-error').hidden = true;
+    $('delete-confirm').disabled = false;
+    $('delete-dialog').showModal();
+  }
+
+  async function confirmDelete() {
+    const button = $('delete-confirm');
+    button.disabled = true;
+    try {
+      await api('DELETE', '/admin/sessions/' + encodeURIComponent(deleteUser));
+    } catch (e) {
+      if (!(e instanceof Unauthorized)) {
+        showError('delete-error', e.message);
+        button.disabled = false;
+      }
+      return;
+    }
+    $('delete-dialog').close();
+    await refreshAll();
+  }
+
+  // ---- Store browser ----
+
+  let prefixesLoaded = false;
+
+  async function loadPrefixes() {
+    const body = await api('GET', '/admin/kv/prefixes');
+    const options = body.prefixes.map((p) => {
+      const o = el('option', '', p.prefix + ' (' + p.count + ')');
+      o.value = p.prefix;
+      return o;
+    });
+    $('kv-prefix').replaceChildren(...options);
+    prefixesLoaded = true;
+  }
+
+  function kvError(e) {
+    if (!(e instanceof Unauthorized)) $('kv-info').textContent = 'Error: ' + e.message;
+  }
+
+  async function browse() {
+    const bucket = $('kv-prefix').value;
+    const key = $('kv-key').value;
+    const params = new URLSearchParams({ prefix: key ? bucket + ',' + key : bucket, limit: $('kv-limit').value });
+    $('kv-info').textContent = 'Loading…';
+    const body = await api('GET', '/admin/kv?' + params);
+    const rows = body.entries.map((e) => {
+      const tr = el('tr');
+      tr.append(textCell(e.key.join(' / ')), textCell(JSON.stringify(e.value), 'value'));
+      return tr;
+    });
+    $('kv-entries').replaceChildren(...(rows.length ? rows : [emptyRow(2, 'No entries')]));
+    $('kv-info').textContent = (body.count === 1 ? '1 entry' : body.count + ' entries') + ' in ' + body.ms + ' ms';
+  }
+
+  // ---- Wiring ----
+
+  function start() {
+    $('refresh').addEventListener('click', refreshAll);
+    $('session-filter').addEventListener('input', (ev) => {
+      state.sessionFilter = ev.target.value;
+      state.sessionPage = 0;
+      renderSessions();
+    });
+    $('recent-filter').addEventListener('input', (ev) => {
+      state.recentFilter = ev.target.value;
+      state.recentPage = 0;
+      renderRecent();
+    });
+    $('sessions-pager').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-page]');
+      if (b) sessionsPage(b.dataset.page === 'next' ? 1 : -1);
+    });
+    $('recent-pager').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-page]');
+      if (!b) return;
+      state.recentPage += b.dataset.page === 'next' ? 1 : -1;
+      renderRecent();
+    });
+    $('sessions').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-action]');
+      if (!b) return;
+      if (b.dataset.action === 'messages') openMessages(b.dataset.user);
+      else if (b.dataset.action === 'delete') openDelete(b.dataset.user);
+    });
+    $('deliveries').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-action="retry"]');
+      if (b) retry(b.dataset.id, b);
+    });
+    $('delivery-status').addEventListener('change', (ev) => {
+      state.deliveryStatus = ev.target.value;
+      state.deliveries = [];
+      loadDeliveries(false).catch(deliveryError);
+    });
+    $('deliveries-more').addEventListener('click', () => loadDeliveries(true).catch(deliveryError));
+    $('messages-more').addEventListener('click', loadMessages);
+    $('delete-confirm').addEventListener('click', confirmDelete);
+    for (const b of document.querySelectorAll('dialog [data-close]')) {
+      b.addEventListener('click', () => b.closest('dialog').close());
+    }
+    $('kv-panel').addEventListener('toggle', () => {
+      if ($('kv-panel').open && !prefixesLoaded) loadPrefixes().catch(kvError);
+    });
+    $('kv-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      browse().catch(kvError);
+    });
+    refreshAll();
+    setInterval(refreshAll, REFRESH_MS);
+  }
+
+  function deliveryError(e) {
+    if (!(e instanceof Unauthorized)) deliveryNotice(e.message, true);
+  }
+
+  start();
+})();
