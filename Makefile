@@ -32,3 +32,14 @@ lint: $(STATICCHECK) ## go vet, gofmt and staticcheck
 	$(STATICCHECK) ./...
 
 check: lint test ## lint and test
+
+# BENCH_FLAGS is the short standard set; override it for longer runs, e.g.
+# make bench BENCH_FLAGS='-scenarios ingest,noop -duration 10s -runs 3'.
+BENCH_FLAGS ?= -scenarios noop,ingest,e2e,fanout,poll,idle -duration 5s -idle 2000
+.PHONY: bench
+
+bench: ## build relay and relaybench into a temp dir and run the standard set on a fresh relay (rate limits off)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	go build -o "$$tmp/relay" ./cmd/relay && \
+	go build -o "$$tmp/relaybench" ./cmd/relaybench && \
+	"$$tmp/relaybench" -start "$$tmp/relay" $(BENCH_FLAGS)

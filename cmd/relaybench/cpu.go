@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// userHZ is the unit of /proc CPU times (USER_HZ, 100 on every Linux build
+// that matters here).
+const userHZ = 100
+
+// cpuSnap is a moment's CPU accounting: the machine's busy time, relaybench's
+// own and the relay's, in seconds.
+type cpuSnap struct {
+	at                time.Time
+	busy, self, relay float64
+	ok                bool
+}
+
+// takeCPU reads /proc/stat, getrusage and /proc/<pid>/stat (pid 0: no relay).
+func takeCPU(pid int) cpuSnap {
+	s := cpuSnap{at: time.Now()}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	busy, err := parseProcStatBusy(string(b))
+	if err != nil {
+		return s
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return s
+	}
+	s.busy = busy
+	s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	if pid > 0 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return s
+		}
+		if s.relay, err = parsePidStatCPU(string(b)); err != nil {
+			return s
+		}
+	}
+	s.ok = true
+	return s
+}
+
+// cpuMetrics is how many cores the relay, relaybench and everything else on
+// the machine kept busy between a and b: with the load generator on the
+// same cores, "other" shows interference from unrelated work.
+func cpuMetrics(scenario string, a, b cpuSnap) []metric {
+	d := b.at.Sub(a.at).Seconds()
+	if !a.ok || !b.ok || d <= 0 {
+		return nil
+	}
+	relay, self := (b.relay-a.relay)/d, (b.self-a.self)/d
+	other := max((b.busy-a.busy)/d-relay-self, 0)
+	return []metric{
+		{Scenario: scenario, Name: "CPU relay", Unit: "cores", Value: relay},
+		{Scenario: scenario, Name: "CPU relaybench", Unit: "cores", Value: self},
+		{Scenario: scenario, Name: "CPU other processes", Unit: "cores", Value: other},
+	}
+}
+
+// parseProcStatBusy returns the busy seconds of the "cpu" line of /proc/stat:
+// user, nice, system and steal. Not idle and iowait, and not irq and
+// softirq either: loopback networking runs there, for relay and relaybench
+// alike, and would be misread as other load.
+func parseProcStatBusy(stat string) (float64, error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: no cpu line")
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 8} {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		busy += v
+	}
+	return busy / userHZ, nil
+}
+
+// parsePidStatCPU returns utime+stime, in seconds, of a /proc/<pid>/stat line.
+// The command name (field 2) may hold spaces, so fields count from its ")".
+func parsePidStatCPU(stat string) (float64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("/proc/pid/stat: no command")
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, errors.New("/proc/pid/stat: short")
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64) // field 14
+	stime, err2 := strconv.ParseFloat(f[12], 64) // field 15
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/pid/stat: %w", err)
+	}
+	return (utime + stime) / userHZ, nil
+}

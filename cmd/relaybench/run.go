@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// scenarioFunc runs one scenario once against b and returns its figures.
+type scenarioFunc func(ctx context.Context, b *bench) ([]metric, error)
+
+func scenarioFor(name string) scenarioFunc {
+	switch name {
+	case "noop":
+		return runNoop
+	case "ingest":
+		return runIngest
+	case "e2e":
+		return runE2E
+	case "fanout":
+		return runFanout
+	case "idle":
+		return runIdle
+	case "poll":
+		return runPoll
+	}
+	return nil
+}
+
+// defaultWSCap is the relay's default RELAY_WS_MAX_CONN_PER_USER.
+const defaultWSCap = 5
+
+// socketsPerUser is the per-user socket cap a scenario needs from a relay
+// that relaybench starts: fanout holds every socket on one user, and idle
+// spreads its sockets over -users sessions.
+func socketsPerUser(name string, cfg config) int {
+	switch name {
+	case "fanout":
+		return max(defaultWSCap, cfg.Sockets)
+	case "idle":
+		return max(defaultWSCap, (cfg.Idle+cfg.Users-1)/cfg.Users)
+	}
+	return defaultWSCap
+}
+
+// run is the whole program: it returns 0, 1 when a message was lost or
+// duplicated or a scenario failed, or 2 for a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "relaybench: %v\n", err)
+		return 2
+	}
+	rep := report{Target: "url", Runs: cfg.Runs}
+	if cfg.Start != "" {
+		rep.Target = "start"
+	}
+	var mu sync.Mutex
+	notes := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Notes = append(rep.Notes, fmt.Sprintf(format, a...))
+	}
+	if err := raiseFDLimit(); err != nil {
+		notes("could not raise RLIMIT_NOFILE: %v", err)
+	}
+	hc := newHTTPClient(cfg.Concurrency)
+	defer hc.CloseIdleConnections()
+
+	var all []metric
+	for _, name := range cfg.Scenarios {
+		for i := range cfg.Runs {
+			if ctx.Err() != nil {
+				break
+			}
+			fmt.Fprintf(stderr, "relaybench: %s run %d/%d\n", name, i+1, cfg.Runs)
+			start := time.Now()
+			ms, err := runOnce(ctx, cfg, hc, name, notes, stderr)
+			if err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s run %d: %v", name, i+1, err))
+				fmt.Fprintf(stderr, "relaybench: %s run %d failed: %v\n", name, i+1, err)
+				continue
+			}
+			fmt.Fprintf(stderr, "relaybench: %s run %d done in %s\n", name, i+1, time.Since(start).Round(100*time.Millisecond))
+			all = append(all, ms...)
+		}
+	}
+	if ctx.Err() != nil {
+		rep.Errors = append(rep.Errors, "interrupted")
+	}
+	rep.Rows = withRatio(combine(all))
+	for _, m := range all {
+		if !m.Failure {
+			continue
+		}
+		switch m.Name {
+		case "lost":
+			rep.Lost += int64(m.Value)
+		case "duplicated":
+			rep.Duplicated += int64(m.Value)
+		}
+	}
+	if err := writeReport(stdout, rep, cfg.JSON); err != nil {
+		fmt.Fprintf(stderr, "relaybench: %v\n", err)
+		return 1
+	}
+	if rep.Lost > 0 || rep.Duplicated > 0 || len(rep.Errors) > 0 {
+		return 1
+	}
+	return 0
+}
+
+// runTimeout bounds a whole scenario run beyond its loops: setup of
+// thousands of sessions and sockets, the grace period and shutdown.
+const runTimeout = 5 * time.Minute
+
+// runOnce runs scenario name once, on a relay of its own when -start is set.
+// Progress lines go to progress.
+func runOnce(ctx context.Context, cfg config, hc *http.Client, name string, notes func(string, ...any), progress io.Writer) (ms []metric, err error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration+cfg.Grace+runTimeout)
+	defer cancel()
+	defer hc.CloseIdleConnections()
+	b := &bench{cfg: cfg, hc: hc, url: cfg.URL, wsCap: cfg.WSCap, notes: notes}
+	if cfg.Start != "" {
+		b.wsCap = socketsPerUser(name, cfg)
+		env := map[string]string{}
+		if b.wsCap != defaultWSCap {
+			env["RELAY_WS_MAX_CONN_PER_USER"] = strconv.Itoa(b.wsCap)
+		}
+		t := time.Now()
+		p, err := startRelay(ctx, cfg.Start, env)
+		if err != nil {
+			return nil, err
+		}
+		started := time.Since(t)
+		b.relay, b.url = p, p.URL
+		cpu0 := takeCPU(p.cmd.Process.Pid)
+		defer func() {
+			if err == nil {
+				ms = append(ms, cpuMetrics(name, cpu0, takeCPU(p.cmd.Process.Pid))...)
+			}
+			n, lines := p.errorLines()
+			if n > 0 {
+				notes("%s: the relay logged %d errors, first: %s", name, n, lines[0])
+			}
+			if err == nil {
+				ms = append(ms, metric{Scenario: name, Name: "relay errors logged", Unit: "count", Value: float64(n), Agg: aggSum})
+			}
+			// Close the client's pooled connections first: net/http's Shutdown
+			// waits up to 5 s for a connection that never sent a request
+			// (one the transport dialled but did not need).
+			hc.CloseIdleConnections()
+			t := time.Now()
+			serr := p.Stop()
+			fmt.Fprintf(progress, "relaybench: %s: relay started in %s, stopped in %s\n", name,
+				started.Round(time.Millisecond), time.Since(t).Round(time.Millisecond))
+			if serr != nil && err == nil {
+				err = serr
+			}
+		}()
+	}
+	return scenarioFor(name)(ctx, b)
+}
+
+// withRatio adds ingest/noop (in %) after ingest's rate when both ran.
+func withRatio(rows []row) []row {
+	ingest := slices.IndexFunc(rows, func(r row) bool { return r.Scenario == "ingest" && r.Metric == "acked/s" })
+	noop := slices.IndexFunc(rows, func(r row) bool { return r.Scenario == "noop" && r.Metric == "requests/s" })
+	if ingest < 0 || noop < 0 || rows[noop].Value == 0 {
+		return rows
+	}
+	ratio := row{
+		Scenario: "ingest", Metric: "ingest/noop", Unit: "%", Combined: "median",
+		Value: 100 * rows[ingest].Value / rows[noop].Value,
+		Runs:  min(rows[ingest].Runs, rows[noop].Runs),
+	}
+	return slices.Insert(rows, ingest+1, ratio)
+}
+
+// reportErrors notes the failed requests of a loop.
+func (b *bench) reportErrors(scenario string, s loopStats) {
+	if s.failed > 0 {
+		b.notes("%s: %d requests failed, first: %v", scenario, s.failed, s.firstErr)
+	}
+}
