@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/ratelimit"
@@ -69,32 +70,40 @@ func (s *Server) ingest(ctx context.Context, in inbound) (storage.Message, error
 // (or .form) when the message without its content is over 32 KiB, then cuts
 // the content to what remains, with a marker. It returns the final metadata.
 func fitMessage(m *storage.Message, meta *rawjson.Object) []byte {
-	size := func() int {
-		b, _ := meta.MarshalJSON()
-		probe := messageJSON{ID: placeholderID, UserID: m.UserID, ChannelType: m.ChannelType, ChannelID: m.ChannelID,
-			From: m.From, Timestamp: placeholderTime, Metadata: b}
-		out, _ := rawjson.Marshal(probe)
-		return len(out)
-	}
-	empty := size()
-	if empty > rawOmitAbove {
+	b, _ := meta.MarshalJSON()
+	if emptyMessageSize(m, b) > rawOmitAbove {
 		for _, k := range []string{"raw", "form"} {
 			if meta.Has(k) {
 				meta.Delete(k)
 				meta.SetBool("rawOmitted", true)
+				b, _ = meta.MarshalJSON()
 				break
 			}
 		}
 	}
-	if budget := messageBudget - size() - budgetReserve; len(m.Content) > budget {
+	if budget := messageBudget - emptyMessageSize(m, b) - budgetReserve; len(m.Content) > budget {
 		original := len(m.Content)
 		keep := max(0, budget-len(truncatedMarker))
 		m.Content = sanitize.TruncateUTF8(m.Content, keep) + truncatedMarker
 		meta.SetBool("truncated", true)
 		meta.Set("originalContentBytes", []byte(strconv.Itoa(original)))
+		b, _ = meta.MarshalJSON()
 	}
-	b, _ := meta.MarshalJSON()
 	return b
+}
+
+// emptyMessageSize is the length of the message's compact JSON (§5.1) with
+// an empty content, computed without encoding it: every member but the
+// strings and the metadata has a fixed length.
+func emptyMessageSize(m *storage.Message, meta []byte) int {
+	const skeleton = len(`{"id":"","userId":"","channelType":"","channelId":"","from":"","content":"","timestamp":"","metadata":}`)
+	n := skeleton + len(placeholderID) + len(placeholderTime) + len(meta)
+	for _, s := range []string{m.UserID, m.ChannelType, m.ChannelID, m.From} {
+		n += len(rawjson.AppendString(nil, s)) - 2 // without the quotes, counted in the skeleton
+		// encoding/json, which writes the wire form, also escapes U+2028/U+2029.
+		n += 3 * (strings.Count(s, "\u2028") + strings.Count(s, "\u2029"))
+	}
+	return n
 }
 
 // Placeholders with the length of a real id and timestamp, for measuring.

@@ -90,7 +90,7 @@ func (s *Server) ws(c *echo.Context) error {
 // Write buffers come from a pool, so an idle socket holds none.
 func newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  1024,
+		ReadBufferSize:  256, // small: an idle socket keeps it; large frames are read past it
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     func(*http.Request) bool { return true },

@@ -18,8 +18,16 @@ func NewID() string {
 // NewTimeID returns a UUIDv7 whose unix_ts_ms field is t (PROTOCOL §1.4): ids
 // sort by time, and the 74 other bits are random.
 func NewTimeID(t time.Time) string {
+	var random [10]byte
+	_, _ = rand.Read(random[:])
+	return TimeID(t, random)
+}
+
+// TimeID is NewTimeID with the random bits given, so that a caller can draw
+// them before entering a critical section.
+func TimeID(t time.Time, random [10]byte) string {
 	var u [16]byte
-	_, _ = rand.Read(u[6:])
+	copy(u[6:], random[:])
 	ms := uint64(t.UnixMilli())
 	u[0], u[1], u[2] = byte(ms>>40), byte(ms>>32), byte(ms>>24)
 	u[3], u[4], u[5] = byte(ms>>16), byte(ms>>8), byte(ms)

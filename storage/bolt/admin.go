@@ -112,32 +112,60 @@ func (s *Store) UsersNewestFirst(_ context.Context, offset, limit int) ([]storag
 	return out, wrap("users newest first", err)
 }
 
-// RecentItems implements storage.Store: the newest messages and responses of
-// everyone, from the timeline index (entries of deleted data are skipped).
+// RecentItems implements storage.Store. There is no global time index (it
+// would double the writes of every message): the newest items are among the
+// newest of the streams whose last timestamps are the highest, which the
+// per-user and per-channel state records hold.
 func (s *Store) RecentItems(_ context.Context, limit int) ([]storage.Item, error) {
+	type stream struct {
+		id   string
+		last uint64
+		out  bool
+	}
 	var out []storage.Item
 	err := s.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bTimeline).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			if len(v) < 2 {
-				continue
+		var streams []stream
+		_ = tx.Bucket(bUserState).ForEach(func(k, v []byte) error {
+			if len(v) == 16 {
+				streams = append(streams, stream{id: string(k), last: binary.BigEndian.Uint64(v)})
 			}
-			ms := binaryMillis(k)
-			var (
-				it  storage.Item
-				ok  bool
-				err error
-			)
-			if v[0] == 'm' {
-				it, ok, err = messageItem(tx, string(v[1:]), ms)
+			return nil
+		})
+		_ = tx.Bucket(bChanState).ForEach(func(k, v []byte) error {
+			var st chanState
+			if json.Unmarshal(v, &st) == nil && st.LastResponse > 0 {
+				streams = append(streams, stream{id: string(k), last: st.LastResponse, out: true})
+			}
+			return nil
+		})
+		sort.Slice(streams, func(i, j int) bool { return streams[i].last > streams[j].last })
+		for _, st := range streams[:min(limit, len(streams))] {
+			b, item := tx.Bucket(bMessages), messageItem
+			if st.out {
+				b, item = tx.Bucket(bResponses), responseItem
+			}
+			prefix := streamPrefix(st.id)
+			c := b.Cursor()
+			k, _ := c.Seek(streamKey(st.id, st.last+1))
+			if k == nil { // past the end of the bucket: Prev does not step back from there
+				k, _ = c.Last()
 			} else {
-				it, ok, err = responseItem(tx, string(v[1:]), ms)
+				k, _ = c.Prev()
 			}
-			if err != nil {
-				return err
-			}
-			if ok {
+			for ; hasPrefix(k, prefix); k, _ = c.Prev() {
+				it, ok, err := item(tx, st.id, streamNumber(k))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if len(out) >= limit && !it.Timestamp.After(out[limit-1].Timestamp) {
+					break // this stream has nothing newer than what is kept
+				}
 				out = append(out, it)
+				sort.SliceStable(out, func(i, j int) bool { return out[i].Timestamp.After(out[j].Timestamp) })
+				out = out[:min(len(out), limit)]
 			}
 		}
 		return nil
@@ -414,6 +442,3 @@ func printable(b []byte) bool {
 	}
 	return true
 }
-
-// binaryMillis is the time at the start of a time key.
-func binaryMillis(k []byte) uint64 { return binary.BigEndian.Uint64(k[:8]) }

@@ -75,7 +75,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: open: %w", err)
 	}
-	db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, &bbolt.Options{
+		Timeout: time.Second, // a second process fails fast on the file lock
+		// The freelist is rebuilt from the pages at open instead of being
+		// written by every commit (as etcd does): far fewer dirty pages per
+		// commit. Durability is unchanged: data and meta pages are fsynced.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		// Map a generous region up front so that growth rarely remaps (a remap
+		// waits for every reader).
+		InitialMmapSize: 256 << 20,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", filepath.Join(dir, FileName), err)
 	}

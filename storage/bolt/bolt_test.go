@@ -10,7 +10,7 @@ import (
 	"github.com/chaos-relay/relay/storage/storagetest"
 )
 
-func openTemp(t *testing.T, dir string, key *seal.RootKey, now func() time.Time) *bolt.Store {
+func openTemp(t testing.TB, dir string, key *seal.RootKey, now func() time.Time) *bolt.Store {
 	t.Helper()
 	s, err := bolt.Open(dir, bolt.Options{RootKey: key, Now: now})
 	if err != nil {
@@ -20,7 +20,7 @@ func openTemp(t *testing.T, dir string, key *seal.RootKey, now func() time.Time)
 	return s
 }
 
-func testKey(t *testing.T) *seal.RootKey {
+func testKey(t testing.TB) *seal.RootKey {
 	t.Helper()
 	k, err := seal.GenerateRootKey()
 	if err != nil {

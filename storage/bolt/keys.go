@@ -31,13 +31,12 @@ var (
 	bDeleted      = []byte("deleted")        // channelId → nil, channels whose responses are being purged
 	bDedupe       = []byte("dedupe")         // channelId \0 key → ms first seen
 	bUsersByTime  = []byte("users_by_time")  // ms \0 userId → nil, for newest-first paging
-	bTimeline     = []byte("timeline")       // ms \0 id → "m"+userId or "r"+channelId: every item by time
 	bAdmin        = []byte("admin_sessions") // SHA-256(token) → sealed {createdAt}
 	bAddresses    = []byte("addresses")      // inbound email address → channelId
 )
 
 var allBuckets = [][]byte{bMeta, bUsers, bAPIKeys, bPubKeys, bChannels, bUserChannels, bSecrets,
-	bMessages, bUserState, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe, bUsersByTime, bTimeline, bAdmin, bAddresses}
+	bMessages, bUserState, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe, bUsersByTime, bAdmin, bAddresses}
 
 // sealedBuckets hold only sealed values (plus the meta bucket's schema version).
 var sealedBuckets = [][]byte{bMeta, bSecrets, bAdmin}

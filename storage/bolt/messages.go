@@ -3,6 +3,8 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -23,10 +25,45 @@ type messageRecord struct {
 
 // userState is the per-user stream state: the newest timestamp (never
 // expired, so timestamps stay increasing across sweeps and restarts) and the
-// number of retained messages for the backlog cap.
+// number of retained messages for the backlog cap. It is stored as two
+// big-endian uint64s: it is rewritten by every message.
 type userState struct {
-	Last  uint64 `json:"last"`
-	Count int    `json:"count"`
+	Last  uint64
+	Count int
+}
+
+func getUserState(tx *bbolt.Tx, userID string) userState {
+	v := tx.Bucket(bUserState).Get([]byte(userID))
+	if len(v) != 16 {
+		return userState{}
+	}
+	return userState{Last: binary.BigEndian.Uint64(v), Count: int(binary.BigEndian.Uint64(v[8:]))}
+}
+
+func putUserState(tx *bbolt.Tx, userID string, st userState) error {
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v, st.Last)
+	binary.BigEndian.PutUint64(v[8:], uint64(st.Count))
+	return tx.Bucket(bUserState).Put([]byte(userID), v)
+}
+
+// messageBody is a message record without its id, encoded before the write
+// transaction: the single writer goroutine only splices in the id.
+type messageBody struct {
+	ChannelType string          `json:"channelType"`
+	ChannelID   string          `json:"channelId"`
+	From        string          `json:"from"`
+	Content     string          `json:"content"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+}
+
+// withID returns the record {"id":"<id>",<body members>}.
+func withID(id string, body []byte) []byte {
+	v := make([]byte, 0, len(body)+len(id)+8)
+	v = append(v, `{"id":"`...)
+	v = append(v, id...)
+	v = append(v, `",`...)
+	return append(v, body[1:]...)
 }
 
 // AppendMessage implements storage.Store.
@@ -35,13 +72,18 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		refused error
 		ms      uint64
 		id      string
+		random  [10]byte
 	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	// Everything that does not depend on the transaction happens here, on the
+	// caller's goroutine: the writer goroutine is the serial part of ingest.
+	body, err := encodeRecord(messageBody{ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
+	if err != nil {
+		return wrap("append message", err)
+	}
+	_, _ = rand.Read(random[:])
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		refused = nil
-		var st userState
-		if err := getJSON(tx.Bucket(bUserState), []byte(m.UserID), &st); err != nil && !isNotFound(err) {
-			return err
-		}
+		st := getUserState(tx, m.UserID)
 		if opts.MaxBacklog > 0 && st.Count >= opts.MaxBacklog {
 			refused = storage.ErrInboxFull
 			return nil
@@ -55,16 +97,12 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 			}
 		}
 		ms = max(toMillis(s.now()), st.Last+1)
-		id = storage.NewTimeID(fromMillis(ms))
-		rec := messageRecord{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata}
-		if err := putRecord(tx.Bucket(bMessages), streamKey(m.UserID, ms), rec); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bTimeline).Put(timeKey(ms, id), []byte("m"+m.UserID)); err != nil {
+		id = storage.TimeID(fromMillis(ms), random)
+		if err := tx.Bucket(bMessages).Put(streamKey(m.UserID, ms), withID(id, body)); err != nil {
 			return err
 		}
 		st.Last, st.Count = ms, st.Count+1
-		if err := putJSON(tx.Bucket(bUserState), []byte(m.UserID), st); err != nil {
+		if err := putUserState(tx, m.UserID, st); err != nil {
 			return err
 		}
 		if dedupeKey != nil {
@@ -141,14 +179,23 @@ func firstAfter(t time.Time) uint64 {
 	return uint64(ms) + 1
 }
 
-// putRecord encodes v without HTML escaping, so raw metadata is stored (and
-// later emitted) exactly as it was given.
-func putRecord(b *bbolt.Bucket, key []byte, v any) error {
+// encodeRecord encodes v without HTML escaping, so raw metadata is stored
+// (and later emitted) exactly as it was given.
+func encodeRecord(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// putRecord stores v encoded by encodeRecord.
+func putRecord(b *bbolt.Bucket, key []byte, v any) error {
+	raw, err := encodeRecord(v)
+	if err != nil {
 		return err
 	}
-	return b.Put(key, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return b.Put(key, raw)
 }

@@ -51,9 +51,6 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		if err := putRecord(tx.Bucket(bResponses), key, rec); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bTimeline).Put(timeKey(ms, id), []byte("r"+ch.ID)); err != nil {
-			return err
-		}
 		st.LastResponse = ms
 		if err := putJSON(tx.Bucket(bChanState), []byte(ch.ID), st); err != nil {
 			return err

@@ -30,10 +30,7 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (storage
 	if err != nil {
 		return res, wrap("sweep responses", err)
 	}
-	if err := s.sweepDedupe(ctx, before, batch); err != nil {
-		return res, wrap("sweep dedupe", err)
-	}
-	return res, wrap("sweep timeline", s.sweepTimeline(ctx, before, batch))
+	return res, wrap("sweep dedupe", s.sweepDedupe(ctx, before, batch))
 }
 
 // sweepStreams calls del for each key of the state bucket, resuming where the
@@ -98,12 +95,9 @@ func deleteMessages(tx *bbolt.Tx, userID string, before uint64, limit int) (int,
 			return 0, err
 		}
 	}
-	var st userState
-	if err := getJSON(tx.Bucket(bUserState), []byte(userID), &st); err != nil {
-		return 0, err
-	}
+	st := getUserState(tx, userID)
 	st.Count = max(0, st.Count-len(keys))
-	return len(keys), putJSON(tx.Bucket(bUserState), []byte(userID), st)
+	return len(keys), putUserState(tx, userID, st)
 }
 
 // sweepDedupe forgets dedupe keys first seen before before (ms).
@@ -120,33 +114,6 @@ func (s *Store) sweepDedupe(ctx context.Context, before uint64, batch int) error
 				}
 				return nil
 			})
-			for _, k := range keys {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			n = len(keys)
-			return nil
-		})
-		if err != nil || n < batch {
-			return err
-		}
-	}
-}
-
-// sweepTimeline drops timeline entries older than before (ms); the index is
-// in time order, so expired entries are a prefix.
-func (s *Store) sweepTimeline(ctx context.Context, before uint64, batch int) error {
-	for {
-		n := 0
-		err := s.update(ctx, func(tx *bbolt.Tx) error {
-			n = 0
-			b := tx.Bucket(bTimeline)
-			var keys [][]byte
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && binaryMillis(k) < before && len(keys) < batch; k, _ = c.Next() {
-				keys = append(keys, append([]byte(nil), k...))
-			}
 			for _, k := range keys {
 				if err := b.Delete(k); err != nil {
 					return err

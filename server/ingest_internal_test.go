@@ -1,0 +1,27 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/chaos-relay/relay/channels/rawjson"
+	"github.com/chaos-relay/relay/storage"
+)
+
+// emptyMessageSize must equal the length of the encoded message.
+func TestEmptyMessageSize(t *testing.T) {
+	meta := &rawjson.Object{}
+	meta.SetString("raw", "x\u2028y<>&\"\\\t")
+	meta.SetString("channelDirection", "inbound")
+	b, _ := meta.MarshalJSON()
+	for _, from := range []string{"webhook", `a"b\c`, "line\u2028sep\u2029", "<b>&amp;</b>", "tab\tnew\nline", "😀 é"} {
+		m := storage.Message{UserID: storage.NewID(), ChannelType: "webhook", ChannelID: "my-channel_1", From: from}
+		want, err := rawjson.Marshal(messageJSON{ID: placeholderID, UserID: m.UserID, ChannelType: m.ChannelType,
+			ChannelID: m.ChannelID, From: m.From, Timestamp: placeholderTime, Metadata: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := emptyMessageSize(&m, b); got != len(want) {
+			t.Errorf("from %q: size %d, encoded %d", from, got, len(want))
+		}
+	}
+}
