@@ -26,8 +26,13 @@ func (a adminRelay) Version() string                  { return a.s.version }
 func (a adminRelay) Uptime() time.Duration            { return a.s.now().Sub(a.s.started) }
 func (a adminRelay) WebSockets() int                  { return int(a.s.hub.count.Load()) }
 func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.userCount(userID) }
-func (a adminRelay) GatewayState(string) string       { return "" } // no Discord gateways yet
-func (a adminRelay) ClientIP(r *http.Request) string  { return clientIP(r, a.s.cfg.TrustedProxies) }
+func (a adminRelay) GatewayState(channelID string) string {
+	if a.s.discord == nil {
+		return ""
+	}
+	return a.s.discord.GatewayState(channelID)
+}
+func (a adminRelay) ClientIP(r *http.Request) string { return clientIP(r, a.s.cfg.TrustedProxies) }
 func (a adminRelay) PublicOrigin(r *http.Request) string {
 	return a.s.publicOrigin(r)
 }

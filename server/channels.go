@@ -216,6 +216,9 @@ func (s *Server) updateChannel(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if ch.Type == storage.TypeDiscord && s.discord != nil && patch.enabled != nil {
+		s.restartGateway(c.Request().Context(), ch, ch.Platform[platformBotUser]) // stopped while disabled
+	}
 	return writeJSON(c, http.StatusOK, struct {
 		OK      bool        `json:"ok"`
 		Channel channelJSON `json:"channel"`

@@ -81,6 +81,10 @@ type Config struct {
 	DiscordAPIURL  string
 	ResendAPIURL   string
 
+	// DiscordGateway turns the Discord gateway sessions on (an addition to
+	// PROTOCOL §10.3: deployments that only want interactions switch it off).
+	DiscordGateway bool
+
 	// DebugAddr, when set, serves net/http/pprof there (an addition to
 	// PROTOCOL §10.3 for profiling; keep it on loopback).
 	DebugAddr string
@@ -138,6 +142,7 @@ func DefaultConfig() Config {
 		TelegramAPIURL:    DefaultTelegramAPIURL,
 		DiscordAPIURL:     DefaultDiscordAPIURL,
 		ResendAPIURL:      DefaultResendAPIURL,
+		DiscordGateway:    true,
 	}
 }
 

@@ -34,6 +34,8 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 		func() float64 { return float64(s.store.Health().SizeBytes) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_websocket_connections", Help: "Open WebSocket connections."},
 		func() float64 { return float64(s.hub.count.Load()) })
+	reg.MustRegister(gatewayCollector{s: s, desc: prometheus.NewDesc("relay_discord_gateway_sessions",
+		"Discord gateway sessions by state.", []string{"state"}, nil)})
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_http_requests_total", Help: "HTTP requests by route pattern, method and status."},
 			[]string{"route", "method", "code"}),
@@ -55,6 +57,24 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			[]string{"channel_type", "result"}),
 		wsClosed: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_websocket_closed_total", Help: "WebSocket connections closed by the relay, by close code."},
 			[]string{"code"}),
+	}
+}
+
+// gatewayCollector reports the Discord gateway sessions by state at scrape
+// time.
+type gatewayCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (g gatewayCollector) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	if g.s.discord == nil {
+		return
+	}
+	for state, n := range g.s.discord.GatewaySessions() {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), state)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/client"
@@ -86,8 +87,17 @@ func (r *relay) start(t *testing.T) {
 	if senders == nil {
 		senders = map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail}
 	}
+	// discordgo's endpoints are process-wide: only relays of the Discord
+	// tests (pointed at the one fake) get a Discord adapter.
+	var dc *discord.Adapter
+	if r.cfg.DiscordAPIURL != server.DefaultDiscordAPIURL {
+		dc = discord.New(discord.Config{APIURL: r.cfg.DiscordAPIURL, Gateway: r.cfg.DiscordGateway}, log)
+		if r.senders == nil {
+			senders[storage.TypeDiscord] = dc
+		}
+	}
 	srv, err := server.New(ctx, r.cfg, server.Deps{Store: store, Limits: ratelimit.New(r.cfg.RateLimits, nil), Log: log,
-		Version: "test", Senders: senders, Telegram: tg, Email: mail})
+		Version: "test", Senders: senders, Telegram: tg, Email: mail, Discord: dc})
 	if err != nil {
 		cancel()
 		_ = store.Close()

@@ -34,6 +34,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	if s.telegram != nil {
 		e.POST("/telegram/:channelId", s.telegramInbound)
 	}
+	if s.discord != nil {
+		e.POST("/discord/:channelId", s.discordInbound)
+	}
 	if s.email != nil {
 		e.GET("/email/verify", s.verifyEmail)
 		e.POST("/email/inbound", s.emailInbound)
@@ -53,6 +56,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	}
 	if s.email != nil {
 		e.POST("/channels/email/register", s.registerEmail, auth)
+	}
+	if s.discord != nil {
+		e.POST("/channels/discord/register", s.registerDiscord, auth)
 	}
 	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.log.With("component", "admin")).Register(e)
 	return e

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
@@ -45,6 +46,9 @@ type Deps struct {
 	// Email talks to Resend (verification mail, received bodies); nil makes
 	// the email routes answer 503.
 	Email *email.Adapter
+	// Discord talks to Discord (registration, gateway sessions, notices);
+	// nil makes the Discord routes answer 404.
+	Discord *discord.Adapter
 }
 
 // Server is a configured relay.
@@ -68,6 +72,7 @@ type Server struct {
 	hub      *hub
 	telegram *telegram.Adapter
 	email    *email.Adapter
+	discord  *discord.Adapter
 	outbox   *outbox
 	upgrader *websocket.Upgrader
 
@@ -105,6 +110,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		upgrader: newUpgrader(),
 		telegram: deps.Telegram,
 		email:    deps.Email,
+		discord:  deps.Discord,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -176,9 +182,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { s.pingLoop(ctx); return nil })
 	g.Go(func() error { s.outbox.run(ctx, s.cfg.Delivery.Workers); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
+	if s.discord != nil {
+		s.startGateways(ctx) // sessions connect in the background: listening does not wait
+	}
 	err := g.Wait()
 	s.hub.shutdown(closeGoingAway, reasonShutdown) // also when serving failed
 	s.hub.wg.Wait()
+	if s.discord != nil {
+		s.discord.Close() // stops every gateway session and waits
+	}
 	s.stopBackground()
 	return err
 }

@@ -268,8 +268,11 @@ func containsString(list []string, v string) bool {
 }
 
 // releasePlatform frees what a deleted channel held on its platform, best
-// effort and after the commit: Telegram's webhook.
+// effort and after the commit: Telegram's webhook, Discord's gateway session.
 func (s *Server) releasePlatform(ch storage.Channel, token string) {
+	if ch.Type == storage.TypeDiscord && s.discord != nil {
+		s.discord.StopGateway(ch.ID)
+	}
 	if ch.Type == storage.TypeTelegram && token != "" && s.telegram != nil {
 		s.background(func(ctx context.Context) {
 			if err := s.telegram.DeleteWebhook(ctx, token); err != nil {

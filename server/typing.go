@@ -31,7 +31,8 @@ func (s *Server) typing(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ch.Enabled && ch.Type == storage.TypeTelegram && s.telegram != nil {
+	platform := ch.Type == storage.TypeTelegram && s.telegram != nil || ch.Type == storage.TypeDiscord && s.discord != nil
+	if ch.Enabled && platform {
 		s.background(func(ctx context.Context) {
 			token, err := s.store.ChannelSecret(ctx, ch.ID, secretBotToken)
 			if err != nil {
@@ -41,8 +42,13 @@ func (s *Server) typing(c *echo.Context) error {
 			if err != nil || target == "" {
 				return
 			}
-			if err := s.telegram.SendTyping(ctx, string(token), target); err != nil {
-				s.log.Debug("typing", "component", "telegram", "err", err)
+			if ch.Type == storage.TypeDiscord {
+				err = s.discord.Typing(ctx, string(token), target)
+			} else {
+				err = s.telegram.SendTyping(ctx, string(token), target)
+			}
+			if err != nil {
+				s.log.Debug("typing", "component", ch.Type, "err", err)
 			}
 		})
 	}

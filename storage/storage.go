@@ -58,6 +58,9 @@ type Store interface {
 	CreateChannel(ctx context.Context, c *Channel, secrets map[string][]byte) error
 	// Channel returns the channel with id.
 	Channel(ctx context.Context, id string) (Channel, error)
+	// ChannelsOfType returns every live channel of a type (Discord gateway
+	// sessions are restored from it at startup).
+	ChannelsOfType(ctx context.Context, typ string) ([]Channel, error)
 	// Channels returns the user's channels in creation order.
 	Channels(ctx context.Context, userID string) ([]Channel, error)
 	// UpdateChannel applies fn to the channel in one write transaction and

@@ -241,6 +241,11 @@ func settings() []setting {
 		stringSetting("RELAY_TELEGRAM_API_URL", "Telegram Bot API base", func(c *cfg) *string { return &c.TelegramAPIURL }),
 		stringSetting("RELAY_DISCORD_API_URL", "Discord REST base", func(c *cfg) *string { return &c.DiscordAPIURL }),
 		stringSetting("RELAY_RESEND_API_URL", "Resend API base", func(c *cfg) *string { return &c.ResendAPIURL }),
+		{
+			name: "RELAY_DISCORD_GATEWAY", kind: "on|off", help: "off: no Discord gateway sessions (interactions and forwarded payloads only)",
+			set: func(c *cfg, v string) (err error) { c.DiscordGateway, err = parseOnOff(v); return err },
+			get: func(c cfg) string { return formatOnOff(c.DiscordGateway) },
+		},
 		stringSetting("RELAY_DEBUG_ADDR", "address of an opt-in pprof listener, e.g. 127.0.0.1:6060; unset: none", func(c *cfg) *string { return &c.DebugAddr }),
 	}
 }

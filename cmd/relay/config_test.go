@@ -201,6 +201,7 @@ func everyVariable() []variableCase {
 		{"RELAY_TELEGRAM_API_URL", "http://127.0.0.1:9001", func(c server.Config) any { return c.TelegramAPIURL }, "http://127.0.0.1:9001"},
 		{"RELAY_DISCORD_API_URL", "http://127.0.0.1:9002/api", func(c server.Config) any { return c.DiscordAPIURL }, "http://127.0.0.1:9002/api"},
 		{"RELAY_RESEND_API_URL", "http://127.0.0.1:9003", func(c server.Config) any { return c.ResendAPIURL }, "http://127.0.0.1:9003"},
+		{"RELAY_DISCORD_GATEWAY", "off", func(c server.Config) any { return c.DiscordGateway }, false},
 		{"RELAY_DEBUG_ADDR", "127.0.0.1:6060", func(c server.Config) any { return c.DebugAddr }, "127.0.0.1:6060"},
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
@@ -109,6 +110,7 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 		}
 	}()
 	tg := telegram.New(telegram.Config{APIURL: cfg.TelegramAPIURL}, log.With("component", "telegram"))
+	dc := discord.New(discord.Config{APIURL: cfg.DiscordAPIURL, Gateway: cfg.DiscordGateway}, log.With("component", "discord"))
 	mail := email.New(email.Config{APIURL: cfg.ResendAPIURL, APIKey: cfg.ResendAPIKey, Domain: cfg.EmailDomain,
 		WebhookSecret: cfg.ResendWebhookSecret}, log.With("component", "email"))
 	srv, err := server.New(ctx, cfg, server.Deps{
@@ -119,7 +121,8 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 		Registry: reg,
 		Telegram: tg,
 		Email:    mail,
-		Senders:  map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail},
+		Discord:  dc,
+		Senders:  map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail, storage.TypeDiscord: dc},
 	})
 	if err != nil {
 		log.Error("start", "component", "server", "err", err)

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"slices"
 
@@ -114,6 +115,24 @@ func (s *Store) Channels(_ context.Context, userID string) ([]storage.Channel, e
 		return nil
 	})
 	return out, wrap("channels", err)
+}
+
+// ChannelsOfType implements storage.Store.
+func (s *Store) ChannelsOfType(_ context.Context, typ string) ([]storage.Channel, error) {
+	var out []storage.Channel
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bChannels).ForEach(func(_, v []byte) error {
+			var rec channelRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if !rec.Deleted && rec.Type == typ {
+				out = append(out, rec.Channel)
+			}
+			return nil
+		})
+	})
+	return out, wrap("channels of type", err)
 }
 
 // UpdateChannel implements storage.Store.

@@ -216,6 +216,10 @@ func testChannelLifecycle(t *testing.T, open Opener) {
 	list, err := s.Channels(ctx, u.ID)
 	must(t, err)
 	equal(t, "count", len(list), 3)
+	tgs, err := s.ChannelsOfType(ctx, storage.TypeTelegram)
+	must(t, err)
+	equal(t, "of type", len(tgs), 1)
+	equal(t, "of type id", tgs[0].ID, "b")
 	for i, id := range []string{"a", "b", "c"} { // updates keep the position
 		equal(t, "order", list[i].ID, id)
 	}

@@ -1,0 +1,126 @@
+// Package discord is the relay's Discord channel: bot registration, gateway sessions, signed interactions, forwarded payloads and reply delivery.
+//
+// REST calls (registration, replies, notices, typing) are plain net/http requests against
+// Config.APIURL, so every answer's status, Discord's error message and retry_after are seen as they
+// are, each call has its own timeout, and no error text ever holds the token (PROTOCOL §10.4).
+//
+// Receiving uses one discordgo Session per registered bot (gateway.go). discordgo computes its
+// Endpoint* variables once at init and uses them for the gateway lookup, so New sets all of them
+// from Config.APIURL: they are process-global, and only one Discord API base can be used per
+// process. Tests start one fake Discord per test binary for the same reason.
+//
+// Inbound HTTP payloads (signed interactions and forwarded gateway events) are decoded here with
+// encoding/json; the secret check, storage and HTTP answers stay in the server. Pairing and the
+// allowlist are pure functions (pairing.go).
+package discord
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/chaos-relay/relay/channels"
+)
+
+// DefaultAPIURL is the REST base used when Config.APIURL is empty.
+const DefaultAPIURL = "https://discord.com/api/v10"
+
+// DefaultTimeout bounds every REST call when Config.Timeout is zero (PROTOCOL §7.5).
+const DefaultTimeout = 10 * time.Second
+
+// MaxPartUnits is the longest message content Discord accepts (PROTOCOL §7.5).
+const MaxPartUnits = 2000
+
+// Intents are the gateway intents of every session (PROTOCOL §4.4): GUILD_MESSAGES |
+// DIRECT_MESSAGES | MESSAGE_CONTENT = 37376.
+const Intents = discordgo.IntentsGuildMessages | discordgo.IntentsDirectMessages | discordgo.IntentsMessageContent
+
+// Config configures the adapter.
+type Config struct {
+	APIURL  string        // RELAY_DISCORD_API_URL, default "https://discord.com/api/v10"
+	Timeout time.Duration // per REST call, default 10s
+	HTTP    *http.Client  // optional base client; copied, with Timeout capped and redirects kept on the host
+	Gateway bool          // false: no gateway sessions (interactions-only deployments)
+}
+
+// Adapter talks to Discord for every Discord channel. It is safe for concurrent use.
+//
+// Lock order: Adapter.mu before gwSession.mu.
+type Adapter struct {
+	apiURL  string
+	timeout time.Duration
+	client  *http.Client
+	gateway bool
+	log     *slog.Logger
+
+	// Reconnect back-off of gateway sessions; fields so that tests can shorten them.
+	minBackoff, maxBackoff time.Duration
+
+	mu       sync.Mutex
+	sessions map[string]*gwSession // by relay channel id
+	closed   bool
+}
+
+var _ channels.Sender = (*Adapter)(nil)
+
+// New returns an adapter. It makes no network call and starts no goroutine. A nil log discards.
+//
+// New sets discordgo's process-global Endpoint* variables from cfg.APIURL (discordgo uses them to
+// find the gateway): only one Discord API base can be used per process, and the last New wins.
+func New(cfg Config, log *slog.Logger) *Adapter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	api := strings.TrimRight(cfg.APIURL, "/")
+	setEndpoints(api + "/")
+	return &Adapter{
+		apiURL:     api,
+		timeout:    cfg.Timeout,
+		client:     newHTTPClient(cfg.HTTP, cfg.Timeout),
+		gateway:    cfg.Gateway,
+		log:        log.With("component", "discord"),
+		minBackoff: time.Second,
+		maxBackoff: 2 * time.Minute,
+		sessions:   make(map[string]*gwSession),
+	}
+}
+
+// MaxPartUnits implements channels.Sender: Discord messages hold at most 2000 characters.
+func (a *Adapter) MaxPartUnits() int { return MaxPartUnits }
+
+// endpointsMu serialises writes of discordgo's globals (concurrent News in tests).
+var endpointsMu sync.Mutex
+
+// setEndpoints points every discordgo Endpoint* variable at api (with a trailing slash). discordgo
+// derives them from EndpointDiscord at init, so setting one changes nothing else.
+func setEndpoints(api string) {
+	endpointsMu.Lock()
+	defer endpointsMu.Unlock()
+	discordgo.EndpointAPI = api
+	discordgo.EndpointGuilds = api + "guilds/"
+	discordgo.EndpointChannels = api + "channels/"
+	discordgo.EndpointUsers = api + "users/"
+	discordgo.EndpointGateway = api + "gateway"
+	discordgo.EndpointGatewayBot = discordgo.EndpointGateway + "/bot"
+	discordgo.EndpointWebhooks = api + "webhooks/"
+	discordgo.EndpointStickers = api + "stickers/"
+	discordgo.EndpointStageInstances = api + "stage-instances"
+	discordgo.EndpointSKUs = api + "skus"
+	discordgo.EndpointVoice = api + "/voice/" // sic: discordgo's own value has the double slash
+	discordgo.EndpointVoiceRegions = discordgo.EndpointVoice + "regions"
+	discordgo.EndpointApplications = api + "applications"
+	discordgo.EndpointOAuth2 = api + "oauth2/"
+	discordgo.EndpointOAuth2Applications = discordgo.EndpointOAuth2 + "applications"
+	discordgo.EndpointOauth2 = discordgo.EndpointOAuth2
+	discordgo.EndpointOauth2Applications = discordgo.EndpointOAuth2Applications
+}
