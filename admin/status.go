@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -36,6 +37,9 @@ type statusJSON struct {
 	Deliveries     deliveryCountsJSON `json:"deliveries"`
 	Sessions       []sessionJSON      `json:"sessions"`
 	RecentMessages []recentJSON       `json:"recentMessages"`
+	// MessagesLastHour is this relay's addition (after the documented
+	// members): inbound messages stored in the last hour.
+	MessagesLastHour int `json:"messagesLastHour"`
 }
 
 type deliveryCountsJSON struct {
@@ -138,6 +142,9 @@ func (h *Handler) buildStatus(ctx context.Context, offset int) (statusJSON, erro
 	}
 	var err error
 	if st.SessionCount, err = h.store.CountUsers(ctx); err != nil {
+		return st, err
+	}
+	if st.MessagesLastHour, err = h.store.CountMessagesSince(ctx, start.Add(-time.Hour)); err != nil {
 		return st, err
 	}
 	if offset < st.SessionCount {

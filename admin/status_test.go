@@ -62,7 +62,7 @@ func TestStatusShape(t *testing.T) {
 		`{"id":"wh-1","type":"webhook","agentId":"(default)","enabled":true,"hasPairingCode":false,"name":"GitHub"}]}],` +
 		`"recentMessages":[` +
 		`{"id":"` + r.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"agent","direction":"out","content":"Done.","timestamp":"2026-11-23T10:00:01.000Z","delivery":"pending"},` +
-		`{"id":"` + m.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"alice","direction":"in","content":"` + strings.Repeat("é", 99) + `...","timestamp":"2026-11-23T10:00:00.000Z"}]}`
+		`{"id":"` + m.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"alice","direction":"in","content":"` + strings.Repeat("é", 99) + `...","timestamp":"2026-11-23T10:00:00.000Z"}],"messagesLastHour":1}`
 	equal(t, "body", rec.Body.String(), want)
 }
 

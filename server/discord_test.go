@@ -112,6 +112,11 @@ func TestDiscordGateway(t *testing.T) {
 	// Pairing, then the paired user's message reaches the socket; bots are ignored.
 	fake.Dispatch(b.token, discordtest.MessageCreate{ID: "4", ChannelID: dm, Content: code, AuthorID: "4242", AuthorName: "alice"})
 	waitFor(t, "the pairing confirmation", func() bool { return len(sentTo(fake, dm)) == 2 })
+	fake.Dispatch(b.token, discordtest.MessageCreate{ID: "41", ChannelID: dm, Content: code, AuthorID: "5555", AuthorName: "mallory"})
+	waitFor(t, "the code to be refused the second time", func() bool { return len(sentTo(fake, dm)) == 3 })
+	if s := sentTo(fake, dm)[2]; !strings.HasPrefix(s.Content, "You are not authorized") {
+		t.Fatalf("second use of the pairing code: %+v", s)
+	}
 	fake.Dispatch(b.token, discordtest.MessageCreate{ID: "5", ChannelID: dm, Content: "beep", AuthorID: "7", AuthorName: "otherbot", AuthorBot: true})
 	fake.Dispatch(b.token, discordtest.MessageCreate{ID: "6", ChannelID: guild, GuildID: "g1", Content: "do the thing", AuthorID: "4242", AuthorName: "alice"})
 	m := readMessages(t, conn, 1)[0]

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chaos-relay/relay/storage"
 )
 
 // metrics are the relay's Prometheus metrics (PROTOCOL §10.2). Labels never
@@ -36,6 +39,8 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 		func() float64 { return float64(s.hub.count.Load()) })
 	reg.MustRegister(gatewayCollector{s: s, desc: prometheus.NewDesc("relay_discord_gateway_sessions",
 		"Discord gateway sessions by state.", []string{"state"}, nil)})
+	reg.MustRegister(pendingCollector{s: s, desc: prometheus.NewDesc("relay_deliveries_pending",
+		"Replies waiting for delivery, by channel type.", []string{"channel_type"}, nil)})
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_http_requests_total", Help: "HTTP requests by route pattern, method and status."},
 			[]string{"route", "method", "code"}),
@@ -75,6 +80,25 @@ func (g gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range g.s.discord.GatewaySessions() {
 		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), state)
+	}
+}
+
+// pendingCollector reports the pending deliveries from the store at scrape
+// time, so the gauge survives restarts.
+type pendingCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (p pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
+
+func (p pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	counts, err := p.s.store.PendingCounts(context.Background())
+	if err != nil {
+		return
+	}
+	for _, typ := range []string{storage.TypeTelegram, storage.TypeDiscord, storage.TypeEmail} {
+		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.GaugeValue, float64(counts[typ]), typ)
 	}
 }
 

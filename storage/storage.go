@@ -124,6 +124,9 @@ type Store interface {
 	// CountUsers and UsersNewestFirst page the sessions for the admin.
 	CountUsers(ctx context.Context) (int, error)
 	UsersNewestFirst(ctx context.Context, offset, limit int) ([]User, error)
+	// CountMessagesSince counts everyone's messages with a timestamp at or
+	// after since (it walks their keys: the cost grows with the count).
+	CountMessagesSince(ctx context.Context, since time.Time) (int, error)
 	// RecentItems returns everyone's newest messages and responses together.
 	RecentItems(ctx context.Context, limit int) ([]Item, error)
 	// UserItems returns a user's messages and their channels' responses,
@@ -132,6 +135,8 @@ type Store interface {
 	// Deliveries returns delivery records newest first, after the cursor (a
 	// response id; "" for the newest), of one status or of all ("").
 	Deliveries(ctx context.Context, status, cursor string, limit int) ([]Delivery, error)
+	// PendingCounts counts pending deliveries by channel type.
+	PendingCounts(ctx context.Context) (map[string]int, error)
 	// DeliveryCounts counts delivery records by status.
 	DeliveryCounts(ctx context.Context) (map[string]int, error)
 	// DeleteUser deletes a session and everything it owns in one

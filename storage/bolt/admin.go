@@ -112,6 +112,27 @@ func (s *Store) UsersNewestFirst(_ context.Context, offset, limit int) ([]storag
 	return out, wrap("users newest first", err)
 }
 
+// CountMessagesSince implements storage.Store: only the streams whose newest
+// message is recent are walked, and only their recent keys.
+func (s *Store) CountMessagesSince(_ context.Context, since time.Time) (int, error) {
+	from := toMillis(since)
+	n := 0
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bMessages).Cursor()
+		return tx.Bucket(bUserState).ForEach(func(k, v []byte) error {
+			if len(v) != 16 || binary.BigEndian.Uint64(v) < from {
+				return nil
+			}
+			prefix := streamPrefix(string(k))
+			for key, _ := c.Seek(streamKey(string(k), from)); hasPrefix(key, prefix); key, _ = c.Next() {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, wrap("count messages", err)
+}
+
 // RecentItems implements storage.Store. There is no global time index (it
 // would double the writes of every message): the newest items are among the
 // newest of the streams whose last timestamps are the highest, which the

@@ -42,6 +42,23 @@ func (s *Store) PendingHeads(_ context.Context) ([]storage.PendingReply, error) 
 	return out, wrap("pending heads", err)
 }
 
+// PendingCounts implements storage.Store: it walks the pending index,
+// which holds only what is still to be delivered.
+func (s *Store) PendingCounts(_ context.Context) (map[string]int, error) {
+	counts := map[string]int{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bPending).ForEach(func(_, id []byte) error {
+			var d struct{ ChannelType string }
+			if err := getJSON(tx.Bucket(bDeliveries), id, &d); err != nil {
+				return err
+			}
+			counts[d.ChannelType]++
+			return nil
+		})
+	})
+	return counts, wrap("pending counts", err)
+}
+
 // UpdateDelivery implements storage.Store.
 func (s *Store) UpdateDelivery(ctx context.Context, responseID string, fn func(*storage.Delivery) error) (storage.Delivery, error) {
 	var out storage.Delivery

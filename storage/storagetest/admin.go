@@ -55,6 +55,12 @@ func testAdminOverview(t *testing.T, open Opener) {
 	clock.Add(time.Second) // distinct milliseconds: the order is the test's subject
 	appendN(t, s, users[1].ID, "x", 1)
 
+	n, err = s.CountMessagesSince(ctx, t0.Add(time.Second))
+	must(t, err)
+	equal(t, "messages since", n, 1) // the other user's; u's three came before
+	n, err = s.CountMessagesSince(ctx, time.Time{})
+	must(t, err)
+	equal(t, "all messages", n, 4)
 	recent, err := s.RecentItems(ctx, 3)
 	must(t, err)
 	equal(t, "recent", len(recent), 3)
@@ -110,6 +116,9 @@ func testDeliveriesListing(t *testing.T, open Opener) {
 	equal(t, "pending count", counts[storage.StatusPending], 3)
 	equal(t, "failed count", counts[storage.StatusFailed], 2)
 	equal(t, "sent count", counts[storage.StatusSent], 0)
+	pending, err := s.PendingCounts(ctx)
+	must(t, err)
+	equal(t, "pending by type", pending[storage.TypeTelegram], 3)
 }
 
 func testDeleteUser(t *testing.T, open Opener) {

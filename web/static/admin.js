@@ -144,6 +144,7 @@
     $('t-uptime').textContent = Math.floor(s.uptime / 60);
     $('t-query').textContent = s.queryMs;
     $('t-pending').textContent = s.deliveries.pending;
+    $('t-lasthour').textContent = s.messagesLastHour;
     const failed = $('t-failed');
     failed.textContent = s.deliveries.failed;
     failed.className = 'tile-value' + (s.deliveries.failed ? ' bad' : '');
