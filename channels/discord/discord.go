@@ -24,6 +24,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/apihttp"
 )
 
 // DefaultAPIURL is the REST base used when Config.APIURL is empty.
@@ -86,7 +87,7 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 	return &Adapter{
 		apiURL:     api,
 		timeout:    cfg.Timeout,
-		client:     newHTTPClient(cfg.HTTP, cfg.Timeout),
+		client:     apihttp.NewClient(cfg.HTTP, cfg.Timeout),
 		gateway:    cfg.Gateway,
 		log:        log.With("component", "discord"),
 		minBackoff: time.Second,

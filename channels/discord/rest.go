@@ -7,17 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/apihttp"
 )
 
 // maxBody bounds what is read of one answer; answers are small JSON objects.
@@ -27,40 +24,11 @@ const maxBody = 1 << 20
 // delivery worker stores as lastError.
 const maxMessage = 200
 
-// errRedirect refuses redirects to another host (PROTOCOL §7.5): the request carries the token.
-var errRedirect = errors.New("redirect to another host refused")
-
 // errNoCredentials and errNoTarget use the lastError texts of PROTOCOL §7.5.
 var (
 	errNoCredentials = errors.New("channel has no credentials")
 	errNoTarget      = errors.New("no reply target")
 )
-
-// newHTTPClient returns the client of every REST call and of the gateway lookup: base's transport
-// with the per-call timeout and a redirect policy that stays on the API host.
-func newHTTPClient(base *http.Client, timeout time.Duration) *http.Client {
-	c := &http.Client{}
-	if base != nil {
-		*c = *base
-	}
-	if c.Timeout <= 0 || c.Timeout > timeout {
-		c.Timeout = timeout
-	}
-	next := c.CheckRedirect
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
-			return errRedirect
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("too many redirects")
-		}
-		return nil
-	}
-	return c
-}
 
 // APIError is a failed REST call. Its text is short ("discord: create message: 403 Missing
 // Access"), names the operation and the status, and never holds the token or a URL, so it is safe
@@ -152,12 +120,10 @@ func (a *Adapter) call(ctx context.Context, token, op, method, path string, body
 		if json.Unmarshal(raw, &eb) == nil {
 			e.Code = eb.Code
 			e.Message = cleanText(eb.Message, token)
-			if eb.RetryAfter > 0 && !math.IsInf(eb.RetryAfter, 0) && eb.RetryAfter < 1e6 {
-				e.RetryAfter = time.Duration(eb.RetryAfter * float64(time.Second))
-			}
+			e.RetryAfter = apihttp.Seconds(eb.RetryAfter)
 		}
 		if e.RetryAfter <= 0 {
-			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+			e.RetryAfter = apihttp.ParseRetryAfter(resp.Header.Get("Retry-After"))
 		}
 		return e
 	}
@@ -175,71 +141,16 @@ func networkError(ctx context.Context, op, token string, err error) *APIError {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return &APIError{Op: op, Reason: "canceled", cause: context.Canceled}
 	}
-	e := &APIError{Op: op, Reason: netReason(err, token)}
+	e := &APIError{Op: op, Reason: apihttp.NetReason(err, func(s string) string { return cleanText(s, token) })}
 	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		e.Reason, e.cause = "timeout", context.DeadlineExceeded
 	}
 	return e
 }
 
-// netReason is a short, URL-free reason for a transport error.
-func netReason(err error, token string) string {
-	var ne net.Error
-	var dns *net.DNSError
-	switch {
-	case errors.Is(err, errRedirect):
-		return errRedirect.Error()
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed"
-	case errors.As(err, &dns):
-		if dns.IsNotFound {
-			return "no such host"
-		}
-		return "DNS lookup failed"
-	}
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return cleanText(ue.Err.Error(), token)
-	}
-	return "request failed"
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds (possibly fractional) or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 && s < 1e6 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t).Round(time.Second), 0)
-	}
-	return 0
-}
-
 // cleanText makes an upstream text safe for an error: no token, one line, at most maxMessage runes.
 func cleanText(s, token string) string {
-	if strings.TrimSpace(token) != "" {
-		s = strings.ReplaceAll(s, token, "<token>")
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if r := []rune(s); len(r) > maxMessage {
-		s = string(r[:maxMessage]) + "…"
-	}
-	return s
+	return apihttp.Clean(apihttp.Scrub(s, token, "<token>"), maxMessage)
 }
 
 // Bot is what registration learns about a bot token (PROTOCOL §4.4 steps 1–3).

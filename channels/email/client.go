@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-	"unicode"
+
+	"github.com/chaos-relay/relay/channels/apihttp"
 )
 
 // maxCapture is how much of an error answer is kept for building errors; Resend's error bodies are
@@ -24,37 +22,15 @@ const (
 	maxText    = 300
 )
 
-// errRedirect refuses redirects to another host (PROTOCOL §7.5).
-var errRedirect = errors.New("redirect to another host refused")
-
 // newHTTPClient returns the client given to resend-go: base's transport wrapped by a recorder, the
 // per-call timeout, and a redirect policy that stays on the API host.
 func newHTTPClient(base *http.Client, timeout time.Duration) *http.Client {
-	c := &http.Client{}
-	if base != nil {
-		*c = *base
-	}
-	if c.Timeout <= 0 || c.Timeout > timeout {
-		c.Timeout = timeout
-	}
+	c := apihttp.NewClient(base, timeout)
 	rt := c.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
 	c.Transport = recordingTransport{rt: rt}
-	next := c.CheckRedirect
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
-			return errRedirect
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("too many redirects")
-		}
-		return nil
-	}
 	return c
 }
 
@@ -157,13 +133,13 @@ func (a *Adapter) call(ctx context.Context, op string, fn func(ctx context.Conte
 	if libErr == nil {
 		return nil
 	}
-	if rec.status == 0 || errors.Is(libErr, errRedirect) {
+	if rec.status == 0 || errors.Is(libErr, apihttp.ErrRedirect) {
 		return a.networkError(ctx, op, libErr)
 	}
 	if rec.status >= 200 && rec.status < 300 {
 		return nil
 	}
-	e := &callError{op: op, status: rec.status, retryAfter: parseRetryAfter(rec.retryAfter)}
+	e := &callError{op: op, status: rec.status, retryAfter: apihttp.ParseRetryAfter(rec.retryAfter)}
 	e.body = a.clean(string(rec.body))
 	var rep struct {
 		Message string `json:"message"`
@@ -183,72 +159,16 @@ func (a *Adapter) networkError(ctx context.Context, op string, err error) *callE
 	if cerr := ctx.Err(); cerr != nil {
 		return &callError{op: op, reason: cerr.Error(), cause: cerr}
 	}
-	e := &callError{op: op, reason: a.netReason(err)}
+	e := &callError{op: op, reason: apihttp.NetReason(err, a.clean)}
 	if errors.Is(err, context.DeadlineExceeded) {
 		e.cause = context.DeadlineExceeded
 	}
 	return e
 }
 
-// netReason is a short, URL-free reason for a transport error.
-func (a *Adapter) netReason(err error) string {
-	var ne net.Error
-	var dns *net.DNSError
-	switch {
-	case errors.Is(err, errRedirect):
-		return errRedirect.Error()
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed"
-	case errors.As(err, &dns):
-		if dns.IsNotFound {
-			return "no such host"
-		}
-		return "DNS lookup failed"
-	}
-	// *url.Error's text starts with the method and URL; its inner error names at most an address.
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return a.clean(ue.Err.Error())
-	}
-	return "request failed"
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t).Round(time.Second), 0)
-	}
-	return 0
-}
-
 // clean makes an upstream text safe for an error: no API key, one line, at most maxText runes.
 func (a *Adapter) clean(s string) string {
-	if a.apiKey != "" {
-		s = strings.ReplaceAll(s, a.apiKey, "<key>")
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if r := []rune(s); len(r) > maxText {
-		s = string(r[:maxText]) + "…"
-	}
-	return s
+	return apihttp.Clean(apihttp.Scrub(s, a.apiKey, "<key>"), maxText)
 }
 
 // limitedBuffer is an io.Writer that keeps at most max bytes and fails beyond them, so that a huge

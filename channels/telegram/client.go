@@ -7,18 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/go-telegram/bot"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/apihttp"
 )
 
 // maxBody bounds what the library may read of one answer; maxCapture is how much of it is kept for
@@ -31,35 +26,6 @@ const (
 // maxDescription bounds the part of Telegram's description copied into an error text, which the
 // delivery worker stores as lastError.
 const maxDescription = 200
-
-// errRedirect refuses redirects to another host (PROTOCOL §7.5): the request URL holds the token.
-var errRedirect = errors.New("redirect to another host refused")
-
-// newHTTPClient returns the client every bot uses: base's transport with the per-call timeout and a
-// redirect policy that stays on the API host.
-func newHTTPClient(base *http.Client, timeout time.Duration) *http.Client {
-	c := &http.Client{}
-	if base != nil {
-		*c = *base
-	}
-	if c.Timeout <= 0 || c.Timeout > timeout {
-		c.Timeout = timeout
-	}
-	next := c.CheckRedirect
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
-			return errRedirect
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("too many redirects")
-		}
-		return nil
-	}
-	return c
-}
 
 // recordKey is the context key under which a call passes its *record to recordingClient.
 type recordKey struct{}
@@ -225,7 +191,7 @@ func (a *Adapter) call(ctx context.Context, token, method string, fn func(ctx co
 		e.RetryAfter = time.Duration(rep.Parameters.RetryAfter) * time.Second
 	}
 	if e.RetryAfter <= 0 {
-		e.RetryAfter = parseRetryAfter(rec.retryAfter)
+		e.RetryAfter = apihttp.ParseRetryAfter(rec.retryAfter)
 	}
 	switch {
 	case rec.status < 200 || rec.status >= 300:
@@ -247,68 +213,15 @@ func networkError(ctx context.Context, method, token string, err error) *callErr
 	if cerr := ctx.Err(); cerr != nil {
 		return &callError{Method: method, Reason: cerr.Error(), cause: cerr}
 	}
-	e := &callError{Method: method, Reason: netReason(err, token)}
+	e := &callError{Method: method, Reason: apihttp.NetReason(err, func(s string) string { return cleanText(s, token) })}
 	if errors.Is(err, context.DeadlineExceeded) {
 		e.cause = context.DeadlineExceeded
 	}
 	return e
 }
 
-// netReason is a short, URL-free reason for a transport error.
-func netReason(err error, token string) string {
-	var ne net.Error
-	var dns *net.DNSError
-	switch {
-	case errors.Is(err, errRedirect):
-		return errRedirect.Error()
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed"
-	case errors.As(err, &dns):
-		if dns.IsNotFound {
-			return "no such host"
-		}
-		return "DNS lookup failed"
-	}
-	// *url.Error's text starts with the method and URL; its inner error names at most an address.
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return cleanText(ue.Err.Error(), token)
-	}
-	return "request failed"
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t).Round(time.Second), 0)
-	}
-	return 0
-}
-
 // cleanText makes an upstream text safe for an error: no token, one line, at most maxDescription
 // runes.
 func cleanText(s, token string) string {
-	s = scrub(s, token)
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if r := []rune(s); len(r) > maxDescription {
-		s = string(r[:maxDescription]) + "…"
-	}
-	return s
+	return apihttp.Clean(scrub(s, token), maxDescription)
 }

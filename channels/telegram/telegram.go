@@ -25,6 +25,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/apihttp"
 )
 
 // DefaultAPIURL is the Bot API base used when Config.APIURL is empty.
@@ -74,7 +75,7 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 	return &Adapter{
 		apiURL:  strings.TrimRight(cfg.APIURL, "/"),
 		timeout: cfg.Timeout,
-		client:  recordingClient{c: newHTTPClient(cfg.HTTP, cfg.Timeout)},
+		client:  recordingClient{c: apihttp.NewClient(cfg.HTTP, cfg.Timeout)},
 		log:     log.With("component", "telegram"),
 		bots:    make(map[string]*bot.Bot),
 	}
@@ -126,9 +127,5 @@ func (a *Adapter) bot(token string) (*bot.Bot, error) {
 // scrub removes token (as given and as escaped into URLs) from s, so that no text built from a
 // library or server message can leak it.
 func scrub(s, token string) string {
-	if strings.TrimSpace(token) == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, token, "<token>")
-	return strings.ReplaceAll(s, url.PathEscape(token), "<token>")
+	return apihttp.Scrub(s, token, "<token>")
 }
