@@ -47,7 +47,7 @@ func (h *Handler) sessionMessages(c *echo.Context) error {
 	}
 	var before time.Time
 	if s := c.QueryParam("cursor"); s != "" {
-		if before, ok = parseTime(s); !ok {
+		if before, ok = storage.ParseTime(s); !ok {
 			return httpError(http.StatusBadRequest, msgInvalidCursor)
 		}
 	}

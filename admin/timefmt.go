@@ -1,39 +1,18 @@
 package admin
 
 import (
-	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/chaos-relay/relay/storage"
 )
 
-// isoLayout is the only form in which the relay emits times (PROTOCOL §1.5).
-const isoLayout = "2006-01-02T15:04:05.000Z"
-
-// formatTime renders t in isoLayout; the zero time is "".
+// formatTime renders t in the protocol's form; the zero time is "".
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(isoLayout)
-}
-
-// parseTime reads an input time such as the admin cursor (PROTOCOL §1.5):
-// RFC 3339 with fractional seconds of any precision; a space at the offset
-// position is a '+' that the query string decoded; sub-millisecond precision
-// is truncated toward the past.
-func parseTime(s string) (time.Time, bool) {
-	if i := strings.LastIndexByte(s, ' '); i > 0 && i == len(s)-6 && s[i+3] == ':' {
-		s = s[:i] + "+" + s[i+1:]
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	ms := t.UnixMilli()
-	if t.Before(time.UnixMilli(ms)) {
-		ms-- // UnixMilli rounds toward zero before 1970
-	}
-	return time.UnixMilli(ms).UTC(), true
+	return storage.FormatTime(t)
 }
 
 // previewUnits is how much of a message the admin shows (PROTOCOL §9, §11.6).

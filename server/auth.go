@@ -89,7 +89,7 @@ func (s *Server) authorize(c *echo.Context) (u storage.User, kind, reason string
 		return u, "", "", nil
 	}
 	now := s.now()
-	t, ok := parseTime(ts)
+	t, ok := storage.ParseTime(ts)
 	if !ok || t.Sub(now).Abs() > signatureWindow {
 		return u, "timestamp", "timestamp unparseable or outside the window", nil
 	}

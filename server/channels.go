@@ -80,12 +80,8 @@ func (s *Server) createChannel(c *echo.Context) error {
 	if err := s.limit(c, ratelimit.Channels, user.ID, msgChannelLimited); err != nil {
 		return err
 	}
-	body, err := s.readBody(c)
+	f, err := s.readObject(c)
 	if err != nil {
-		return err
-	}
-	var f map[string]json.RawMessage
-	if err := decodeObject(body, &f); err != nil {
 		return err
 	}
 	ch := storage.Channel{UserID: user.ID, Type: storage.TypeWebhook, Enabled: true, CreatedAt: s.now().UTC()}

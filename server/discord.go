@@ -23,11 +23,7 @@ const (
 // registerDiscord handles POST /channels/discord/register (PROTOCOL §4.4).
 func (s *Server) registerDiscord(c *echo.Context) error {
 	const prefix = "Discord registration failed: "
-	user := userOf(c)
-	if err := s.limit(c, ratelimit.Channels, user.ID, msgChannelLimited); err != nil {
-		return err
-	}
-	token, agentID, err := s.botRegistration(c, prefix)
+	user, token, agentID, err := s.botRegistration(c, prefix)
 	if err != nil {
 		return err
 	}
@@ -199,20 +195,11 @@ func (s *Server) discordGatewayMessage(channelID string, m discord.Message) {
 // discordInbound handles POST /discord/:channelId (PROTOCOL §4.4): a signed
 // Interactions endpoint, or forwarded gateway payloads with ?secret=.
 func (s *Server) discordInbound(c *echo.Context) error {
-	id := c.Param("channelId")
-	if err := s.limit(c, ratelimit.Webhook, id, "Too many webhook requests. Try again later."); err != nil {
-		s.metrics.dropped.WithLabelValues(storage.TypeDiscord, "rate_limited").Inc()
-		return err
-	}
-	body, err := s.readBody(c)
+	ch, meta, body, err := s.inboundRequest(c, storage.TypeDiscord, "Channel is not a Discord channel")
 	if err != nil {
 		return err
 	}
 	r := c.Request()
-	ch, meta, err := s.platformChannel(r.Context(), id, storage.TypeDiscord, "Channel is not a Discord channel")
-	if err != nil {
-		return err
-	}
 	if sig := r.Header.Get("X-Signature-Ed25519"); sig != "" {
 		return s.discordInteraction(c, ch, meta, sig, body)
 	}

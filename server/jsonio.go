@@ -61,6 +61,18 @@ func (s *Server) readBody(c *echo.Context) ([]byte, error) {
 	return b, nil
 }
 
+// readObject reads the body (bounded) and parses it as one JSON object of
+// raw members: each route interprets its members itself, so that a member
+// of the wrong type gets the route's own error rather than a generic one.
+func (s *Server) readObject(c *echo.Context) (map[string]json.RawMessage, error) {
+	body, err := s.readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	var f map[string]json.RawMessage
+	return f, decodeObject(body, &f)
+}
+
 // decodeObject parses body as one JSON object into v. Anything else (invalid
 // JSON, trailing data, null, arrays, scalars) is errInvalidJSON.
 func decodeObject(body []byte, v any) error {

@@ -34,7 +34,7 @@ type messageJSON struct {
 
 func toMessageJSON(m storage.Message) messageJSON {
 	return messageJSON{ID: m.ID, UserID: m.UserID, ChannelType: m.ChannelType, ChannelID: m.ChannelID,
-		From: m.From, Content: m.Content, Timestamp: formatTime(m.Timestamp), Metadata: orEmptyObject(m.Metadata)}
+		From: m.From, Content: m.Content, Timestamp: storage.FormatTime(m.Timestamp), Metadata: orEmptyObject(m.Metadata)}
 }
 
 func orEmptyObject(raw json.RawMessage) json.RawMessage {
@@ -81,11 +81,11 @@ func pageParams(c *echo.Context) (since time.Time, sinceText string, limit int, 
 	q := c.Request().URL.Query()
 	sinceText, limit = epoch, defaultPageLimit
 	if v := q.Get("since"); v != "" {
-		t, ok := parseTime(v)
+		t, ok := storage.ParseTime(v)
 		if !ok {
 			return since, "", 0, badRequest("Invalid since parameter")
 		}
-		since, sinceText = t, formatTime(t)
+		since, sinceText = t, storage.FormatTime(t)
 	}
 	if v := q.Get("limit"); v != "" {
 		n, ok := positiveInt(v)

@@ -29,12 +29,8 @@ func (s *Server) reply(c *echo.Context) error {
 	if err := s.limit(c, ratelimit.Reply, user.ID, msgReplyLimited); err != nil {
 		return err
 	}
-	body, err := s.readBody(c)
+	f, err := s.readObject(c)
 	if err != nil {
-		return err
-	}
-	var f map[string]json.RawMessage
-	if err := decodeObject(body, &f); err != nil {
 		return err
 	}
 	r, err := s.acceptReply(c.Request().Context(), user, f, "http")

@@ -51,7 +51,7 @@ func (s *Server) responses(c *echo.Context) error {
 	page := responsesPage{Responses: make([]responseJSON, len(list)), Since: sinceText, HasMore: more}
 	for i, r := range list {
 		page.Responses[i] = responseJSON{ID: r.ID, ChannelType: r.ChannelType, ChannelID: r.ChannelID, From: r.From,
-			Content: r.Content, Timestamp: formatTime(r.Timestamp), Metadata: orEmptyObject(r.Metadata)}
+			Content: r.Content, Timestamp: storage.FormatTime(r.Timestamp), Metadata: orEmptyObject(r.Metadata)}
 	}
 	if len(list) > 0 {
 		page.Since = page.Responses[len(list)-1].Timestamp

@@ -30,11 +30,7 @@ type botRegistered struct {
 // channel stored; a failed store removes the webhook again.
 func (s *Server) registerTelegram(c *echo.Context) error {
 	const prefix = "Telegram registration failed: "
-	user := userOf(c)
-	if err := s.limit(c, ratelimit.Channels, user.ID, msgChannelLimited); err != nil {
-		return err
-	}
-	token, agentID, err := s.botRegistration(c, prefix)
+	user, token, agentID, err := s.botRegistration(c, prefix)
 	if err != nil {
 		return err
 	}
@@ -66,22 +62,26 @@ func (s *Server) registerTelegram(c *echo.Context) error {
 	return writeJSON(c, http.StatusCreated, botRegistered{ChannelID: ch.ID, BotUsername: username, PairingCode: code})
 }
 
-// botRegistration reads the body of a bot register endpoint: botToken (a
-// non-empty string) and an optional agentId.
-func (s *Server) botRegistration(c *echo.Context, prefix string) (token, agentID string, err error) {
+// botRegistration starts a bot register endpoint: the shared channels rate
+// limit, then the body: botToken (a non-empty string) and an optional agentId.
+func (s *Server) botRegistration(c *echo.Context, prefix string) (user storage.User, token, agentID string, err error) {
+	user = userOf(c)
+	if err := s.limit(c, ratelimit.Channels, user.ID, msgChannelLimited); err != nil {
+		return user, "", "", err
+	}
 	body, err := s.readBody(c)
 	if err != nil {
-		return "", "", err
+		return user, "", "", err
 	}
 	var f map[string]json.RawMessage
 	if decodeObject(body, &f) != nil {
-		return "", "", badRequest(prefix + msgInvalidJSON)
+		return user, "", "", badRequest(prefix + msgInvalidJSON)
 	}
 	if json.Unmarshal(f["botToken"], &token) != nil || token == "" {
-		return "", "", badRequest("Missing or invalid botToken")
+		return user, "", "", badRequest("Missing or invalid botToken")
 	}
 	_ = json.Unmarshal(f["agentId"], &agentID)
-	return token, agentID, nil
+	return user, token, agentID, nil
 }
 
 // pairingCode is the first 8 characters of a fresh UUIDv4, upper-cased.
@@ -90,20 +90,11 @@ func pairingCode() string { return strings.ToUpper(storage.NewID()[:8]) }
 // telegramInbound handles POST /telegram/:channelId (PROTOCOL §4.3 Inbound).
 // Telegram gets a 200 for everything it should not retry.
 func (s *Server) telegramInbound(c *echo.Context) error {
-	id := c.Param("channelId")
-	if err := s.limit(c, ratelimit.Webhook, id, "Too many webhook requests. Try again later."); err != nil {
-		s.metrics.dropped.WithLabelValues(storage.TypeTelegram, "rate_limited").Inc()
-		return err
-	}
-	body, err := s.readBody(c)
+	ch, meta, body, err := s.inboundRequest(c, storage.TypeTelegram, "Channel is not a Telegram channel")
 	if err != nil {
 		return err
 	}
 	r := c.Request()
-	ch, meta, err := s.platformChannel(r.Context(), id, storage.TypeTelegram, "Channel is not a Telegram channel")
-	if err != nil {
-		return err
-	}
 	secret, _ := meta.GetString("webhookSecret")
 	given := r.Header.Get("X-Telegram-Bot-Api-Secret-Token")
 	if given == "" {
@@ -174,6 +165,23 @@ func (s *Server) telegramInbound(c *echo.Context) error {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, stored{OK: true, MessageID: m.ID})
+}
+
+// inboundRequest runs the first steps of the inbound pipeline (PROTOCOL
+// §4.1) for a channel route: the channel's rate limit, the body limit, the
+// lookup and the type check. It returns the channel, its metadata and the body.
+func (s *Server) inboundRequest(c *echo.Context, typ, wrongType string) (storage.Channel, *rawjson.Object, []byte, error) {
+	id := c.Param("channelId")
+	if err := s.limit(c, ratelimit.Webhook, id, "Too many webhook requests. Try again later."); err != nil {
+		s.metrics.dropped.WithLabelValues(typ, "rate_limited").Inc()
+		return storage.Channel{}, nil, nil, err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return storage.Channel{}, nil, nil, err
+	}
+	ch, meta, err := s.platformChannel(c.Request().Context(), id, typ, wrongType)
+	return ch, meta, body, err
 }
 
 // platformChannel finds a platform callback's channel and checks its type.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v5"
@@ -15,12 +14,8 @@ import (
 // channels; for channels without one (webhook, slack, email, or no bot
 // token) there is nothing to send.
 func (s *Server) typing(c *echo.Context) error {
-	body, err := s.readBody(c)
+	f, err := s.readObject(c)
 	if err != nil {
-		return err
-	}
-	var f map[string]json.RawMessage
-	if err := decodeObject(body, &f); err != nil {
 		return err
 	}
 	id, ok := jsonString(f["channelId"]) // null is not a string

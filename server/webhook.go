@@ -2,14 +2,12 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v5"
 
 	"github.com/chaos-relay/relay/channels/rawjson"
-	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/sanitize"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -18,29 +16,11 @@ const maxFromUnits = 256
 
 // webhook handles POST /webhook/:channelId (PROTOCOL §4.2).
 func (s *Server) webhook(c *echo.Context) error {
-	id := c.Param("channelId")
-	if err := s.limit(c, ratelimit.Webhook, id, "Too many webhook requests. Try again later."); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
+	ch, meta, body, err := s.inboundRequest(c, storage.TypeWebhook, "Channel is not a webhook")
 	if err != nil {
 		return err
 	}
 	r := c.Request()
-	ch, err := s.store.Channel(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return newError(http.StatusNotFound, "Unknown channel")
-	}
-	if err != nil {
-		return err
-	}
-	if ch.Type != storage.TypeWebhook {
-		return badRequest("Channel is not a webhook")
-	}
-	meta, err := rawjson.ParseObject(ch.Metadata)
-	if err != nil {
-		return err
-	}
 	secret, _ := meta.GetString("webhookSecret")
 	if tok := webhookToken(r); secret == "" || !secretEqual(tok, secret) {
 		return newError(http.StatusUnauthorized, "Invalid token")

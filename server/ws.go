@@ -62,7 +62,7 @@ func (s *Server) ws(c *echo.Context) error {
 	}
 	cursor := s.now().Add(-s.cfg.WS.ReplayWindow)
 	if v := q.Get("since"); v != "" {
-		t, ok := parseTime(v)
+		t, ok := storage.ParseTime(v)
 		if !ok {
 			return badRequest("Invalid since parameter")
 		}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,10 +96,23 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 		return 1
 	}
 	reg := prometheus.NewRegistry()
+	observe := server.CommitObserver(reg)
+	// A failed fsync may have lost pages that a later one will not bring back
+	// (PROTOCOL §11.1): stop acknowledging, close the listeners and exit
+	// non-zero, so that a supervisor restarts the relay on the last good file.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var commitFailed atomic.Bool
 	store, err := bolt.Open(cfg.DataDir, bolt.Options{
 		RootKey:      key,
 		BatchMaxSize: cfg.StoreBatchMaxSize,
-		OnCommit:     server.CommitObserver(reg),
+		OnCommit: func(d time.Duration, writes int, err error) {
+			observe(d, writes, err)
+			if err != nil && !commitFailed.Swap(true) {
+				log.Error("store commit failed: shutting down", "component", "store", "err", err)
+				stop()
+			}
+		},
 	})
 	if err != nil {
 		log.Error("open store", "component", "store", "err", err)
@@ -130,6 +144,9 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 	}
 	if err := srv.Run(ctx, nil); err != nil {
 		log.Error("run", "component", "server", "err", err)
+		return 1
+	}
+	if commitFailed.Load() {
 		return 1
 	}
 	log.Info("stopped", "component", "server")
