@@ -83,7 +83,10 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 		cfg.Timeout = DefaultTimeout
 	}
 	api := strings.TrimRight(cfg.APIURL, "/")
-	setEndpoints(api + "/")
+	if first := setEndpoints(api + "/"); first != api+"/" {
+		log.Warn("discordgo's endpoints are process-wide and already point elsewhere; gateway lookups use them",
+			"component", "discord", "endpoints", first)
+	}
 	return &Adapter{
 		apiURL:     api,
 		timeout:    cfg.Timeout,
@@ -99,14 +102,23 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 // MaxPartUnits implements channels.Sender: Discord messages hold at most 2000 characters.
 func (a *Adapter) MaxPartUnits() int { return MaxPartUnits }
 
-// endpointsMu serialises writes of discordgo's globals (concurrent News in tests).
-var endpointsMu sync.Mutex
+// endpointsOnce sets discordgo's globals once per process: discordgo reads them without locks from
+// its gateway goroutines, so writing them again while a session runs would be a data race.
+var (
+	endpointsOnce sync.Once
+	endpointsBase string
+)
 
-// setEndpoints points every discordgo Endpoint* variable at api (with a trailing slash). discordgo
-// derives them from EndpointDiscord at init, so setting one changes nothing else.
-func setEndpoints(api string) {
-	endpointsMu.Lock()
-	defer endpointsMu.Unlock()
+// setEndpoints points every discordgo Endpoint* variable at api (with a trailing slash), the first
+// time it is called, and returns the base they point at. discordgo derives them from
+// EndpointDiscord at init, so setting one changes nothing else.
+func setEndpoints(api string) string {
+	endpointsOnce.Do(func() { writeEndpoints(api) })
+	return endpointsBase
+}
+
+func writeEndpoints(api string) {
+	endpointsBase = api
 	discordgo.EndpointAPI = api
 	discordgo.EndpointGuilds = api + "guilds/"
 	discordgo.EndpointChannels = api + "channels/"
