@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chaos-relay/relay/storage/bolt"
+	"github.com/chaos-relay/relay/storage/seal"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestRunCommands(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		vars     map[string]string
+		code     int
+		out, err string
+	}{
+		{"version", []string{"version"}, nil, 0, "dev\n", ""},
+		{"unknown command", []string{"frobnicate"}, nil, 2, "", `relay: unknown command "frobnicate"`},
+		{"bad configuration", []string{"serve"}, map[string]string{"RELAY_PORT": "eighty"}, 2, "", "RELAY_PORT"},
+		{"bad flag", []string{"--port=eighty"}, nil, 2, "", "--port"},
+		{"config dump", []string{"--config-dump"}, map[string]string{"RELAY_ADMIN_KEY": "hunter2"}, 0, "RELAY_ADMIN_KEY=[redacted]", ""},
+		{"help", []string{"-h"}, nil, 0, "RELAY_DATA_DIR", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), tc.args, env(tc.vars), &out, &errOut)
+			if code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errOut.String(), tc.err) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out.String(), errOut.String(), tc.code, tc.out, tc.err)
+			}
+			if strings.Contains(out.String()+errOut.String(), "hunter2") {
+				t.Fatal("a secret was printed")
+			}
+		})
+	}
+}
+
+// sealSomething creates a store under key with a sealed value, as a relay's
+// first start does.
+func sealSomething(t *testing.T, dir string, key *seal.RootKey) []byte {
+	t.Helper()
+	s, err := bolt.Open(dir, bolt.Options{RootKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v, err := s.Secret(context.Background(), "apikey_secret", func() ([]byte, error) { return []byte("0123456789abcdef"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func openWith(t *testing.T, dir string, key *seal.RootKey) ([]byte, error) {
+	t.Helper()
+	s, err := bolt.Open(dir, bolt.Options{RootKey: key})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Secret(context.Background(), "apikey_secret", func() ([]byte, error) { return nil, errors.New("lost") })
+}
+
+// TestRotateRootKeyFile: with the key file beside the data, rotation re-wraps
+// every sealed value and replaces the file; the old key no longer opens the store.
+func TestRotateRootKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "root.key")
+	old, _, err := seal.LoadOrCreateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := sealSomething(t, dir, old)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"rotate-root-key"}, env(map[string]string{"RELAY_DATA_DIR": dir}), &out, &errOut); code != 0 {
+		t.Fatalf("rotate exited %d: %s", code, errOut.String())
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := seal.ParseRootKey(string(raw))
+	if err != nil || next.ID() == old.ID() {
+		t.Fatalf("key file after rotation: %v (same id: %v)", err, next != nil && next.ID() == old.ID())
+	}
+	if got, err := openWith(t, dir, next); err != nil || string(got) != string(secret) {
+		t.Fatalf("the new key opens %q, %v", got, err)
+	}
+	if _, err := openWith(t, dir, old); !errors.Is(err, seal.ErrWrongKey) {
+		t.Fatalf("the old key: %v, want ErrWrongKey", err)
+	}
+	if _, err := os.Stat(path + ".new"); !os.IsNotExist(err) {
+		t.Fatal("root.key.new left behind")
+	}
+}
+
+// TestRotateRootKeyEnv: with RELAY_ROOT_KEY the new key is taken from
+// RELAY_NEW_ROOT_KEY, or generated and printed once.
+func TestRotateRootKeyEnv(t *testing.T) {
+	dir := t.TempDir()
+	old, _ := seal.GenerateRootKey()
+	sealSomething(t, dir, old)
+	var out, errOut bytes.Buffer
+	vars := map[string]string{"RELAY_DATA_DIR": dir, "RELAY_ROOT_KEY": old.Encode()}
+	if code := run(context.Background(), []string{"rotate-root-key"}, env(vars), &out, &errOut); code != 0 {
+		t.Fatalf("rotate exited %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	next, err := seal.ParseRootKey(lines[len(lines)-1])
+	if err != nil {
+		t.Fatalf("printed key %q: %v", out.String(), err)
+	}
+	if _, err := openWith(t, dir, next); err != nil {
+		t.Fatalf("the printed key does not open the store: %v", err)
+	}
+	if strings.Contains(out.String()+errOut.String(), old.Encode()) {
+		t.Fatal("the old key was printed")
+	}
+	// A given new key is used and not printed.
+	third, _ := seal.GenerateRootKey()
+	out.Reset()
+	vars = map[string]string{"RELAY_DATA_DIR": dir, "RELAY_ROOT_KEY": next.Encode(), "RELAY_NEW_ROOT_KEY": third.Encode()}
+	if code := run(context.Background(), []string{"rotate-root-key"}, env(vars), &out, &errOut); code != 0 {
+		t.Fatalf("second rotate exited %d: %s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), third.Encode()) {
+		t.Fatal("a given key was printed")
+	}
+	if _, err := openWith(t, dir, third); err != nil {
+		t.Fatalf("RELAY_NEW_ROOT_KEY does not open the store: %v", err)
+	}
+}
