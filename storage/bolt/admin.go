@@ -389,6 +389,9 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 		}
 		return nil
 	})
+	for _, ch := range deleted {
+		s.channels.invalidate(ch.ID)
+	}
 	return deleted, wrap("delete user", err)
 }
 

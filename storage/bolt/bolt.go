@@ -54,6 +54,8 @@ type Store struct {
 	writes   chan *write
 	done     chan struct{}
 	degraded atomic.Bool
+
+	channels *chanCache
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -97,6 +99,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		maxBatch: opts.BatchMaxSize,
 		writes:   make(chan *write, 1024),
 		done:     make(chan struct{}),
+		channels: newChanCache(),
 	}
 	if s.now == nil {
 		s.now = time.Now

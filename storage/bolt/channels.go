@@ -73,18 +73,29 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 	if err == nil {
 		c.Seq = rec.Seq
 	}
+	s.channels.invalidate(c.ID)
 	return wrap("create channel", err)
 }
 
 // Channel implements storage.Store.
+// The record comes from the channel cache when it can; callers must not
+// modify its Metadata or Platform.
 func (s *Store) Channel(_ context.Context, id string) (storage.Channel, error) {
+	if c, ok := s.channels.get(id); ok {
+		return c, nil
+	}
+	gen := s.channels.gen.Load()
 	var c storage.Channel
 	err := s.view(func(tx *bbolt.Tx) error {
 		var err error
 		c, err = getChannel(tx, id)
 		return err
 	})
-	return c, wrap("channel", err)
+	if err != nil {
+		return c, wrap("channel", err)
+	}
+	s.channels.fill(gen, c)
+	return c, nil
 }
 
 // getChannel reads a live channel; tombstones are not found.
@@ -150,6 +161,7 @@ func (s *Store) UpdateChannel(ctx context.Context, id string, fn func(*storage.C
 		out = ch
 		return putJSON(tx.Bucket(bChannels), []byte(id), channelRecord{Channel: ch})
 	})
+	s.channels.invalidate(id)
 	return out, wrap("update channel", err)
 }
 
@@ -188,6 +200,7 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 		st.ReplyTarget = ""
 		return putJSON(tx.Bucket(bChanState), []byte(id), st)
 	})
+	s.channels.invalidate(id)
 	return wrap("delete channel", err)
 }
 
@@ -265,6 +278,7 @@ func (s *Store) ConsumeChannelSecret(ctx context.Context, channelID, name string
 		out = ch
 		return putJSON(tx.Bucket(bChannels), []byte(channelID), channelRecord{Channel: ch})
 	})
+	s.channels.invalidate(channelID)
 	return out, wrap("consume channel secret", err)
 }
 

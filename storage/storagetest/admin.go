@@ -249,3 +249,44 @@ func testEmailChannels(t *testing.T, open Opener) {
 	errorIs(t, err, storage.ErrNotFound)
 	must(t, s.CreateChannel(ctx, &dup, nil)) // the address is free again
 }
+
+// testChannelReadsFollowWrites: however a backend caches channels, a read
+// after a write returns what was written, even with readers racing writers.
+func testChannelReadsFollowWrites(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	u := newUser(t, s, nil)
+	newChannel(t, s, u.ID, "c", storage.TypeWebhook)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a reader that keeps the channel hot
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _ = s.Channel(ctx, "c")
+			}
+		}
+	}()
+	for i := range 50 {
+		name := fmt.Sprint("name-", i)
+		_, err := s.UpdateChannel(ctx, "c", func(ch *storage.Channel) error { ch.Name = name; return nil })
+		must(t, err)
+		got, err := s.Channel(ctx, "c")
+		must(t, err)
+		equal(t, "name after update", got.Name, name)
+	}
+	close(stop)
+	<-done
+	must(t, s.DeleteChannel(ctx, u.ID, "c"))
+	_, err := s.Channel(ctx, "c")
+	errorIs(t, err, storage.ErrNotFound)
+	_, err = s.PurgeDeleted(ctx, 100)
+	must(t, err)
+	again := storage.Channel{ID: "c", UserID: u.ID, Type: storage.TypeTelegram, Enabled: true, Metadata: json.RawMessage(`{}`)}
+	must(t, s.CreateChannel(ctx, &again, nil))
+	got, err := s.Channel(ctx, "c")
+	must(t, err)
+	equal(t, "recreated type", got.Type, storage.TypeTelegram)
+}

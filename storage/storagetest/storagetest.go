@@ -66,6 +66,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteUser", testDeleteUser},
 		{"Browse", testBrowse},
 		{"EmailChannels", testEmailChannels},
+		{"ChannelReadsFollowWrites", testChannelReadsFollowWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
