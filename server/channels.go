@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -459,18 +460,11 @@ func numberText(lit string) string {
 	if err != nil {
 		return lit
 	}
-	if a := abs(f); a == 0 || a >= 1e-6 && a < 1e21 {
+	if a := math.Abs(f); a == 0 || a >= 1e-6 && a < 1e21 {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
 	s := strconv.FormatFloat(f, 'e', -1, 64) // 1e+21, 1e-07 → JavaScript writes 1e-7
 	mant, exp, _ := strings.Cut(s, "e")
 	sign, digits := exp[:1], strings.TrimLeft(exp[1:], "0")
 	return mant + "e" + sign + digits
-}
-
-func abs(f float64) float64 {
-	if f < 0 {
-		return -f
-	}
-	return f
 }

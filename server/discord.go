@@ -217,10 +217,10 @@ func (s *Server) discordInbound(c *echo.Context) error {
 	if !ch.Enabled {
 		return s.dropped(c, ch.Type, "disabled")
 	}
-	outcome, stored, err := s.discordMessage(r.Context(), ch, meta, m, nil)
+	outcome, msg, err := s.discordMessage(r.Context(), ch, meta, m, nil)
 	switch outcome {
 	case discordStored:
-		return writeJSON(c, http.StatusOK, storedAnswer(stored))
+		return writeJSON(c, http.StatusOK, stored{OK: true, MessageID: msg.ID})
 	case discordPaired:
 		s.discordText(ch.ID, m.ChannelID, discord.PairedText)
 	case discordRefused:
@@ -292,5 +292,3 @@ func (s *Server) discordText(channelID, discordChannel, text string) {
 		}
 	})
 }
-
-func storedAnswer(m storage.Message) stored { return stored{OK: true, MessageID: m.ID} }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,6 +138,9 @@ func TestDiscordGateway(t *testing.T) {
 	if len(parts) != 3 || parts[0].Content+parts[1].Content+parts[2].Content != long || string(parts[2].AllowedMentions) != `{"parse":[]}` {
 		t.Fatalf("parts %+v", parts)
 	}
+	// Typing goes to the channel the last message came from.
+	expect(t, signedSend(t, c, http.MethodPost, "/typing", []byte(`{"channelId":"`+id+`"}`)), 200, `{"ok":true}`)
+	waitFor(t, "the typing indicator", func() bool { return slices.Contains(fake.Typings(), guild) })
 	// The gateway reconnects after Discord drops it.
 	before := fake.Identifies(b.token) + fake.Resumes(b.token)
 	fake.Drop(b.token)

@@ -86,8 +86,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			if status >= 500 {
 				level = slog.LevelError
 			}
-			s.log.Log(c.Request().Context(), level, "request", "method", c.Request().Method, "route", route,
-				"status", status, "duration", d, "client_ip", s.clientIP(c), "request_id", id)
+			if ctx := c.Request().Context(); s.log.Enabled(ctx, level) { // skip the arguments' cost when filtered
+				s.log.Log(ctx, level, "request", "method", c.Request().Method, "route", route,
+					"status", status, "duration", d, "client_ip", s.clientIP(c), "request_id", id)
+			}
 			err = nil
 		}()
 		return next(c)

@@ -114,15 +114,19 @@ func (s *Server) planDelivery(v storage.ChannelView, meta *rawjson.Object) stora
 		}
 	case storage.TypeEmail:
 		d.Target = firstNonEmpty(scalarText(meta, "senderAddress"), v.ReplyTarget)
-		chMeta, _ := rawjson.ParseObject(ch.Metadata)
+		chMeta, err := rawjson.ParseObject(ch.Metadata)
+		if err != nil {
+			chMeta = &rawjson.Object{}
+		}
+		verified, _ := chMeta.Get("verified")
 		switch {
 		case d.Target == "":
 			return fail("no reply target")
-		case chMeta == nil || string(must(chMeta.Get("verified"))) != "true":
+		case string(verified) != "true":
 			return fail("channel not verified")
 		case s.cfg.ResendAPIKey == "" || s.cfg.EmailDomain == "":
 			return fail("email not configured")
-		case !v.Accepted(strings.ToLower(d.Target)) && !listContainsFold(chMeta, "allowedSenders", d.Target):
+		case !v.Accepted(strings.ToLower(d.Target)) && !containsFold(stringList(chMeta, "allowedSenders"), d.Target):
 			return fail("recipient not allowed")
 		}
 	default: // webhook, slack: replies are only stored
@@ -162,23 +166,6 @@ func isFalsy(raw json.RawMessage) bool {
 	}
 }
 
-func listContainsFold(o *rawjson.Object, key, want string) bool {
-	raw, ok := o.Get(key)
-	if !ok {
-		return false
-	}
-	var list []string
-	if json.Unmarshal(raw, &list) != nil {
-		return false
-	}
-	for _, v := range list {
-		if strings.EqualFold(v, want) {
-			return true
-		}
-	}
-	return false
-}
-
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {
@@ -187,5 +174,3 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
-
-func must[T any](v T, _ bool) T { return v }

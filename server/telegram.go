@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -220,7 +221,7 @@ func (s *Server) pair(ctx context.Context, channelID, code, sender string) (pair
 			return nil
 		}
 		users := stringList(meta, "allowedUsers")
-		if !containsString(users, sender) {
+		if !slices.Contains(users, sender) {
 			users = append(users, sender)
 		}
 		list, _ := rawjson.Marshal(users)
@@ -264,15 +265,6 @@ func stringList(meta *rawjson.Object, key string) []string {
 		}
 	}
 	return out
-}
-
-func containsString(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // releasePlatform frees what a deleted channel held on its platform, best
