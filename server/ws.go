@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,11 +69,12 @@ func (s *Server) ws(c *echo.Context) error {
 		}
 		cursor = t
 	}
-	conn, err := s.upgrader.Upgrade(c.Response(), r, nil)
+	hj := &hijacker{ResponseWriter: c.Response()}
+	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
-	wc := &wsConn{s: s, ws: conn, user: user, cursor: cursor}
+	wc := &wsConn{s: s, ws: conn, br: hj.br, user: user, cursor: cursor}
 	evicted, ok := s.hub.add(wc, s.cfg.WS.MaxConnPerUser)
 	if !ok {
 		wc.close(closeGoingAway, reasonShutdown)
@@ -87,10 +89,10 @@ func (s *Server) ws(c *echo.Context) error {
 
 // newUpgrader accepts every Origin: the extension connects from a
 // chrome-extension:// origin, and the token, not the origin, authenticates.
-// Write buffers come from a pool, so an idle socket holds none.
+// Write buffers come from a pool, so an idle socket holds none. The read
+// buffer is the hijacker's (ReadBufferSize 0 makes gorilla adopt it).
 func newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  256, // small: an idle socket keeps it; large frames are read past it
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     func(*http.Request) bool { return true },
@@ -103,6 +105,7 @@ func newUpgrader() *websocket.Upgrader {
 type wsConn struct {
 	s    *Server
 	ws   *websocket.Conn
+	br   *bufio.Reader // ws's read buffer (see hijacker)
 	user storage.User
 
 	// cursor is the timestamp of the last message sent; owned by the writer.
@@ -300,6 +303,11 @@ func (c *wsConn) readLoop() {
 	})
 	for {
 		alive()
+		// Park on the socket itself rather than inside NextReader: the short
+		// call chain keeps an idle reader's stack at the 2 KiB minimum.
+		if c.br.Buffered() == 0 && waitReadable(c.ws.NetConn()) != nil {
+			return
+		}
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,6 +227,26 @@ func TestWSClientFrames(t *testing.T) {
 	want(readFrame(t, conn), "error", "Too many reply requests. Try again later.")
 	if _, err := c.Reply(bg, client.Reply{ChannelID: ch.ID, Content: "http"}); apiError(t, err).Status != 429 {
 		t.Fatalf("HTTP reply after WS replies: %v", err)
+	}
+}
+
+// TestWSFramesInOneSegment sends three frames in one TCP write: the relay's
+// reader must answer all three without waiting for more bytes, which holds
+// only while gorilla reads through the buffer the relay can see (hijacker).
+func TestWSFramesInOneSegment(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t)
+	conn := r.dialWS(t, r.register(t, false), "", nil)
+	ping := []byte(`{"type":"ping"}`)
+	// A masked client text frame with a zero mask key, so the payload is sent as is.
+	one := append([]byte{0x81, 0x80 | byte(len(ping)), 0, 0, 0, 0}, ping...)
+	if _, err := conn.NetConn().Write(slices.Concat(one, one, one)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if f := readFrame(t, conn); f.Type != "pong" {
+			t.Fatalf("frame %+v, want pong", f)
+		}
 	}
 }
 
