@@ -257,8 +257,8 @@ func messageItem(tx *bbolt.Tx, userID string, ms uint64) (storage.Item, bool, er
 	if v == nil {
 		return storage.Item{}, false, nil
 	}
-	var rec messageRecord
-	if err := json.Unmarshal(v, &rec); err != nil {
+	rec, err := decodeMessage(v)
+	if err != nil {
 		return storage.Item{}, false, err
 	}
 	return storage.Item{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
@@ -415,7 +415,8 @@ func (s *Store) Browse(_ context.Context, path []string, limit int) ([]storage.E
 	}
 	var out []storage.Entry
 	err := s.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte(path[0]))
+		b0 := []byte(path[0])
+		b := tx.Bucket(b0)
 		if b == nil {
 			return storage.ErrNotFound
 		}
@@ -423,18 +424,31 @@ func (s *Store) Browse(_ context.Context, path []string, limit int) ([]storage.E
 		c := b.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 			e := storage.Entry{Key: keySegments(k), Sealed: seal.IsSealed(v)}
-			switch {
-			case e.Sealed:
-			case json.Valid(v):
-				e.Value = bytes.Clone(v)
-			default:
-				e.Value, _ = json.Marshal(hex.EncodeToString(v))
+			if !e.Sealed {
+				e.Value = browseValue(b0, v)
 			}
 			out = append(out, e)
 		}
 		return nil
 	})
 	return out, wrap("browse", err)
+}
+
+// browseValue is how the store browser shows a value: a message record as
+// its JSON form, JSON as it is, anything else as a hex string.
+func browseValue(bucket, v []byte) []byte {
+	if bytes.Equal(bucket, bMessages) {
+		if rec, err := decodeMessage(v); err == nil {
+			if out, err := encodeRecord(rec); err == nil {
+				return out
+			}
+		}
+	}
+	if json.Valid(v) {
+		return bytes.Clone(v)
+	}
+	out, _ := json.Marshal(hex.EncodeToString(v))
+	return out
 }
 
 // keySegments splits a key into the segments of the layouts in keys.go:

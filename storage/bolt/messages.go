@@ -13,7 +13,8 @@ import (
 	"github.com/chaos-relay/relay/storage"
 )
 
-// messageRecord is a stored message; its user id and timestamp are its key.
+// messageRecord is a stored message (record.go has its encoding); its user
+// id and timestamp are its key.
 type messageRecord struct {
 	ID          string          `json:"id"`
 	ChannelType string          `json:"channelType"`
@@ -47,25 +48,6 @@ func putUserState(tx *bbolt.Tx, userID string, st userState) error {
 	return tx.Bucket(bUserState).Put([]byte(userID), v)
 }
 
-// messageBody is a message record without its id, encoded before the write
-// transaction: the single writer goroutine only splices in the id.
-type messageBody struct {
-	ChannelType string          `json:"channelType"`
-	ChannelID   string          `json:"channelId"`
-	From        string          `json:"from"`
-	Content     string          `json:"content"`
-	Metadata    json.RawMessage `json:"metadata,omitempty"`
-}
-
-// withID returns the record {"id":"<id>",<body members>}.
-func withID(id string, body []byte) []byte {
-	v := make([]byte, 0, len(body)+len(id)+8)
-	v = append(v, `{"id":"`...)
-	v = append(v, id...)
-	v = append(v, `",`...)
-	return append(v, body[1:]...)
-}
-
 // AppendMessage implements storage.Store.
 func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts storage.AppendOptions) error {
 	var (
@@ -76,12 +58,9 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 	)
 	// Everything that does not depend on the transaction happens here, on the
 	// caller's goroutine: the writer goroutine is the serial part of ingest.
-	body, err := encodeRecord(messageBody{ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
-	if err != nil {
-		return wrap("append message", err)
-	}
+	body := encodeMessageBody(m.ChannelType, m.ChannelID, m.From, m.Content, m.Metadata)
 	_, _ = rand.Read(random[:])
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		refused = nil
 		st := getUserState(tx, m.UserID)
 		if opts.MaxBacklog > 0 && st.Count >= opts.MaxBacklog {
@@ -149,8 +128,8 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 				more = true
 				return nil
 			}
-			var rec messageRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+			rec, err := decodeMessage(v)
+			if err != nil {
 				return err
 			}
 			out = append(out, storage.Message{

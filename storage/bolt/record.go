@@ -1,0 +1,80 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+)
+
+// Message records are binary: they are written once and read on every poll
+// and by every socket of their user, and decoding JSON was the largest cost of
+// fan-out. The layout is a version byte and six length-prefixed fields:
+//
+//	0x01 | id | channelType | channelId | from | content | metadata
+//
+// each field a uvarint byte length and the bytes (metadata is raw JSON, empty
+// when absent). Records that start with '{' are the JSON records of earlier
+// versions and are still read.
+const recordV1 = 0x01
+
+var errBadRecord = errors.New("bolt: malformed message record")
+
+// appendField appends one length-prefixed field.
+func appendField(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// encodeMessageBody encodes every field but the id, before the write
+// transaction; withID completes the record inside it.
+func encodeMessageBody(channelType, channelID, from, content string, metadata json.RawMessage) []byte {
+	n := len(channelType) + len(channelID) + len(from) + len(content) + len(metadata) + 5*binary.MaxVarintLen32
+	b := make([]byte, 0, n)
+	b = appendField(b, channelType)
+	b = appendField(b, channelID)
+	b = appendField(b, from)
+	b = appendField(b, content)
+	return appendField(b, string(metadata))
+}
+
+// withID returns the record for id and a body from encodeMessageBody.
+func withID(id string, body []byte) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(id)+len(body))
+	b = append(b, recordV1)
+	b = appendField(b, id)
+	return append(b, body...)
+}
+
+// decodeMessage decodes a stored message record (binary or legacy JSON). The
+// result does not alias v, which bbolt owns.
+func decodeMessage(v []byte) (messageRecord, error) {
+	if len(v) > 0 && v[0] == '{' {
+		var rec messageRecord
+		err := json.Unmarshal(v, &rec)
+		return rec, err
+	}
+	if len(v) == 0 || v[0] != recordV1 {
+		return messageRecord{}, errBadRecord
+	}
+	body := v[1:]
+	s := string(body) // one copy; the fields share it
+	var f [6]string
+	off := 0
+	for i := range f {
+		n, k := binary.Uvarint(body[off:])
+		if k <= 0 || n > uint64(len(body)-off-k) {
+			return messageRecord{}, errBadRecord
+		}
+		off += k
+		f[i] = s[off : off+int(n)]
+		off += int(n)
+	}
+	if off != len(body) {
+		return messageRecord{}, errBadRecord
+	}
+	rec := messageRecord{ID: f[0], ChannelType: f[1], ChannelID: f[2], From: f[3], Content: f[4]}
+	if f[5] != "" {
+		rec.Metadata = json.RawMessage(f[5])
+	}
+	return rec, nil
+}

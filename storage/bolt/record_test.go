@@ -1,0 +1,66 @@
+package bolt
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestMessageRecordRoundTrip(t *testing.T) {
+	for _, rec := range []messageRecord{
+		{ID: "0193a1b2-0000-7000-8000-000000000001", ChannelType: "webhook", ChannelID: "c1", From: "webhook", Content: "hello"},
+		{ID: "i", ChannelType: "telegram", ChannelID: "c2", From: "Ada ⚡", Content: string(make([]byte, 300)), Metadata: json.RawMessage(`{"chat":{"id":-100}}`)},
+		{}, // every field empty
+	} {
+		body := encodeMessageBody(rec.ChannelType, rec.ChannelID, rec.From, rec.Content, rec.Metadata)
+		got, err := decodeMessage(withID(rec.ID, body))
+		if err != nil {
+			t.Fatalf("decode %+v: %v", rec, err)
+		}
+		if !reflect.DeepEqual(got, rec) {
+			t.Fatalf("round trip: got %+v, want %+v", got, rec)
+		}
+	}
+}
+
+// TestMessageRecordLegacyJSON: stores written before the binary layout hold
+// JSON records, which must still read the same.
+func TestMessageRecordLegacyJSON(t *testing.T) {
+	got, err := decodeMessage([]byte(`{"id":"i","channelType":"webhook","channelId":"c","from":"f","content":"x","metadata":{"a":1}}`))
+	want := messageRecord{ID: "i", ChannelType: "webhook", ChannelID: "c", From: "f", Content: "x", Metadata: json.RawMessage(`{"a":1}`)}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+}
+
+func TestMessageRecordMalformed(t *testing.T) {
+	good := withID("id", encodeMessageBody("webhook", "c", "f", "content", nil))
+	for name, v := range map[string][]byte{
+		"empty":           nil,
+		"unknown version": append([]byte{0x02}, good[1:]...),
+		"truncated":       good[:len(good)-3],
+		"trailing bytes":  append(append([]byte{}, good...), 0),
+		"length overflow": {recordV1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'},
+		"bad varint":      {recordV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	} {
+		if _, err := decodeMessage(v); !errors.Is(err, errBadRecord) {
+			t.Errorf("%s: err %v, want errBadRecord", name, err)
+		}
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	f.Add(withID("id", encodeMessageBody("webhook", "c", "f", "content", json.RawMessage(`{}`))))
+	f.Add([]byte{recordV1, 1})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		rec, err := decodeMessage(v)
+		if err != nil {
+			return
+		}
+		again, err := decodeMessage(withID(rec.ID, encodeMessageBody(rec.ChannelType, rec.ChannelID, rec.From, rec.Content, rec.Metadata)))
+		if err != nil || !reflect.DeepEqual(again, rec) {
+			t.Fatalf("%x: re-encoded record decodes to %+v, %v; want %+v", v, again, err, rec)
+		}
+	})
+}
