@@ -74,7 +74,7 @@ func (s *Server) ws(c *echo.Context) error {
 	if err != nil {
 		return nil // the upgrader has answered
 	}
-	wc := &wsConn{s: s, ws: conn, br: hj.br, user: user, cursor: cursor}
+	wc := &wsConn{s: s, ws: conn, br: hj.br, conn: hj.conn, user: user, cursor: cursor}
 	evicted, ok := s.hub.add(wc, s.cfg.WS.MaxConnPerUser)
 	if !ok {
 		wc.close(closeGoingAway, reasonShutdown)
@@ -106,6 +106,7 @@ type wsConn struct {
 	s    *Server
 	ws   *websocket.Conn
 	br   *bufio.Reader // ws's read buffer (see hijacker)
+	conn *batchConn    // ws's connection
 	user storage.User
 
 	// cursor is the timestamp of the last message sent; owned by the writer.
@@ -223,31 +224,50 @@ func (c *wsConn) drain() bool {
 			c.close(websocket.CloseInternalServerErr, "")
 			return false
 		}
-		for _, m := range msgs {
-			if c.slow.Load() {
-				c.close(closeSlow, reasonSlow)
-				return false
-			}
-			frame, err := c.s.hub.frames.get(m)
-			if err != nil {
-				c.s.log.Error("encode message frame", "component", "ws", "err", err)
-				continue
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WS.WriteTimeout))
-			if err := c.ws.WritePreparedMessage(frame); err != nil {
-				c.fail(err)
-				return false
-			}
-			c.cursor = m.Timestamp
-			if c.caught.Load() {
-				c.unread.Add(-1)
-			}
+		if !c.writePage(msgs) {
+			return false
 		}
 		if !more {
 			c.caught.Store(true)
 			return true
 		}
 	}
+}
+
+// writePage sends msgs as batched frames (a write per 64 KiB, each with the
+// full write timeout) and moves the cursor past them.
+func (c *wsConn) writePage(msgs []storage.Message) bool {
+	deadline := func() time.Time { return time.Now().Add(c.s.cfg.WS.WriteTimeout) }
+	c.conn.hold()
+	for _, m := range msgs {
+		if c.slow.Load() {
+			_ = c.conn.flush(deadline())
+			c.close(closeSlow, reasonSlow)
+			return false
+		}
+		frame, err := c.s.hub.frames.get(m)
+		if err != nil {
+			c.s.log.Error("encode message frame", "component", "ws", "err", err)
+			continue
+		}
+		_ = c.ws.SetWriteDeadline(deadline())
+		if err := c.ws.WritePreparedMessage(frame); err != nil {
+			_ = c.conn.flush(deadline())
+			c.fail(err)
+			return false
+		}
+	}
+	if err := c.conn.flush(deadline()); err != nil {
+		c.fail(err)
+		return false
+	}
+	if n := len(msgs); n > 0 {
+		c.cursor = msgs[n-1].Timestamp
+		if c.caught.Load() {
+			c.unread.Add(-int64(n))
+		}
+	}
+	return true
 }
 
 type messageFrame struct {
@@ -305,7 +325,7 @@ func (c *wsConn) readLoop() {
 		alive()
 		// Park on the socket itself rather than inside NextReader: the short
 		// call chain keeps an idle reader's stack at the 2 KiB minimum.
-		if c.br.Buffered() == 0 && waitReadable(c.ws.NetConn()) != nil {
+		if c.br.Buffered() == 0 && waitReadable(c.conn.Conn) != nil {
 			return
 		}
 		kind, r, err := c.ws.NextReader()

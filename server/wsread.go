@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 )
 
 // wsReadBuffer is the size of a socket's read buffer, which an idle socket
@@ -12,14 +14,18 @@ import (
 // 288 is a malloc size class.
 const wsReadBuffer = 288
 
-// hijacker gives gorilla a read buffer the relay can see: gorilla adopts a
-// hijacked reader larger than 256 bytes when the upgrader's ReadBufferSize is
-// 0. Knowing whether that buffer holds unread bytes is what lets the reader
-// park on the socket (waitReadable) instead of inside gorilla.
-// TestWebSocketFramesInOneSegment fails if gorilla stops adopting it.
+// hijacker takes over the upgraded connection for the relay's two needs:
+//
+//   - a read buffer the relay can see: gorilla adopts a hijacked reader larger
+//     than 256 bytes when the upgrader's ReadBufferSize is 0. Knowing whether
+//     it holds unread bytes lets the reader park on the socket (waitReadable)
+//     instead of inside gorilla. TestWSFramesInOneSegment fails if gorilla
+//     stops adopting it.
+//   - a connection that can batch writes (batchConn), which gorilla writes to.
 type hijacker struct {
 	http.ResponseWriter
-	br *bufio.Reader
+	br   *bufio.Reader
+	conn *batchConn
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -27,10 +33,85 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	h.conn = &batchConn{Conn: conn}
 	h.br = brw.Reader
 	if brw.Reader.Buffered() == 0 { // otherwise gorilla refuses the handshake
-		h.br = bufio.NewReaderSize(conn, wsReadBuffer)
+		h.br = bufio.NewReaderSize(h.conn, wsReadBuffer)
 		brw.Reader = h.br
 	}
-	return conn, brw, nil
+	return h.conn, brw, nil
+}
+
+// batchMax bounds what a batch holds before it is written out.
+const batchMax = 64 << 10
+
+var batchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// batchConn is the connection gorilla writes to. Between hold and flush it
+// collects whole frames and sends them in one write, so a socket catching up
+// on a page of messages costs one syscall instead of one per message. Writes
+// from other goroutines (a pong, a close frame) join the batch in order.
+type batchConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf *[]byte // non-nil while holding
+}
+
+// Write writes p, or adds it to the batch while one is held. Gorilla calls
+// it once per frame, under its own write lock.
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return b.Conn.Write(p)
+	}
+	if len(*b.buf) > 0 && len(*b.buf)+len(p) > batchMax {
+		if err := b.writeBatch(); err != nil {
+			return 0, err
+		}
+	}
+	*b.buf = append(*b.buf, p...)
+	return len(p), nil
+}
+
+// hold starts a batch.
+func (b *batchConn) hold() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		b.buf = batchPool.Get().(*[]byte)
+	}
+}
+
+// flush writes the batch by deadline and ends it.
+func (b *batchConn) flush(deadline time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return nil
+	}
+	_ = b.Conn.SetWriteDeadline(deadline)
+	err := b.writeBatch()
+	if cap(*b.buf) <= batchMax {
+		batchPool.Put(b.buf)
+	}
+	b.buf = nil
+	return err
+}
+
+// writeBatch writes what the batch holds and empties it; b.mu is held.
+func (b *batchConn) writeBatch() error {
+	if len(*b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(*b.buf)
+	*b.buf = (*b.buf)[:0]
+	return err
+}
+
+// Close sends what a batch holds (a close frame, typically) within a second,
+// then closes the connection.
+func (b *batchConn) Close() error {
+	_ = b.flush(time.Now().Add(time.Second))
+	return b.Conn.Close()
 }
