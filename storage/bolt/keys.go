@@ -84,6 +84,20 @@ func checkKeyIDs(tx *bbolt.Tx, id string) error {
 	return nil
 }
 
+// streamFill is the fill of stream buckets' pages. Streams grow at the end
+// of each id's key range, so a page that splits is never written again: fill
+// it, rather than leave it at bbolt's default of half (about a third less
+// file, and fewer splits per commit).
+const streamFill = 0.9
+
+// streamBucket returns a stream bucket of tx (keys streamKey) set up for
+// appends.
+func streamBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
+	b := tx.Bucket(name)
+	b.FillPercent = streamFill
+	return b
+}
+
 // streamKey is "<id>\x00<big-endian ms>".
 func streamKey(id string, ms uint64) []byte {
 	k := make([]byte, len(id)+9)

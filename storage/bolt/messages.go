@@ -77,7 +77,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		}
 		ms = max(toMillis(s.now()), st.Last+1)
 		id = storage.TimeID(fromMillis(ms), random)
-		if err := tx.Bucket(bMessages).Put(streamKey(m.UserID, ms), withID(id, body)); err != nil {
+		if err := streamBucket(tx, bMessages).Put(streamKey(m.UserID, ms), withID(id, body)); err != nil {
 			return err
 		}
 		st.Last, st.Count = ms, st.Count+1

@@ -48,7 +48,7 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		id, kind = storage.NewTimeID(fromMillis(ms)), ch.Type
 		key := streamKey(ch.ID, ms)
 		rec := responseRecord{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata}
-		if err := putRecord(tx.Bucket(bResponses), key, rec); err != nil {
+		if err := putRecord(streamBucket(tx, bResponses), key, rec); err != nil {
 			return err
 		}
 		st.LastResponse = ms
