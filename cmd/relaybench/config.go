@@ -29,6 +29,7 @@ type config struct {
 	Grace       time.Duration // how long e2e/fanout wait for the last deliveries
 	WSCap       int           // the per-user socket cap of a relay given with -url
 	Signed      bool          // register signed (P-256) sessions instead of legacy ones
+	CPUProfile  string        // write relaybench's own CPU profile here
 }
 
 // scenarioNames lists every scenario in the order of the standard set.
@@ -55,6 +56,7 @@ func parseConfig(args []string, w io.Writer) (config, error) {
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "e2e/fanout: how long to wait for deliveries after the last send before counting a message lost")
 	fs.IntVar(&c.WSCap, "ws-cap", 5, "with -url: the relay's RELAY_WS_MAX_CONN_PER_USER (with -start it is raised as needed)")
 	fs.BoolVar(&c.Signed, "signed", false, "register P-256 signed sessions (polls and channel creation are then signed)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write relaybench's own CPU profile to this file (the relay has RELAY_DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}

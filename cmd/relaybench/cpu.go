@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,4 +108,21 @@ func parsePidStatCPU(stat string) (float64, error) {
 		return 0, fmt.Errorf("/proc/pid/stat: %w", err)
 	}
 	return (utime + stime) / userHZ, nil
+}
+
+// startCPUProfile profiles relaybench itself into path until stop is called:
+// the load generator shares the cores with the relay, so its cost matters.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

@@ -74,6 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := raiseFDLimit(); err != nil {
 		notes("could not raise RLIMIT_NOFILE: %v", err)
 	}
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "relaybench: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	hc := newHTTPClient(cfg.Concurrency)
 	defer hc.CloseIdleConnections()
 
