@@ -12,12 +12,21 @@ const memSampleEvery = 5 * time.Second
 // largest Go heap seen in between: in a long e2e run (a soak), heap growth
 // beyond the retained data shows as end ≫ start. RSS includes the store's
 // memory-mapped pages, which grow with the retained data.
+//
+// The heap in use is a sawtooth between collections, so the trend is read
+// from the GC's heap goal instead (live heap after the last collection ×
+// (1+GOGC/100)): its median over the first and the last quarter of a run.
 type memory struct {
 	rssStart, rssEnd   int64
 	heapStart, heapEnd float64
 	heapMax            float64
+	goals              []float64 // heap goal, every memSampleEvery
 	ok                 bool
 }
+
+// minTrendSamples is how many heap-goal samples a run needs for the trend
+// figures (40 s at memSampleEvery).
+const minTrendSamples = 8
 
 // watchMemory samples now and every memSampleEvery until stop is called,
 // which samples once more and returns the result. Failures leave ok false.
@@ -44,6 +53,9 @@ func (b *bench) watchMemory(ctx context.Context) (stop func() memory) {
 				if _, heap, ok := sample(); ok {
 					m.heapMax = max(m.heapMax, heap)
 				}
+				if goal, err := b.metric(ctx, "go_memstats_next_gc_bytes"); err == nil {
+					m.goals = append(m.goals, goal)
+				}
 			}
 		}
 	}()
@@ -63,11 +75,17 @@ func (m memory) metrics(scenario string) []metric {
 		return nil
 	}
 	const mib = 1 << 20
-	return []metric{
+	out := []metric{
 		{Scenario: scenario, Name: "relay RSS start", Unit: "MiB", Value: float64(m.rssStart) / mib},
 		{Scenario: scenario, Name: "relay RSS end", Unit: "MiB", Value: float64(m.rssEnd) / mib},
 		{Scenario: scenario, Name: "relay heap start", Unit: "MiB", Value: m.heapStart / mib},
 		{Scenario: scenario, Name: "relay heap end", Unit: "MiB", Value: m.heapEnd / mib},
 		{Scenario: scenario, Name: "relay heap max", Unit: "MiB", Value: m.heapMax / mib},
 	}
+	if n := len(m.goals); n >= minTrendSamples {
+		out = append(out,
+			metric{Scenario: scenario, Name: "relay heap goal, first quarter", Unit: "MiB", Value: median(m.goals[:n/4]) / mib},
+			metric{Scenario: scenario, Name: "relay heap goal, last quarter", Unit: "MiB", Value: median(m.goals[n-n/4:]) / mib})
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,4 +91,22 @@ func TestLatencyMetrics(t *testing.T) {
 func TestPerSecond(t *testing.T) {
 	equal(t, perSecond(500, 250*time.Millisecond), 2000.0)
 	equal(t, perSecond(5, 0), 0.0)
+}
+
+func TestMemoryTrend(t *testing.T) {
+	const mib = 1 << 20
+	m := memory{ok: true, goals: []float64{8 * mib, 9 * mib, 20 * mib, 20 * mib, 20 * mib, 20 * mib, 12 * mib, 10 * mib}}
+	got := map[string]float64{}
+	for _, x := range m.metrics("e2e") {
+		got[x.Name] = x.Value
+	}
+	if got["relay heap goal, first quarter"] != 8.5 || got["relay heap goal, last quarter"] != 11 {
+		t.Fatalf("trend figures %v, want first quarter 8.5 and last quarter 11 MiB", got)
+	}
+	m.goals = m.goals[:minTrendSamples-1]
+	for _, x := range m.metrics("e2e") {
+		if strings.HasPrefix(x.Name, "relay heap goal") {
+			t.Fatalf("a short run reported %q", x.Name)
+		}
+	}
 }
