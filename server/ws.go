@@ -275,15 +275,17 @@ type messageFrame struct {
 	Message messageJSON `json:"message"`
 }
 
-// fail ends a connection whose write failed: a write that timed out is a
-// slow consumer (1013); otherwise the peer is gone.
-func (c *wsConn) fail(err error) {
+// fail ends a connection whose write failed.
+func (c *wsConn) fail(err error) { c.close(failure(err)) }
+
+// failure is how a connection whose write failed ends: a write that timed
+// out is a slow consumer (1013); otherwise the peer is gone.
+func failure(err error) (code int, reason string) {
 	var ne interface{ Timeout() bool }
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.close(closeSlow, reasonSlow)
-		return
+		return closeSlow, reasonSlow
 	}
-	c.close(websocket.CloseAbnormalClosure, "")
+	return websocket.CloseAbnormalClosure, ""
 }
 
 // close sends a close frame (best effort, bounded) and closes the socket. The
@@ -311,28 +313,25 @@ func (c *wsConn) readLoop() {
 		c.s.hub.remove(c)
 	}()
 	limit := c.s.cfg.WS.MaxFrameBytes
-	alive := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.WS.PongTimeout)) }
-	c.ws.SetPongHandler(func(string) error { alive(); return nil })
-	c.ws.SetPingHandler(func(data string) error {
-		alive()
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		return err
-	})
+	c.ws.SetPongHandler(func(string) error { c.alive(); return nil })
+	c.ws.SetPingHandler(c.ping)
 	for {
-		alive()
+		c.alive()
 		// Park on the socket itself rather than inside NextReader: the short
 		// call chain keeps an idle reader's stack at the 2 KiB minimum.
 		if c.br.Buffered() == 0 && waitReadable(c.conn.Conn) != nil {
 			return
 		}
+		if handled, err := c.controlFrame(); err != nil {
+			return
+		} else if handled {
+			continue
+		}
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		alive()
+		c.alive()
 		data, err := io.ReadAll(io.LimitReader(r, limit+1))
 		if err != nil {
 			return
@@ -345,6 +344,19 @@ func (c *wsConn) readLoop() {
 			c.handle(data)
 		}
 	}
+}
+
+// alive extends the read deadline by the pong timeout.
+func (c *wsConn) alive() { _ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.WS.PongTimeout)) }
+
+// ping answers a client's protocol ping.
+func (c *wsConn) ping(data string) error {
+	c.alive()
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return nil
+	}
+	return err
 }
 
 // handle dispatches one client frame (PROTOCOL §6.5). Unknown types are
@@ -400,8 +412,7 @@ func (c *wsConn) reply(f map[string]json.RawMessage) {
 	}
 }
 
-// pingLoop sends a protocol ping to every connection each interval; the
-// connection's writer sends it, so pings never contend with frames.
+// pingLoop sends a protocol ping to every connection each interval.
 func (s *Server) pingLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.WS.PingInterval)
 	defer t.Stop()
@@ -411,8 +422,30 @@ func (s *Server) pingLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			for _, c := range s.hub.all() {
-				c.enqueue(&outFrame{kind: websocket.PingMessage})
+				c.sendPing()
 			}
 		}
+	}
+}
+
+// pingWriteTimeout bounds a ping written by the ping loop: an idle socket
+// takes two bytes at once, and one that cannot within a second is a slow
+// consumer.
+const pingWriteTimeout = time.Second
+
+// sendPing pings an idle connection directly, without starting its writer:
+// a round over 10,000 idle sockets would otherwise start 10,000 goroutines at
+// once. A connection whose writer runs gets the ping queued behind its frames.
+func (c *wsConn) sendPing() {
+	c.mu.Lock()
+	busy := c.running || c.closing
+	c.mu.Unlock()
+	if busy {
+		c.enqueue(&outFrame{kind: websocket.PingMessage})
+		return
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(pingWriteTimeout)); err != nil {
+		code, reason := failure(err)
+		c.s.hub.closeAsync(c, code, reason)
 	}
 }

@@ -230,23 +230,54 @@ func TestWSClientFrames(t *testing.T) {
 	}
 }
 
-// TestWSFramesInOneSegment sends three frames in one TCP write: the relay's
-// reader must answer all three without waiting for more bytes, which holds
-// only while gorilla reads through the buffer the relay can see (hijacker).
+// clientFrame is a masked client frame with a zero mask key (so the payload
+// goes as it is): fin and opcode in the first byte, a payload under 126 bytes.
+func clientFrame(first byte, payload string) []byte {
+	return append([]byte{first, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}
+
+// TestWSFramesInOneSegment sends several frames in one TCP write: the relay's
+// reader must answer all of them without waiting for more bytes, which holds
+// only while gorilla reads through the buffer the relay can see (hijacker) and
+// the relay's own handling of pings and pongs between messages leaves the
+// rest in that buffer.
 func TestWSFramesInOneSegment(t *testing.T) {
 	t.Parallel()
 	r := newRelay(t)
 	conn := r.dialWS(t, r.register(t, false), "", nil)
-	ping := []byte(`{"type":"ping"}`)
-	// A masked client text frame with a zero mask key, so the payload is sent as is.
-	one := append([]byte{0x81, 0x80 | byte(len(ping)), 0, 0, 0, 0}, ping...)
-	if _, err := conn.NetConn().Write(slices.Concat(one, one, one)); err != nil {
+	pongs := make(chan string, 2)
+	conn.SetPongHandler(func(data string) error { pongs <- data; return nil })
+	ping := clientFrame(0x81, `{"type":"ping"}`)
+	segment := slices.Concat(ping, clientFrame(0x8a, "unsolicited pong"), clientFrame(0x89, "hi"), ping, ping)
+	if _, err := conn.NetConn().Write(segment); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
 		if f := readFrame(t, conn); f.Type != "pong" {
 			t.Fatalf("frame %+v, want pong", f)
 		}
+	}
+	select {
+	case data := <-pongs: // read by readFrame, which handles control frames
+		if data != "hi" {
+			t.Fatalf("protocol pong %q, want the ping's payload \"hi\"", data)
+		}
+	default:
+		t.Fatal("no protocol pong for the client's ping")
+	}
+}
+
+// TestWSMalformedControlFrame: a control frame the relay does not take itself
+// (here unmasked) still meets gorilla's checks: a 1002 close.
+func TestWSMalformedControlFrame(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t)
+	conn := r.dialWS(t, r.register(t, false), "", nil)
+	if _, err := conn.NetConn().Write([]byte{0x89, 0x02, 'h', 'i'}); err != nil {
+		t.Fatal(err)
+	}
+	if ce := closeCode(t, conn); ce.Code != websocket.CloseProtocolError {
+		t.Fatalf("close %d, want %d", ce.Code, websocket.CloseProtocolError)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // wsReadBuffer is the size of a socket's read buffer, which an idle socket
@@ -114,4 +116,38 @@ func (b *batchConn) writeBatch() error {
 func (b *batchConn) Close() error {
 	_ = b.flush(time.Now().Add(time.Second))
 	return b.Conn.Close()
+}
+
+// controlFrame handles a ping or pong that starts the read buffer, between
+// messages. Gorilla's NextReader consumes control frames in a loop and then
+// waits for the next frame deep in its own call chain, so a socket answering
+// the relay's pings would park there for good, on a 4 KiB stack. Only the
+// common well-formed case is taken here (final, no RSV bits, masked, at most
+// 125 bytes, complete in the buffer); anything else is left to gorilla,
+// which validates it.
+func (c *wsConn) controlFrame() (handled bool, err error) {
+	if _, err := c.br.Peek(1); err != nil || c.br.Buffered() < 2 {
+		return false, nil // gorilla reads (and reports) the rest
+	}
+	head, _ := c.br.Peek(2)
+	opcode := head[0] & 0x0f
+	if head[0]&0xf0 != 0x80 || opcode != websocket.PingMessage && opcode != websocket.PongMessage ||
+		head[1]&0x80 == 0 || head[1]&0x7f > 125 {
+		return false, nil
+	}
+	size := 6 + int(head[1]&0x7f) // header, mask key, payload
+	if c.br.Buffered() < size {
+		return false, nil
+	}
+	frame, _ := c.br.Peek(size)
+	payload := make([]byte, size-6)
+	for i := range payload {
+		payload[i] = frame[6+i] ^ frame[2+i%4]
+	}
+	_, _ = c.br.Discard(size)
+	if opcode == websocket.PongMessage {
+		c.alive()
+		return true, nil
+	}
+	return true, c.ping(string(payload))
 }
