@@ -145,6 +145,9 @@ func runOnce(ctx context.Context, cfg config, hc *http.Client, name string, note
 		if b.wsCap != defaultWSCap {
 			env["RELAY_WS_MAX_CONN_PER_USER"] = strconv.Itoa(b.wsCap)
 		}
+		if name == "idle" {
+			env["RELAY_WS_PING_INTERVAL"] = idlePing.String()
+		}
 		t := time.Now()
 		p, err := startRelay(ctx, cfg.Start, env)
 		if err != nil {

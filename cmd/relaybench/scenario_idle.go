@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// Idle measurement settings.
+// Idle measurement settings. A relay that relaybench starts pings every
+// idlePing, so the figure is read after a few rounds of pings and pongs, as
+// a long-held idle socket lives (the default interval is 30 s).
 const (
-	idleSettle = 2 * time.Second  // after the last handshake, before reading the RSS
+	idlePing   = time.Second
+	idleSettle = 3 * idlePing     // after the last handshake, before reading the RSS
 	idleWait   = 30 * time.Second // for /health to count every socket
 	fdReserve  = 256              // descriptors kept for HTTP connections, files and the relay pipe
 )
@@ -76,6 +80,7 @@ func runIdle(ctx context.Context, b *bench) ([]metric, error) {
 		held = n - base
 	}
 	set.close()
+	fewestPings := slices.MinFunc(socks, func(a, b *socket) int { return a.pings - b.pings }).pings
 	_, closes, ended, sockErr := set.summary()
 	if ended > 0 {
 		b.notes("idle: %d sockets were closed by the relay (%s): %v", ended, closeCodes(closes), sockErr)
@@ -91,6 +96,7 @@ func runIdle(ctx context.Context, b *bench) ([]metric, error) {
 		{Scenario: "idle", Name: "relay RSS before", Unit: "MiB", Value: float64(before) / mib},
 		{Scenario: "idle", Name: "relay RSS with sockets", Unit: "MiB", Value: float64(after) / mib},
 		{Scenario: "idle", Name: "relay memory per socket", Unit: "KiB", Value: float64(after-before) / float64(w) / 1024},
+		{Scenario: "idle", Name: "pings answered, fewest on a socket", Unit: "count", Value: float64(fewestPings)},
 	}
 	// Where the memory is, by the relay's Go collector: goroutine stacks
 	// (one reader per socket) and heap objects (buffers, connection state).

@@ -32,6 +32,7 @@ type socket struct {
 	last       string      // timestamp of the last message frame
 	reconnects int         // connections opened after the first
 	closes     map[int]int // close codes received, by code (1006: dropped without a close frame)
+	pings      int         // protocol pings received (and answered)
 	err        error       // why the socket ended before ctx did, if it did
 }
 
@@ -108,6 +109,14 @@ func (s *socket) read(ctx context.Context, conn *websocket.Conn) error {
 			<-closed
 		}
 	}()
+	conn.SetPingHandler(func(data string) error {
+		s.pings++
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(closeWait))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
