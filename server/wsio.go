@@ -1,3 +1,6 @@
+// The connection plumbing under gorilla: the hijacked socket, its read buffer,
+// batched writes, and the control frames the reader takes itself.
+
 package server
 
 import (
