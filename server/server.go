@@ -178,8 +178,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return nil
 	})
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
-	g.Go(func() error { s.janitorLoop(ctx); return nil })
-	g.Go(func() error { s.pingLoop(ctx); return nil })
+	g.Go(func() error { every(ctx, time.Minute, s.janitor); return nil })
+	g.Go(func() error { every(ctx, s.cfg.WS.PingInterval, s.pingAll); return nil })
 	g.Go(func() error { s.outbox.run(ctx, s.cfg.Delivery.Workers); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
 	if s.discord != nil {
@@ -195,17 +195,22 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// janitorLoop forgets idle rate-limit buckets and expired nonces.
-func (s *Server) janitorLoop(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+// every calls fn each period until ctx is done.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.limits.Prune()
-			s.nonces.prune(s.now())
+			fn()
 		}
 	}
+}
+
+// janitor forgets idle rate-limit buckets and expired nonces.
+func (s *Server) janitor() {
+	s.limits.Prune()
+	s.nonces.prune(s.now())
 }

@@ -412,19 +412,10 @@ func (c *wsConn) reply(f map[string]json.RawMessage) {
 	}
 }
 
-// pingLoop sends a protocol ping to every connection each interval.
-func (s *Server) pingLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.WS.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, c := range s.hub.all() {
-				c.sendPing()
-			}
-		}
+// pingAll sends a protocol ping to every connection (each PingInterval).
+func (s *Server) pingAll() {
+	for _, c := range s.hub.all() {
+		c.sendPing()
 	}
 }
 

@@ -39,7 +39,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: conn}
-	h.br = brw.Reader
 	if brw.Reader.Buffered() == 0 { // otherwise gorilla refuses the handshake
 		h.br = bufio.NewReaderSize(h.conn, wsReadBuffer)
 		brw.Reader = h.br
@@ -142,15 +141,16 @@ func (c *wsConn) controlFrame() (handled bool, err error) {
 	if c.br.Buffered() < size {
 		return false, nil
 	}
+	if opcode == websocket.PongMessage {
+		_, _ = c.br.Discard(size)
+		c.alive()
+		return true, nil
+	}
 	frame, _ := c.br.Peek(size)
 	payload := make([]byte, size-6)
 	for i := range payload {
 		payload[i] = frame[6+i] ^ frame[2+i%4]
 	}
 	_, _ = c.br.Discard(size)
-	if opcode == websocket.PongMessage {
-		c.alive()
-		return true, nil
-	}
 	return true, c.ping(string(payload))
 }

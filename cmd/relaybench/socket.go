@@ -109,13 +109,10 @@ func (s *socket) read(ctx context.Context, conn *websocket.Conn) error {
 			<-closed
 		}
 	}()
+	answer := conn.PingHandler() // gorilla's default: a pong
 	conn.SetPingHandler(func(data string) error {
 		s.pings++
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(closeWait))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		return err
+		return answer(data)
 	})
 	for {
 		_, data, err := conn.ReadMessage()
