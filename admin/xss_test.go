@@ -62,7 +62,7 @@ func TestMarkupIsPlainTextInJSON(t *testing.T) {
 	v := newEnv(t)
 	seedEvil(t, v)
 	token := v.login(t)
-	for _, path := range []string{"/admin/status", "/admin/sessions/" + userA + "/messages", "/admin/deliveries", "/admin/kv?prefix=messages", "/admin/kv?prefix=channels"} {
+	for _, path := range []string{"/admin/status", "/admin/sessions/" + userA + "/messages", "/admin/deliveries", "/admin/kv?prefix=message_log", "/admin/kv?prefix=channels"} {
 		rec := v.as(token, "GET", path, "")
 		equal(t, path+" status", rec.Code, http.StatusOK)
 		equal(t, path+" type", rec.Header().Get("Content-Type"), "application/json")

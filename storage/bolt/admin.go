@@ -3,9 +3,9 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -112,61 +112,43 @@ func (s *Store) UsersNewestFirst(_ context.Context, offset, limit int) ([]storag
 	return out, wrap("users newest first", err)
 }
 
-// CountMessagesSince implements storage.Store: only the streams whose newest
-// message is recent are walked, and only their recent keys.
+// CountMessagesSince implements storage.Store, from the index.
 func (s *Store) CountMessagesSince(_ context.Context, since time.Time) (int, error) {
-	from := toMillis(since)
-	n := 0
-	err := s.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bMessages).Cursor()
-		return tx.Bucket(bUserState).ForEach(func(k, v []byte) error {
-			if len(v) != 16 || binary.BigEndian.Uint64(v) < from {
-				return nil
-			}
-			prefix := streamPrefix(string(k))
-			for key, _ := c.Seek(streamKey(string(k), from)); hasPrefix(key, prefix); key, _ = c.Next() {
-				n++
-			}
-			return nil
-		})
-	})
-	return n, wrap("count messages", err)
+	return s.index.countSince(toMillis(since)), nil
 }
 
-// RecentItems implements storage.Store. There is no global time index (it
-// would double the writes of every message): the newest items are among the
-// newest of the streams whose last timestamps are the highest, which the
-// per-user and per-channel state records hold.
+// RecentItems implements storage.Store: the newest messages are at the end
+// of the message log; the newest responses are among the newest of the
+// channels whose last response is the most recent, which the channel state
+// records hold (a global time index of responses would double their writes).
 func (s *Store) RecentItems(_ context.Context, limit int) ([]storage.Item, error) {
-	type stream struct {
-		id   string
-		last uint64
-		out  bool
-	}
 	var out []storage.Item
 	err := s.view(func(tx *bbolt.Tx) error {
-		var streams []stream
-		_ = tx.Bucket(bUserState).ForEach(func(k, v []byte) error {
-			if len(v) == 16 {
-				streams = append(streams, stream{id: string(k), last: binary.BigEndian.Uint64(v)})
+		c := tx.Bucket(bMessageLog).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			ms, user := splitTimeKey(k)
+			it, err := messageItem(string(user), ms, v)
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+			out = append(out, it)
+		}
+		type stream struct {
+			id   string
+			last uint64
+		}
+		var streams []stream
 		_ = tx.Bucket(bChanState).ForEach(func(k, v []byte) error {
 			var st chanState
 			if json.Unmarshal(v, &st) == nil && st.LastResponse > 0 {
-				streams = append(streams, stream{id: string(k), last: st.LastResponse, out: true})
+				streams = append(streams, stream{id: string(k), last: st.LastResponse})
 			}
 			return nil
 		})
 		sort.Slice(streams, func(i, j int) bool { return streams[i].last > streams[j].last })
 		for _, st := range streams[:min(limit, len(streams))] {
-			b, item := tx.Bucket(bMessages), messageItem
-			if st.out {
-				b, item = tx.Bucket(bResponses), responseItem
-			}
 			prefix := streamPrefix(st.id)
-			c := b.Cursor()
+			c := tx.Bucket(bResponses).Cursor()
 			k, _ := c.Seek(streamKey(st.id, st.last+1))
 			if k == nil { // past the end of the bucket: Prev does not step back from there
 				k, _ = c.Last()
@@ -174,7 +156,7 @@ func (s *Store) RecentItems(_ context.Context, limit int) ([]storage.Item, error
 				k, _ = c.Prev()
 			}
 			for ; hasPrefix(k, prefix); k, _ = c.Prev() {
-				it, ok, err := item(tx, st.id, streamNumber(k))
+				it, ok, err := responseItem(tx, st.id, streamNumber(k))
 				if err != nil {
 					return err
 				}
@@ -196,7 +178,7 @@ func (s *Store) RecentItems(_ context.Context, limit int) ([]storage.Item, error
 
 // UserItems implements storage.Store: a user's messages and the responses of
 // their channels, newest first, strictly older than before (zero: newest).
-func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, limit int) ([]storage.Item, error) {
+func (s *Store) UserItems(_ context.Context, userID string, before time.Time, limit int) ([]storage.Item, error) {
 	end := uint64(1<<63 - 1)
 	if !before.IsZero() {
 		end = toMillis(before)
@@ -206,17 +188,23 @@ func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, 
 		if tx.Bucket(bUsers).Get([]byte(userID)) == nil {
 			return storage.ErrNotFound
 		}
-		streams := [][]byte{streamPrefix(userID)} // messages first, then each channel's responses
-		buckets := [][]byte{bMessages}
+		log := tx.Bucket(bMessageLog)
+		for _, ms := range s.index.before(userID, end, limit) {
+			if v := log.Get(timeKey(ms, userID)); v != nil {
+				it, err := messageItem(userID, ms, v)
+				if err != nil {
+					return err
+				}
+				out = append(out, it)
+			}
+		}
 		c := tx.Bucket(bUserChannels).Cursor()
 		prefix := streamPrefix(userID)
 		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
-			streams = append(streams, streamPrefix(string(v)))
-			buckets = append(buckets, bResponses)
-		}
-		for i, p := range streams {
-			cur := tx.Bucket(buckets[i]).Cursor()
-			k, _ := cur.Seek(append(bytes.Clone(p), putUint64(end)...))
+			channelID := string(v)
+			p := streamPrefix(channelID)
+			cur := tx.Bucket(bResponses).Cursor()
+			k, _ := cur.Seek(streamKey(channelID, end))
 			if k == nil || !hasPrefix(k, p) || streamNumber(k) >= end {
 				k, _ = cur.Prev()
 			}
@@ -224,16 +212,7 @@ func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, 
 				if streamNumber(k) >= end {
 					continue
 				}
-				var (
-					it  storage.Item
-					ok  bool
-					err error
-				)
-				if bytes.Equal(buckets[i], bMessages) {
-					it, ok, err = messageItem(tx, userID, streamNumber(k))
-				} else {
-					it, ok, err = responseItem(tx, string(p[:len(p)-1]), streamNumber(k))
-				}
+				it, ok, err := responseItem(tx, channelID, streamNumber(k))
 				if err != nil {
 					return err
 				}
@@ -252,17 +231,14 @@ func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, 
 	return out, wrap("user items", err)
 }
 
-func messageItem(tx *bbolt.Tx, userID string, ms uint64) (storage.Item, bool, error) {
-	v := tx.Bucket(bMessages).Get(streamKey(userID, ms))
-	if v == nil {
-		return storage.Item{}, false, nil
-	}
+// messageItem is the dashboard's view of the message record v.
+func messageItem(userID string, ms uint64, v []byte) (storage.Item, error) {
 	rec, err := decodeMessage(v)
 	if err != nil {
-		return storage.Item{}, false, err
+		return storage.Item{}, err
 	}
 	return storage.Item{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
-		From: rec.From, Content: rec.Content, Timestamp: fromMillis(ms)}, true, nil
+		From: rec.From, Content: rec.Content, Timestamp: fromMillis(ms)}, nil
 }
 
 func responseItem(tx *bbolt.Tx, channelID string, ms uint64) (storage.Item, bool, error) {
@@ -377,17 +353,19 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 				}
 			}
 		}
-		for _, b := range [][]byte{bUserChannels, bMessages} {
-			if err := deletePrefix(tx.Bucket(b), prefix); err != nil {
-				return err
+		if err := deletePrefix(tx.Bucket(bUserChannels), prefix); err != nil {
+			return err
+		}
+		log := tx.Bucket(bMessageLog)
+		for _, stamps := range [][]uint64{s.index.after(userID, 0, math.MaxInt), s.changes.appendedTo(userID)} {
+			for _, ms := range stamps {
+				if err := log.Delete(timeKey(ms, userID)); err != nil {
+					return err
+				}
 			}
 		}
-		for _, b := range [][]byte{bUserState, bUsers} {
-			if err := tx.Bucket(b).Delete([]byte(userID)); err != nil {
-				return err
-			}
-		}
-		return nil
+		s.changes.dropped(userID)
+		return tx.Bucket(bUsers).Delete([]byte(userID))
 	})
 	for _, ch := range deleted {
 		s.channels.invalidate(ch.ID)
@@ -437,7 +415,7 @@ func (s *Store) Browse(_ context.Context, path []string, limit int) ([]storage.E
 // browseValue is how the store browser shows a value: a message record as
 // its JSON form, JSON as it is, anything else as a hex string.
 func browseValue(bucket, v []byte) []byte {
-	if bytes.Equal(bucket, bMessages) {
+	if bytes.Equal(bucket, bMessageLog) {
 		if rec, err := decodeMessage(v); err == nil {
 			if out, err := encodeRecord(rec); err == nil {
 				return out

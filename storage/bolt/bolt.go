@@ -56,6 +56,11 @@ type Store struct {
 	degraded atomic.Bool
 
 	channels *chanCache
+
+	// index finds each user's messages in the message log. changes is the
+	// writer goroutine's record of what the transaction in progress does to it.
+	index   *userIndex
+	changes indexChanges
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -111,7 +116,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: migrate: %w", err)
 	}
-	if err := db.View(func(tx *bbolt.Tx) error { return checkKeyIDs(tx, s.key.ID()) }); err != nil {
+	err = db.View(func(tx *bbolt.Tx) error {
+		if err := checkKeyIDs(tx, s.key.ID()); err != nil {
+			return err
+		}
+		s.index = loadIndex(tx)
+		s.changes.index = s.index
+		return nil
+	})
+	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -204,10 +217,13 @@ var errWriteFailed = errors.New("bolt: write failed")
 
 // commit runs group in one transaction. When a write fails, the transaction is
 // rolled back, that write gets its error, and the others are re-run without it.
+// The index learns what a transaction did once it has committed, before any of
+// its writes is acknowledged.
 func (s *Store) commit(group []*write) {
 	for len(group) > 0 {
 		failed, failErr := -1, error(nil)
 		start := time.Now()
+		s.changes.reset()
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i, w := range group {
 				if err := w.fn(tx); err != nil {
@@ -230,6 +246,8 @@ func (s *Store) commit(group []*write) {
 			// back; report degraded until the process is restarted.
 			s.degraded.Store(true)
 			err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		} else {
+			s.index.apply(&s.changes)
 		}
 		for _, w := range group {
 			w.err <- err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -24,30 +23,6 @@ type messageRecord struct {
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 }
 
-// userState is the per-user stream state: the newest timestamp (never
-// expired, so timestamps stay increasing across sweeps and restarts) and the
-// number of retained messages for the backlog cap. It is stored as two
-// big-endian uint64s: it is rewritten by every message.
-type userState struct {
-	Last  uint64
-	Count int
-}
-
-func getUserState(tx *bbolt.Tx, userID string) userState {
-	v := tx.Bucket(bUserState).Get([]byte(userID))
-	if len(v) != 16 {
-		return userState{}
-	}
-	return userState{Last: binary.BigEndian.Uint64(v), Count: int(binary.BigEndian.Uint64(v[8:]))}
-}
-
-func putUserState(tx *bbolt.Tx, userID string, st userState) error {
-	v := make([]byte, 16)
-	binary.BigEndian.PutUint64(v, st.Last)
-	binary.BigEndian.PutUint64(v[8:], uint64(st.Count))
-	return tx.Bucket(bUserState).Put([]byte(userID), v)
-}
-
 // AppendMessage implements storage.Store.
 func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts storage.AppendOptions) error {
 	var (
@@ -62,8 +37,8 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 	_, _ = rand.Read(random[:])
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		refused = nil
-		st := getUserState(tx, m.UserID)
-		if opts.MaxBacklog > 0 && st.Count >= opts.MaxBacklog {
+		tail := s.changes.tail(m.UserID)
+		if opts.MaxBacklog > 0 && tail.count >= opts.MaxBacklog {
 			refused = storage.ErrInboxFull
 			return nil
 		}
@@ -75,15 +50,12 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 				return nil
 			}
 		}
-		ms = max(toMillis(s.now()), st.Last+1)
+		ms = max(toMillis(s.now()), tail.last+1)
 		id = storage.TimeID(fromMillis(ms), random)
-		if err := streamBucket(tx, bMessages).Put(streamKey(m.UserID, ms), withID(id, body)); err != nil {
+		if err := streamBucket(tx, bMessageLog).Put(timeKey(ms, m.UserID), withID(id, body)); err != nil {
 			return err
 		}
-		st.Last, st.Count = ms, st.Count+1
-		if err := putUserState(tx, m.UserID, st); err != nil {
-			return err
-		}
+		s.changes.appended(m.UserID, ms)
 		if dedupeKey != nil {
 			if err := tx.Bucket(bDedupe).Put(dedupeKey, putUint64(ms)); err != nil {
 				return err
@@ -118,27 +90,46 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 
 // MessagesAfter implements storage.Store.
 func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time, limit int) ([]storage.Message, bool, error) {
-	out := make([]storage.Message, 0, min(limit, 64))
-	var more bool
+	var (
+		out  []storage.Message
+		more bool
+	)
 	err := s.view(func(tx *bbolt.Tx) error {
-		prefix := streamPrefix(userID)
-		c := tx.Bucket(bMessages).Cursor()
-		for k, v := c.Seek(streamKey(userID, firstAfter(after))); hasPrefix(k, prefix); k, v = c.Next() {
-			if len(out) == limit {
-				more = true
+		log := tx.Bucket(bMessageLog)
+		// One more than limit tells whether there are more. A message the sweep
+		// removed after the index was read is skipped, and the index read again.
+		for from := firstAfter(after); ; {
+			stamps := s.index.after(userID, from, limit+1-len(out))
+			if len(stamps) == 0 {
 				return nil
 			}
-			rec, err := decodeMessage(v)
-			if err != nil {
-				return err
+			if out == nil {
+				out = make([]storage.Message, 0, min(limit, len(stamps)))
 			}
-			out = append(out, storage.Message{
-				ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
-				From: rec.From, Content: rec.Content, Timestamp: fromMillis(streamNumber(k)), Metadata: rec.Metadata,
-			})
+			for _, ms := range stamps {
+				v := log.Get(timeKey(ms, userID))
+				if v == nil {
+					continue
+				}
+				if len(out) == limit {
+					more = true
+					return nil
+				}
+				rec, err := decodeMessage(v)
+				if err != nil {
+					return err
+				}
+				out = append(out, storage.Message{
+					ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
+					From: rec.From, Content: rec.Content, Timestamp: fromMillis(ms), Metadata: rec.Metadata,
+				})
+			}
+			from = stamps[len(stamps)-1] + 1
 		}
-		return nil
 	})
+	if out == nil {
+		out = []storage.Message{}
+	}
 	return out, more, wrap("messages after", err)
 }
 

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"time"
@@ -10,15 +11,13 @@ import (
 	"github.com/chaos-relay/relay/storage"
 )
 
-// Sweep implements storage.Store. It walks the per-user and per-channel state
-// records, deleting each stream's expired head, and commits every batch keys so
-// that writers are never held up for long.
+// Sweep implements storage.Store. It deletes the expired head of the message
+// log and of each channel's responses, and commits every batch keys so that
+// writers are never held up for long.
 func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (storage.SweepResult, error) {
 	var res storage.SweepResult
 	before := toMillis(cutoff)
-	n, err := s.sweepStreams(ctx, bUserState, batch, func(tx *bbolt.Tx, userID []byte, budget int) (int, error) {
-		return deleteMessages(tx, string(userID), before, budget)
-	})
+	n, err := s.sweepMessages(ctx, before, batch)
 	res.Messages = n
 	if err != nil {
 		return res, wrap("sweep messages", err)
@@ -74,30 +73,53 @@ func (s *Store) sweepStreams(ctx context.Context, state []byte, batch int, del f
 	}
 }
 
-// deleteMessages deletes up to limit of a user's messages older than before
-// (ms) and lowers the user's retained count to match.
-func deleteMessages(tx *bbolt.Tx, userID string, before uint64, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	msgs := tx.Bucket(bMessages)
-	prefix := streamPrefix(userID)
-	var keys [][]byte
-	c := msgs.Cursor()
-	for k, _ := c.Seek(prefix); hasPrefix(k, prefix) && streamNumber(k) < before && len(keys) < limit; k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k...))
-	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	for _, k := range keys {
-		if err := msgs.Delete(k); err != nil {
-			return 0, err
+// sweepMessages deletes the messages older than before (ms) from the head of
+// the log, batch per transaction.
+func (s *Store) sweepMessages(ctx context.Context, before uint64, batch int) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.update(ctx, func(tx *bbolt.Tx) error {
+			n = 0
+			log := tx.Bucket(bMessageLog)
+			var keys [][]byte
+			c := log.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < batch; k, _ = c.Next() {
+				if ms, _ := splitTimeKey(k); ms >= before {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			type swept struct {
+				count  int
+				newest uint64
+			}
+			users := make(map[string]swept)
+			for _, k := range keys {
+				if err := log.Delete(k); err != nil {
+					return err
+				}
+				ms, user := splitTimeKey(k)
+				u := users[string(user)]
+				users[string(user)] = swept{count: u.count + 1, newest: ms} // keys are in time order
+			}
+			for user, u := range users {
+				s.changes.trimmed(user, u.newest, u.count)
+			}
+			n = len(keys)
+			if n == 0 {
+				return nil
+			}
+			// The newest swept timestamp bounds those of users with no message left.
+			newest, _ := splitTimeKey(keys[n-1])
+			meta := tx.Bucket(bMeta)
+			return meta.Put(keySweptThrough, putUint64(max(newest, getUint64(meta, keySweptThrough))))
+		})
+		total += n
+		if err != nil || n < batch {
+			return total, err
 		}
 	}
-	st := getUserState(tx, userID)
-	st.Count = max(0, st.Count-len(keys))
-	return len(keys), putUserState(tx, userID, st)
 }
 
 // sweepDedupe forgets dedupe keys first seen before before (ms).

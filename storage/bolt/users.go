@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -109,14 +108,6 @@ func (s *Store) User(_ context.Context, id string) (storage.User, error) {
 type userRecord struct {
 	storage.User
 	APIKeyHash []byte `json:"apiKeyHash"`
-}
-
-// timeKey is "<big-endian ms>\x00<id>": time order first.
-func timeKey(ms uint64, id string) []byte {
-	k := make([]byte, 9+len(id))
-	binary.BigEndian.PutUint64(k, ms)
-	copy(k[9:], id)
-	return k
 }
 
 // getJSON decodes b[key] into v; storage.ErrNotFound when absent.

@@ -190,11 +190,12 @@ func testBrowse(t *testing.T, open Opener) {
 		counts[b.Name] = b.Count
 	}
 	equal(t, "users bucket", counts["users"], 1)
-	entries, err := s.Browse(ctx, []string{"messages", u.ID}, 1)
+	equal(t, "message log", counts["message_log"], 2)
+	entries, err := s.Browse(ctx, []string{"message_log"}, 1)
 	must(t, err)
 	equal(t, "limit", len(entries), 1)
 	equal(t, "key segments", len(entries[0].Key), 2)
-	equal(t, "user segment", entries[0].Key[0], u.ID)
+	equal(t, "user segment", entries[0].Key[1], u.ID)
 	equal(t, "json value", json.Valid(entries[0].Value), true)
 	meta, err := s.Browse(ctx, []string{"meta"}, 10)
 	must(t, err)
