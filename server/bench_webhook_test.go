@@ -28,6 +28,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 	cfg := server.DefaultConfig()
 	cfg.DataDir = b.TempDir()
 	cfg.RateLimits.Disabled = true
+	cfg.MaxBacklogPerUser = 1 << 30 // one user takes every message
 	cfg.LogLevel = "warn"
 	srv, err := server.New(bg, cfg, server.Deps{Store: store, Limits: ratelimit.New(cfg.RateLimits, nil),
 		Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), Version: "bench"})

@@ -95,7 +95,8 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 		more bool
 	)
 	err := s.view(func(tx *bbolt.Tx) error {
-		log := tx.Bucket(bMessageLog)
+		// One cursor for every lookup: a Get would allocate a cursor each.
+		c := tx.Bucket(bMessageLog).Cursor()
 		// One more than limit tells whether there are more. A message the sweep
 		// removed after the index was read is skipped, and the index read again.
 		for from := firstAfter(after); ; {
@@ -107,8 +108,9 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 				out = make([]storage.Message, 0, min(limit, len(stamps)))
 			}
 			for _, ms := range stamps {
-				v := log.Get(timeKey(ms, userID))
-				if v == nil {
+				key := timeKey(ms, userID)
+				k, v := c.Seek(key)
+				if !bytes.Equal(k, key) {
 					continue
 				}
 				if len(out) == limit {
