@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/bolt"
 )
 
 // BenchmarkAppendMessage measures durable appends (each returns after its
@@ -49,6 +51,45 @@ func BenchmarkMessagesAfter(b *testing.B) {
 		msgs, _, err := s.MessagesAfter(context.Background(), "u", after, 100)
 		if err != nil || len(msgs) != 100 {
 			b.Fatal(len(msgs), err)
+		}
+	}
+}
+
+// BenchmarkOpen measures opening a store of 100,000 messages over 100 users:
+// the in-memory index is rebuilt from the message log's keys.
+func BenchmarkOpen(b *testing.B) {
+	dir, key := b.TempDir(), testKey(b)
+	s, err := bolt.Open(dir, bolt.Options{RootKey: key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	meta := json.RawMessage(`{"raw":{"action":"opened","number":42},"channelDirection":"inbound"}`)
+	var wg sync.WaitGroup
+	for w := range 100 {
+		wg.Go(func() {
+			for range 1000 {
+				m := storage.Message{UserID: fmt.Sprintf("user-%03d", w), ChannelType: "webhook", ChannelID: "c", From: "webhook",
+					Content: `{"action":"opened","number":42}`, Metadata: meta}
+				if err := s.AppendMessage(context.Background(), &m, storage.AppendOptions{}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := bolt.Open(dir, bolt.Options{RootKey: key})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -30,17 +30,21 @@ type userIndex struct {
 
 // loadIndex builds the index from the keys of the message log.
 func loadIndex(tx *bbolt.Tx) *userIndex {
-	x := &userIndex{users: make(map[string][]uint64), floor: getUint64(tx.Bucket(bMeta), keySweptThrough)}
+	// Lists by pointer while loading: a lookup with string(user) does not
+	// allocate, an assignment would, so only a new user costs a string.
+	lists := make(map[string]*[]uint64)
 	c := tx.Bucket(bMessageLog).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		ms, user := splitTimeKey(k)
-		// Indexing the map with string(user) does not allocate; only a new user
-		// costs a string.
-		if list, ok := x.users[string(user)]; ok {
-			x.users[string(user)] = append(list, ms)
+		if list, ok := lists[string(user)]; ok {
+			*list = append(*list, ms)
 		} else {
-			x.users[string(user)] = []uint64{ms}
+			lists[string(user)] = &[]uint64{ms}
 		}
+	}
+	x := &userIndex{users: make(map[string][]uint64, len(lists)), floor: getUint64(tx.Bucket(bMeta), keySweptThrough)}
+	for user, list := range lists {
+		x.users[user] = *list
 	}
 	return x
 }
