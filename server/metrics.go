@@ -105,17 +105,19 @@ func (p pendingCollector) Collect(ch chan<- prometheus.Metric) {
 // CommitObserver returns the store's commit hook (bolt.Options.OnCommit),
 // registering its metrics on reg. The store is built before the Server, so
 // its metrics are created here rather than in New.
-func CommitObserver(reg *prometheus.Registry) func(d time.Duration, writes int, err error) {
+func CommitObserver(reg *prometheus.Registry) func(storage.Commit) {
 	f := promauto.With(reg)
 	dur := f.NewHistogram(prometheus.HistogramOpts{Name: "relay_store_commit_duration_seconds", Help: "Duration of group commits (including fsync).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}})
 	size := f.NewHistogram(prometheus.HistogramOpts{Name: "relay_store_commit_writes", Help: "Writes per group commit.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
+	pages := f.NewCounter(prometheus.CounterOpts{Name: "relay_store_pages_written_total", Help: "Pages written to the store file by commits."})
 	errs := f.NewCounter(prometheus.CounterOpts{Name: "relay_store_commit_errors_total", Help: "Failed store commits."})
-	return func(d time.Duration, writes int, err error) {
-		dur.Observe(d.Seconds())
-		size.Observe(float64(writes))
-		if err != nil {
+	return func(c storage.Commit) {
+		dur.Observe(c.Duration.Seconds())
+		size.Observe(float64(c.Writes))
+		pages.Add(float64(c.Pages))
+		if c.Err != nil {
 			errs.Inc()
 		}
 	}

@@ -186,3 +186,11 @@ type SweepResult struct {
 	Messages  int
 	Responses int
 }
+
+// Commit describes one group commit of a store, for its metrics.
+type Commit struct {
+	Duration time.Duration // including fsync
+	Writes   int           // writes the group held
+	Pages    int           // pages written to the file: what fsync waits for
+	Err      error
+}

@@ -106,10 +106,10 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 	store, err := bolt.Open(cfg.DataDir, bolt.Options{
 		RootKey:      key,
 		BatchMaxSize: cfg.StoreBatchMaxSize,
-		OnCommit: func(d time.Duration, writes int, err error) {
-			observe(d, writes, err)
-			if err != nil && !commitFailed.Swap(true) {
-				log.Error("store commit failed: shutting down", "component", "store", "err", err)
+		OnCommit: func(c storage.Commit) {
+			observe(c)
+			if c.Err != nil && !commitFailed.Swap(true) {
+				log.Error("store commit failed: shutting down", "component", "store", "err", c.Err)
 				stop()
 			}
 		},

@@ -34,9 +34,8 @@ type Options struct {
 	BatchMaxSize int
 	// Now is the clock that stamps messages and responses (default time.Now).
 	Now func() time.Time
-	// OnCommit, if set, observes every commit: its duration, how many writes it
-	// held, and its error.
-	OnCommit func(d time.Duration, writes int, err error)
+	// OnCommit, if set, observes every commit.
+	OnCommit func(storage.Commit)
 }
 
 // Store is the bbolt implementation of storage.Store.
@@ -44,7 +43,7 @@ type Store struct {
 	db       *bbolt.DB
 	key      *seal.RootKey
 	now      func() time.Time
-	onCommit func(time.Duration, int, error)
+	onCommit func(storage.Commit)
 	maxBatch int
 
 	// mu guards closed and the send side of writes: writers hold it for reading
@@ -222,7 +221,7 @@ var errWriteFailed = errors.New("bolt: write failed")
 func (s *Store) commit(group []*write) {
 	for len(group) > 0 {
 		failed, failErr := -1, error(nil)
-		start := time.Now()
+		start, pages := time.Now(), s.pagesWritten()
 		s.changes.reset()
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i, w := range group {
@@ -239,7 +238,9 @@ func (s *Store) commit(group []*write) {
 			continue
 		}
 		if s.onCommit != nil {
-			s.onCommit(time.Since(start), len(group), err)
+			// The writer is the only writer, so the counter's growth is this commit's.
+			pages = s.pagesWritten() - pages
+			s.onCommit(storage.Commit{Duration: time.Since(start), Writes: len(group), Pages: int(pages), Err: err})
 		}
 		if err != nil {
 			// A failed fsync may have lost pages that a later fsync will not bring
@@ -254,4 +255,10 @@ func (s *Store) commit(group []*write) {
 		}
 		return
 	}
+}
+
+// pagesWritten is how many pages commits have written to the file so far.
+func (s *Store) pagesWritten() int64 {
+	stats := s.db.Stats()
+	return stats.TxStats.GetWrite()
 }
