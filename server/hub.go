@@ -17,7 +17,8 @@ type hub struct {
 	mu     sync.Mutex
 	users  map[string][]*wsConn // oldest first
 	closed bool                 // shutting down: no new connections
-	count  atomic.Int64
+	count  atomic.Int64         // registered connections
+	seq    atomic.Uint64        // orders connections by when their upgrade began
 	frames *frameCache
 
 	// wg counts every connection goroutine (readers, writers, closers), so
@@ -27,24 +28,31 @@ type hub struct {
 
 func newHub() *hub { return &hub{users: map[string][]*wsConn{}, frames: newFrameCache()} }
 
-// add registers c and starts its reader. It returns the connections that
-// exceed the per-user cap, oldest first, for the caller to close; ok is false
-// when the hub is shutting down.
+// add registers c and counts its reader, which the caller starts. It returns
+// the connections that exceed the per-user cap, oldest first, for the caller
+// to close; ok is false when the hub is shutting down. Age is c.seq, taken
+// before the handshake's answer: a client that opens a connection after
+// another one's handshake completed has the newer one, even if the older one
+// registers last (then it is the one evicted).
 func (h *hub) add(c *wsConn, max int) (evicted []*wsConn, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, false
 	}
-	conns := append(h.users[c.user.ID], c)
+	conns := h.users[c.user.ID]
+	i := slices.IndexFunc(conns, func(o *wsConn) bool { return o.seq > c.seq })
+	if i < 0 {
+		i = len(conns)
+	}
+	conns = slices.Insert(conns, i, c)
 	if n := len(conns) - max; n > 0 {
 		evicted = slices.Clone(conns[:n])
-		conns = conns[n:]
+		conns = slices.Delete(conns, 0, n)
 	}
 	h.users[c.user.ID] = conns
-	h.count.Add(1)
+	h.count.Add(1 - int64(len(evicted))) // evicted ones are no longer registered
 	h.wg.Add(1)
-	go c.readLoop()
 	return evicted, true
 }
 

@@ -70,16 +70,18 @@ func (s *Server) ws(c *echo.Context) error {
 		cursor = t
 	}
 	hj := &hijacker{ResponseWriter: c.Response()}
+	seq := s.hub.seq.Add(1) // before the 101: the order clients see (hub.add)
 	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
-	wc := &wsConn{s: s, ws: conn, br: hj.br, conn: hj.conn, user: user, cursor: cursor}
+	wc := &wsConn{s: s, ws: conn, br: hj.br, conn: hj.conn, user: user, cursor: cursor, seq: seq}
 	evicted, ok := s.hub.add(wc, s.cfg.WS.MaxConnPerUser)
 	if !ok {
 		wc.close(closeGoingAway, reasonShutdown)
 		return nil
 	}
+	go wc.readLoop()
 	for _, old := range evicted {
 		s.hub.closeAsync(old, closeTooMany, reasonTooMany)
 	}
@@ -108,6 +110,7 @@ type wsConn struct {
 	br   *bufio.Reader // ws's read buffer (see hijacker)
 	conn *batchConn    // ws's connection
 	user storage.User
+	seq  uint64 // age among the user's connections (hub.add)
 
 	// cursor is the timestamp of the last message sent; owned by the writer.
 	cursor time.Time

@@ -292,6 +292,12 @@ func TestWSConnectionCap(t *testing.T) {
 	if ce.Code != 4001 || ce.Text != "Too many connections for this session" {
 		t.Fatalf("oldest closed with %d %q", ce.Code, ce.Text)
 	}
+	// The evicted connection no longer counts (it was evicted before its close
+	// frame was sent).
+	var health struct{ WebSockets int }
+	if a := send(t, http.MethodGet, r.URL+"/health", nil, nil); json.Unmarshal([]byte(a.body), &health) != nil || health.WebSockets != 2 {
+		t.Fatalf("health after an eviction: %s", a.body)
+	}
 	for _, conn := range []*websocket.Conn{second, third} {
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
 			t.Fatal(err)
