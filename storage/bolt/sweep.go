@@ -73,79 +73,83 @@ func (s *Store) sweepStreams(ctx context.Context, state []byte, batch int, del f
 	}
 }
 
-// sweepMessages deletes the messages older than before (ms) from the head of
-// the log, batch per transaction.
-func (s *Store) sweepMessages(ctx context.Context, before uint64, batch int) (int, error) {
+// inBatches runs del in one transaction after another until a transaction
+// deletes fewer than batch keys, and returns how many it deleted in all.
+func (s *Store) inBatches(ctx context.Context, batch int, del func(tx *bbolt.Tx) (int, error)) (int, error) {
 	total := 0
 	for {
 		n := 0
 		err := s.update(ctx, func(tx *bbolt.Tx) error {
-			n = 0
-			log := tx.Bucket(bMessageLog)
-			var keys [][]byte
-			c := log.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < batch; k, _ = c.Next() {
-				if ms, _ := splitTimeKey(k); ms >= before {
-					break
-				}
-				keys = append(keys, bytes.Clone(k))
-			}
-			type swept struct {
-				count  int
-				newest uint64
-			}
-			users := make(map[string]swept)
-			for _, k := range keys {
-				if err := log.Delete(k); err != nil {
-					return err
-				}
-				ms, user := splitTimeKey(k)
-				u := users[string(user)]
-				users[string(user)] = swept{count: u.count + 1, newest: ms} // keys are in time order
-			}
-			for user, u := range users {
-				s.changes.trimmed(user, u.newest, u.count)
-			}
-			n = len(keys)
-			if n == 0 {
-				return nil
-			}
-			// The newest swept timestamp bounds those of users with no message left.
-			newest, _ := splitTimeKey(keys[n-1])
-			meta := tx.Bucket(bMeta)
-			return meta.Put(keySweptThrough, putUint64(max(newest, getUint64(meta, keySweptThrough))))
+			var err error
+			n, err = del(tx)
+			return err
 		})
-		total += n
-		if err != nil || n < batch {
+		if err != nil { // rolled back: nothing of this batch was deleted
 			return total, err
+		}
+		total += n
+		if n < batch {
+			return total, nil
 		}
 	}
 }
 
+// sweepMessages deletes the messages older than before (ms) from the head of
+// the log, batch per transaction.
+func (s *Store) sweepMessages(ctx context.Context, before uint64, batch int) (int, error) {
+	return s.inBatches(ctx, batch, func(tx *bbolt.Tx) (int, error) {
+		log := tx.Bucket(bMessageLog)
+		var keys [][]byte
+		c := log.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < batch; k, _ = c.Next() {
+			if ms, _ := splitTimeKey(k); ms >= before {
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		if len(keys) == 0 {
+			return 0, nil
+		}
+		type swept struct {
+			count  int
+			newest uint64
+		}
+		users := make(map[string]swept)
+		for _, k := range keys {
+			if err := log.Delete(k); err != nil {
+				return 0, err
+			}
+			ms, user := splitTimeKey(k)
+			u := users[string(user)]
+			users[string(user)] = swept{count: u.count + 1, newest: ms} // keys are in time order
+		}
+		for user, u := range users {
+			s.changes.trimmed(user, u.newest, u.count)
+		}
+		// The newest swept timestamp bounds those of users with no message left.
+		newest, _ := splitTimeKey(keys[len(keys)-1])
+		meta := tx.Bucket(bMeta)
+		return len(keys), meta.Put(keySweptThrough, putUint64(max(newest, getUint64(meta, keySweptThrough))))
+	})
+}
+
 // sweepDedupe forgets dedupe keys first seen before before (ms).
 func (s *Store) sweepDedupe(ctx context.Context, before uint64, batch int) error {
-	for {
-		n := 0
-		err := s.update(ctx, func(tx *bbolt.Tx) error {
-			n = 0
-			b := tx.Bucket(bDedupe)
-			var keys [][]byte
-			_ = b.ForEach(func(k, v []byte) error {
-				if len(keys) < batch && len(v) == 8 && binary.BigEndian.Uint64(v) < before {
-					keys = append(keys, append([]byte(nil), k...))
-				}
-				return nil
-			})
-			for _, k := range keys {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
+	_, err := s.inBatches(ctx, batch, func(tx *bbolt.Tx) (int, error) {
+		b := tx.Bucket(bDedupe)
+		var keys [][]byte
+		_ = b.ForEach(func(k, v []byte) error {
+			if len(keys) < batch && len(v) == 8 && binary.BigEndian.Uint64(v) < before {
+				keys = append(keys, bytes.Clone(k))
 			}
-			n = len(keys)
 			return nil
 		})
-		if err != nil || n < batch {
-			return err
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return 0, err
+			}
 		}
-	}
+		return len(keys), nil
+	})
+	return err
 }
