@@ -82,10 +82,15 @@ func (o *outbox) claim(ctx context.Context) (*storage.PendingReply, time.Duratio
 		}
 		return nil, time.Second
 	}
+	return o.claimFrom(ctx, heads)
+}
+
+// claimFrom claims the oldest due reply of heads whose channel is free.
+func (o *outbox) claimFrom(ctx context.Context, heads []storage.PendingReply) (*storage.PendingReply, time.Duration) {
 	now := o.s.now()
 	wait := idleWait
+	var job *storage.PendingReply
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	for i := range heads {
 		h := &heads[i]
 		if o.inflight[h.Delivery.ChannelID] {
@@ -96,9 +101,23 @@ func (o *outbox) claim(ctx context.Context) (*storage.PendingReply, time.Duratio
 			continue
 		}
 		o.inflight[h.Delivery.ChannelID] = true
-		return h, 0
+		job = h
+		break
 	}
-	return nil, wait
+	o.mu.Unlock()
+	if job == nil {
+		return nil, wait
+	}
+	// The heads were read before the channel was claimed: another worker may
+	// have attempted this reply in between and released the channel. Its
+	// record as committed says what is left to send, if anything.
+	d, err := o.s.store.Delivery(ctx, job.Delivery.ResponseID)
+	if err != nil || d.Status != storage.StatusPending || d.NextAttemptAt.After(now) {
+		o.release(job.Delivery.ChannelID)
+		return nil, 0 // read the heads again
+	}
+	job.Delivery = d
+	return job, 0
 }
 
 func (o *outbox) release(channelID string) {

@@ -58,7 +58,7 @@ func migrate(tx *bbolt.Tx) error {
 	}
 	meta := tx.Bucket(bMeta)
 	switch v := meta.Get(keySchemaVersion); {
-	case v == nil:
+	case v == nil: // a new store
 	case string(v) == "1":
 		if err := migrateMessageLog(tx); err != nil {
 			return fmt.Errorf("schema 1 to 2: %w", err)
