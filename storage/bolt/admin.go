@@ -188,9 +188,9 @@ func (s *Store) UserItems(_ context.Context, userID string, before time.Time, li
 		if tx.Bucket(bUsers).Get([]byte(userID)) == nil {
 			return storage.ErrNotFound
 		}
-		log := tx.Bucket(bMessageLog)
+		log := tx.Bucket(bMessageLog).Cursor()
 		for _, ms := range s.index.before(userID, end, limit) {
-			if v := log.Get(timeKey(ms, userID)); v != nil {
+			if v := messageAt(log, userID, ms); v != nil {
 				it, err := messageItem(userID, ms, v)
 				if err != nil {
 					return err

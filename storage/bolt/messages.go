@@ -95,7 +95,6 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 		more bool
 	)
 	err := s.view(func(tx *bbolt.Tx) error {
-		// One cursor for every lookup: a Get would allocate a cursor each.
 		c := tx.Bucket(bMessageLog).Cursor()
 		// One more than limit tells whether there are more. A message the sweep
 		// removed after the index was read is skipped, and the index read again.
@@ -108,9 +107,8 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 				out = make([]storage.Message, 0, min(limit, len(stamps)))
 			}
 			for _, ms := range stamps {
-				key := timeKey(ms, userID)
-				k, v := c.Seek(key)
-				if !bytes.Equal(k, key) {
+				v := messageAt(c, userID, ms)
+				if v == nil {
 					continue
 				}
 				if len(out) == limit {
@@ -133,6 +131,17 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 		out = []storage.Message{}
 	}
 	return out, more, wrap("messages after", err)
+}
+
+// messageAt returns the record of user's message at ms from the message log,
+// or nil when the sweep has removed it. One cursor serves a page of lookups:
+// a Get would allocate a cursor for each.
+func messageAt(c *bbolt.Cursor, userID string, ms uint64) []byte {
+	key := timeKey(ms, userID)
+	if k, v := c.Seek(key); bytes.Equal(k, key) {
+		return v
+	}
+	return nil
 }
 
 // firstAfter is the first millisecond strictly later than t; sub-millisecond
