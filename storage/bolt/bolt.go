@@ -187,27 +187,20 @@ func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
-// writer is the single goroutine that owns write transactions. It commits at
-// once whatever is queued, up to maxBatch writes: a lone write never waits on a
-// timer, and writes arriving during a commit form the next group.
+// writer is the single goroutine that owns write transactions. It commits the
+// groups its batcher forms, one after the other.
 func (s *Store) writer() {
 	defer close(s.done)
+	b := newBatcher(s.writes, s.maxBatch)
 	group := make([]*write, 0, s.maxBatch)
-	for w := range s.writes {
-		group = append(group[:0], w)
-	drain:
-		for len(group) < s.maxBatch {
-			select {
-			case w, ok := <-s.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, w)
-			default:
-				break drain
-			}
+	for {
+		var ok bool
+		if group, ok = b.next(group); !ok {
+			return
 		}
+		start := time.Now()
 		s.commit(group)
+		b.committed(len(group), time.Since(start))
 	}
 }
 
