@@ -92,12 +92,20 @@ func TestBatcherCommitsALoneWriteAtOnce(t *testing.T) {
 	}
 }
 
-func TestBatcherWaitsForALargeGroupToReturn(t *testing.T) {
+// waiting starts a batcher whose last group had 16 writes on a queue of 3,
+// and returns once it has taken them: it then waits for 13 more, for longer
+// than any test runs.
+func waiting() (*batcher, chan *write, <-chan []*write) {
 	q := queue(3)
 	b := newBatcher(q, 64)
 	b.committed(16, time.Hour)
 	got := nextGroup(b)
 	drained(q)
+	return b, q, got
+}
+
+func TestBatcherWaitsForALargeGroupToReturn(t *testing.T) {
+	_, q, got := waiting()
 	for range 13 {
 		q <- &write{}
 	}
@@ -123,11 +131,7 @@ func TestBatcherWaitsAtMostHalfACommit(t *testing.T) {
 }
 
 func TestBatcherStopsWhenTheQueueCloses(t *testing.T) {
-	q := queue(3)
-	b := newBatcher(q, 64)
-	b.committed(16, time.Hour)
-	got := nextGroup(b)
-	drained(q)
+	b, q, got := waiting()
 	close(q)
 	if g := <-got; len(g) != 3 {
 		t.Fatalf("group of %d, want the 3 queued writes", len(g))
