@@ -16,6 +16,7 @@ func runIngest(ctx context.Context, b *bench) ([]metric, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest setup: %w", err)
 	}
+	before, countersOK := b.commitCounters(ctx)
 	s := closedLoop(ctx, b.cfg.Concurrency, b.cfg.Duration, maxLoopRequests, func(ctx context.Context, _ int, seq int64) error {
 		u := users[seq%int64(len(users))]
 		_, err := client.PostWebhook(ctx, b.hc, u.webhook, "application/json", ingestBody(seq))
@@ -25,7 +26,55 @@ func runIngest(ctx context.Context, b *bench) ([]metric, error) {
 		return nil, fmt.Errorf("ingest: no webhook was acknowledged: %v", s.firstErr)
 	}
 	b.reportErrors("ingest", s)
-	return loopMetrics("ingest", "acked/s", "msg/s", "POST", s), nil
+	out := loopMetrics("ingest", "acked/s", "msg/s", "POST", s)
+	if after, ok := b.commitCounters(ctx); ok && countersOK {
+		out = append(out, after.since(before).metrics("ingest")...)
+	}
+	return out, nil
+}
+
+// commits are the relay's group-commit counters (relay_store_commit_*): the
+// mean commit time shows how fast the disk's fsyncs were during a run, and
+// the writes per commit how well the commits were shared.
+type commits struct {
+	count, seconds, writes float64
+}
+
+// commitCounters reads the counters from the relay's /metrics; false when
+// they cannot be read (e.g. behind RELAY_METRICS_TOKEN).
+func (b *bench) commitCounters(ctx context.Context) (commits, bool) {
+	var c commits
+	for _, f := range []struct {
+		name string
+		to   *float64
+	}{
+		{"relay_store_commit_duration_seconds_count", &c.count},
+		{"relay_store_commit_duration_seconds_sum", &c.seconds},
+		{"relay_store_commit_writes_sum", &c.writes},
+	} {
+		v, err := b.metric(ctx, f.name)
+		if err != nil {
+			return commits{}, false
+		}
+		*f.to = v
+	}
+	return c, true
+}
+
+// since is what happened between an earlier reading and c.
+func (c commits) since(earlier commits) commits {
+	return commits{count: c.count - earlier.count, seconds: c.seconds - earlier.seconds, writes: c.writes - earlier.writes}
+}
+
+// metrics are the mean commit time and writes per commit, none without a commit.
+func (c commits) metrics(scenario string) []metric {
+	if c.count <= 0 {
+		return nil
+	}
+	return []metric{
+		{Scenario: scenario, Name: "commit time (mean)", Unit: "ms", Value: c.seconds / c.count * 1000},
+		{Scenario: scenario, Name: "writes per commit", Unit: "count", Value: c.writes / c.count},
+	}
 }
 
 // ingestBody is a small, typical webhook payload.

@@ -46,7 +46,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, k := range []string{
 		"noop requests/s", "noop GET p50",
-		"ingest acked/s", "ingest POST p99", "ingest ingest/noop",
+		"ingest acked/s", "ingest POST p99", "ingest ingest/noop", "ingest commit time (mean)",
 		"e2e delivered", "e2e POST→socket p50", "e2e POST→socket max",
 		"fanout deliveries/s", "fanout ingest acked/s",
 		"poll polls/s", "poll GET p50",
@@ -55,6 +55,9 @@ func TestSmoke(t *testing.T) {
 		if v, ok := value[k]; !ok || !(v > 0) {
 			t.Errorf("%s = %v (present %v), want > 0", k, v, ok)
 		}
+	}
+	if v := value["ingest writes per commit"]; v < 1 || v > 4 {
+		t.Errorf("ingest writes per commit = %v, want 1 to 4 (4 senders)", v)
 	}
 	equal(t, value["idle sockets held"], 30.0)
 	equal(t, value["fanout sockets × messages"], 8.0*20)
