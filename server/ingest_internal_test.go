@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"io"
 	"net/url"
 	"testing"
+	"testing/iotest"
 
 	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/storage"
@@ -40,5 +43,44 @@ func TestQueryValue(t *testing.T) {
 		if got := queryValue(raw, "token"); got != want {
 			t.Errorf("queryValue(%q) = %q, url.ParseQuery gives %q", raw, got, want)
 		}
+	}
+}
+
+func TestReadAll(t *testing.T) {
+	body := []byte(`{"event":"push","n":1}`)
+	n := int64(len(body))
+	cases := []struct {
+		name string
+		r    io.Reader
+		size int64
+		want []byte
+	}{
+		{"as announced", bytes.NewReader(body), n, body},
+		{"a byte at a time", iotest.OneByteReader(bytes.NewReader(body)), n, body},
+		{"length unknown", bytes.NewReader(body), -1, body},
+		{"longer than announced", bytes.NewReader(body), 3, body},
+		{"empty", bytes.NewReader(nil), 0, []byte{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := readAll(c.r, c.size)
+			if err != nil || !bytes.Equal(got, c.want) {
+				t.Fatalf("readAll = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), n); err != io.ErrUnexpectedEOF {
+		t.Fatalf("a failing reader: err %v, want io.ErrUnexpectedEOF", err)
+	}
+	// The point of it: one allocation of the announced size, not io.ReadAll's 512 bytes and up.
+	r := bytes.NewReader(body)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(body)
+		if b, _ := readAll(r, n); cap(b) != len(body)+1 {
+			t.Fatalf("cap %d, want %d", cap(b), len(body)+1)
+		}
+	})
+	if allocs != 1 {
+		t.Fatalf("%v allocations per body, want 1", allocs)
 	}
 }
