@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,5 +93,63 @@ func BenchmarkOpen(b *testing.B) {
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDiskSyncs measures the disk under the store, not the store:
+// commit-shaped syncs (8 scattered pages, sync, one page, sync, as a bbolt
+// commit does) on 1, 2 and 4 files at once. How well they overlap is how much
+// a store split across files, each with its own writer, could gain over one
+// writer (BENCHMARKS.md, "What limits ingest").
+func BenchmarkDiskSyncs(b *testing.B) {
+	for _, files := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("files=%d", files), func(b *testing.B) {
+			const page, pages = 4096, 4096 // 16 MiB per file, written before the timer starts
+			fs := make([]*os.File, files)
+			for i := range fs {
+				f, err := os.Create(filepath.Join(b.TempDir(), "sync"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = f.Close() })
+				if _, err := f.Write(make([]byte, page*pages)); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				fs[i] = f
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for _, f := range fs {
+				wg.Go(func() {
+					buf := make([]byte, page)
+					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+						for j := range int64(8) {
+							if _, err := f.WriteAt(buf, (1+(i*37+j*131)%(pages-1))*page); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+						if err := f.Sync(); err != nil {
+							b.Error(err)
+							return
+						}
+						if _, err := f.WriteAt(buf, 0); err != nil {
+							b.Error(err)
+							return
+						}
+						if err := f.Sync(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		})
 	}
 }
