@@ -65,18 +65,20 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-func TestParseMetric(t *testing.T) {
+func TestParseMetrics(t *testing.T) {
 	text := "# HELP process_resident_memory_bytes Resident memory size in bytes.\n" +
 		"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 2.4576e+07\n" +
 		"process_resident_memory_bytes_x 1\ngo_memstats_heap_inuse_bytes 1.2e+06\n"
-	n, err := parseMetric(strings.NewReader(text), "process_resident_memory_bytes")
+	v, err := parseMetrics(strings.NewReader(text), "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes")
 	must(t, err)
-	equal(t, n, 24576000.0)
-	n, err = parseMetric(strings.NewReader(text), "go_memstats_heap_inuse_bytes")
-	must(t, err)
-	equal(t, n, 1.2e6)
-	if _, err := parseMetric(strings.NewReader("go_goroutines 7\n"), "process_resident_memory_bytes"); err == nil {
-		t.Error("missing metric: no error")
+	equal(t, len(v), 2)
+	equal(t, v[0], 1.2e6)
+	equal(t, v[1], 24576000.0)
+	if _, err := parseMetrics(strings.NewReader(text), "process_resident_memory_bytes", "go_goroutines"); err == nil {
+		t.Error("one metric missing: no error")
+	}
+	if _, err := parseMetrics(strings.NewReader("go_goroutines x\n"), "go_goroutines"); err == nil {
+		t.Error("not a number: no error")
 	}
 }
 

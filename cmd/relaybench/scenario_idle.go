@@ -113,13 +113,14 @@ func runIdle(ctx context.Context, b *bench) ([]metric, error) {
 	return append(out, metric{Scenario: "idle", Name: "errors", Unit: "count", Value: float64(ended), Agg: aggSum}), nil
 }
 
-// goMemory reads the Go runtime's stack and heap figures from /metrics;
-// missing ones are left out.
+// goMemory reads the Go runtime's stack and heap figures from one scrape of
+// /metrics; empty when they cannot be read.
 func (b *bench) goMemory(ctx context.Context) map[string]float64 {
+	names := []string{"go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes"}
 	out := map[string]float64{}
-	for _, name := range []string{"go_memstats_stack_inuse_bytes", "go_memstats_heap_inuse_bytes"} {
-		if v, err := b.metric(ctx, name); err == nil {
-			out[name] = v
+	if v, err := b.metrics(ctx, names...); err == nil {
+		for i, name := range names {
+			out[name] = v[i]
 		}
 	}
 	return out

@@ -43,22 +43,12 @@ type commits struct {
 // commitCounters reads the counters from the relay's /metrics; false when
 // they cannot be read (e.g. behind RELAY_METRICS_TOKEN).
 func (b *bench) commitCounters(ctx context.Context) (commits, bool) {
-	var c commits
-	for _, f := range []struct {
-		name string
-		to   *float64
-	}{
-		{"relay_store_commit_duration_seconds_count", &c.count},
-		{"relay_store_commit_duration_seconds_sum", &c.seconds},
-		{"relay_store_commit_writes_sum", &c.writes},
-	} {
-		v, err := b.metric(ctx, f.name)
-		if err != nil {
-			return commits{}, false
-		}
-		*f.to = v
+	v, err := b.metrics(ctx, "relay_store_commit_duration_seconds_count",
+		"relay_store_commit_duration_seconds_sum", "relay_store_commit_writes_sum")
+	if err != nil {
+		return commits{}, false
 	}
-	return c, true
+	return commits{count: v[0], seconds: v[1], writes: v[2]}, true
 }
 
 // since is what happened between an earlier reading and c.

@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,38 +114,56 @@ func (b *bench) rss(ctx context.Context) (int64, error) {
 
 // metric reads one unlabelled sample from the relay's /metrics.
 func (b *bench) metric(ctx context.Context, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/metrics", nil)
+	v, err := b.metrics(ctx, name)
 	if err != nil {
 		return 0, err
 	}
+	return v[0], nil
+}
+
+// metrics reads unlabelled samples, in the order of names, from one scrape
+// of the relay's /metrics.
+func (b *bench) metrics(ctx context.Context, names ...string) ([]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("metrics: status %d (is RELAY_METRICS_TOKEN set?)", resp.StatusCode)
+		return nil, fmt.Errorf("metrics: status %d (is RELAY_METRICS_TOKEN set?)", resp.StatusCode)
 	}
-	return parseMetric(resp.Body, name)
+	return parseMetrics(resp.Body, names...)
 }
 
-// parseMetric finds the unlabelled sample name in Prometheus text.
-func parseMetric(r io.Reader, name string) (float64, error) {
+// parseMetrics finds the unlabelled samples names in Prometheus text; every
+// one must be there.
+func parseMetrics(r io.Reader, names ...string) ([]float64, error) {
+	out := make([]float64, len(names))
+	found := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), name+" ")
-		if !ok {
+	for sc.Scan() && found < len(names) {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		i := slices.Index(names, name)
+		if !ok || i < 0 {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil {
-			return 0, fmt.Errorf("metrics: %s: %w", name, err)
+			return nil, fmt.Errorf("metrics: %s: %w", name, err)
 		}
-		return f, nil
+		out[i] = f
+		found++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	return 0, errors.New("metrics: no " + name)
+	if found < len(names) {
+		return nil, fmt.Errorf("metrics: not all of %s", strings.Join(names, ", "))
+	}
+	return out, nil
 }
