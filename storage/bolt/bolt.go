@@ -214,7 +214,11 @@ var errWriteFailed = errors.New("bolt: write failed")
 func (s *Store) commit(group []*write) {
 	for len(group) > 0 {
 		failed, failErr := -1, error(nil)
-		start, pages := time.Now(), s.pagesWritten()
+		var start time.Time
+		var pages int64
+		if s.onCommit != nil {
+			start, pages = time.Now(), s.pagesWritten()
+		}
 		s.changes.reset()
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i, w := range group {

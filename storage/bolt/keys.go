@@ -136,14 +136,15 @@ func checkKeyIDs(tx *bbolt.Tx, id string) error {
 	return nil
 }
 
-// streamFill is the fill of stream buckets' pages. Streams grow at the end
-// of each id's key range, so a page that splits is never written again: fill
-// it, rather than leave it at bbolt's default of half (about a third less
-// file, and fewer splits per commit).
+// streamFill is the fill of append-only buckets' pages. The message log grows
+// at its end and a response stream at the end of its channel's key range, so
+// a page that splits is never written again: fill it, rather than leave it at
+// bbolt's default of half (about a third less file, and fewer splits per
+// commit).
 const streamFill = 0.9
 
-// streamBucket returns a stream bucket of tx (keys streamKey) set up for
-// appends.
+// streamBucket returns an append-only bucket of tx (the message log, or a
+// bucket of streamKey streams) set up for appends.
 func streamBucket(tx *bbolt.Tx, name []byte) *bbolt.Bucket {
 	b := tx.Bucket(name)
 	b.FillPercent = streamFill
