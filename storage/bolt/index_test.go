@@ -216,7 +216,7 @@ func TestMigrateSchema1(t *testing.T) {
 			if err := msgs.Put(streamKey(user, ms+uint64(i)), []byte(legacy)); err != nil {
 				return err
 			}
-			binary := withID(user+"-1", encodeMessageBody("webhook", "c", "f", user+" binary", json.RawMessage(`{"n":1}`)))
+			binary := encodeMessage(messageRecord{ID: user + "-1", ChannelType: "webhook", ChannelID: "c", From: "f", Content: user + " binary", Metadata: json.RawMessage(`{"n":1}`)})
 			if err := msgs.Put(streamKey(user, ms+10), binary); err != nil {
 				return err
 			}

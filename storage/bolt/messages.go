@@ -23,6 +23,9 @@ type messageRecord struct {
 	Metadata    json.RawMessage `json:"metadata,omitempty"`
 }
 
+// placeholderID has the length of every id storage.TimeID makes.
+const placeholderID = "00000000-0000-7000-8000-000000000000"
+
 // AppendMessage implements storage.Store.
 func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts storage.AppendOptions) error {
 	var (
@@ -33,7 +36,8 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 	)
 	// Everything that does not depend on the transaction happens here, on the
 	// caller's goroutine: the writer goroutine is the serial part of ingest.
-	body := encodeMessageBody(m.ChannelType, m.ChannelID, m.From, m.Content, m.Metadata)
+	record := encodeMessage(messageRecord{ID: placeholderID, ChannelType: m.ChannelType,
+		ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
 	_, _ = rand.Read(random[:])
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		refused = nil
@@ -52,7 +56,8 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		}
 		ms = max(toMillis(s.now()), tail.last+1)
 		id = storage.TimeID(fromMillis(ms), random)
-		if err := streamBucket(tx, bMessageLog).Put(timeKey(ms, m.UserID), withID(id, body)); err != nil {
+		setID(record, id) // bbolt keeps record until the commit; a re-run sets it again
+		if err := streamBucket(tx, bMessageLog).Put(timeKey(ms, m.UserID), record); err != nil {
 			return err
 		}
 		s.changes.appended(m.UserID, ms)

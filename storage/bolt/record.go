@@ -25,24 +25,28 @@ func appendField(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// encodeMessageBody encodes every field but the id, before the write
-// transaction; withID completes the record inside it.
-func encodeMessageBody(channelType, channelID, from, content string, metadata json.RawMessage) []byte {
-	n := len(channelType) + len(channelID) + len(from) + len(content) + len(metadata) + 5*binary.MaxVarintLen32
+// encodeMessage encodes a record. AppendMessage encodes its message before
+// the write transaction, with an id of the right length that setID overwrites
+// inside it: the record is built once, off the writer goroutine.
+func encodeMessage(rec messageRecord) []byte {
+	n := 1 + len(rec.ID) + len(rec.ChannelType) + len(rec.ChannelID) + len(rec.From) + len(rec.Content) + len(rec.Metadata) + 6*binary.MaxVarintLen32
 	b := make([]byte, 0, n)
-	b = appendField(b, channelType)
-	b = appendField(b, channelID)
-	b = appendField(b, from)
-	b = appendField(b, content)
-	return appendField(b, string(metadata))
+	b = append(b, recordV1)
+	b = appendField(b, rec.ID)
+	b = appendField(b, rec.ChannelType)
+	b = appendField(b, rec.ChannelID)
+	b = appendField(b, rec.From)
+	b = appendField(b, rec.Content)
+	return appendField(b, string(rec.Metadata))
 }
 
-// withID returns the record for id and a body from encodeMessageBody.
-func withID(id string, body []byte) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(id)+len(body))
-	b = append(b, recordV1)
-	b = appendField(b, id)
-	return append(b, body...)
+// setID overwrites the id of a record from encodeMessage with one of the same
+// length, shorter than 128 bytes (its length prefix is one byte).
+func setID(record []byte, id string) {
+	if len(record) < 2+len(id) || int(record[1]) != len(id) {
+		panic("bolt: setID: the record's id has another length")
+	}
+	copy(record[2:], id)
 }
 
 // decodeMessage decodes a stored message record (binary or legacy JSON). The

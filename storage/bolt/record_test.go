@@ -5,6 +5,9 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/chaos-relay/relay/storage"
 )
 
 func TestMessageRecordRoundTrip(t *testing.T) {
@@ -13,8 +16,7 @@ func TestMessageRecordRoundTrip(t *testing.T) {
 		{ID: "i", ChannelType: "telegram", ChannelID: "c2", From: "Ada ⚡", Content: string(make([]byte, 300)), Metadata: json.RawMessage(`{"chat":{"id":-100}}`)},
 		{}, // every field empty
 	} {
-		body := encodeMessageBody(rec.ChannelType, rec.ChannelID, rec.From, rec.Content, rec.Metadata)
-		got, err := decodeMessage(withID(rec.ID, body))
+		got, err := decodeMessage(encodeMessage(rec))
 		if err != nil {
 			t.Fatalf("decode %+v: %v", rec, err)
 		}
@@ -22,6 +24,29 @@ func TestMessageRecordRoundTrip(t *testing.T) {
 			t.Fatalf("round trip: got %+v, want %+v", got, rec)
 		}
 	}
+}
+
+// TestSetID: AppendMessage encodes a record with placeholderID and sets the
+// real id inside the transaction, so every id TimeID makes must fit it.
+func TestSetID(t *testing.T) {
+	id := storage.TimeID(time.Now(), [10]byte{1, 2, 3})
+	if len(id) != len(placeholderID) {
+		t.Fatalf("TimeID has %d bytes, placeholderID %d", len(id), len(placeholderID))
+	}
+	want := messageRecord{ID: id, ChannelType: "webhook", ChannelID: "c", From: "f", Content: "x", Metadata: json.RawMessage(`{"a":1}`)}
+	rec := want
+	rec.ID = placeholderID
+	record := encodeMessage(rec)
+	setID(record, id)
+	if got, err := decodeMessage(record); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("setID with an id of another length did not panic")
+		}
+	}()
+	setID(record, "short")
 }
 
 // TestMessageRecordLegacyJSON: stores written before the binary layout hold
@@ -35,7 +60,7 @@ func TestMessageRecordLegacyJSON(t *testing.T) {
 }
 
 func TestMessageRecordMalformed(t *testing.T) {
-	good := withID("id", encodeMessageBody("webhook", "c", "f", "content", nil))
+	good := encodeMessage(messageRecord{ID: "id", ChannelType: "webhook", ChannelID: "c", From: "f", Content: "content"})
 	for name, v := range map[string][]byte{
 		"empty":           nil,
 		"unknown version": append([]byte{0x02}, good[1:]...),
@@ -51,14 +76,14 @@ func TestMessageRecordMalformed(t *testing.T) {
 }
 
 func FuzzDecodeMessage(f *testing.F) {
-	f.Add(withID("id", encodeMessageBody("webhook", "c", "f", "content", json.RawMessage(`{}`))))
+	f.Add(encodeMessage(messageRecord{ID: "id", ChannelType: "webhook", ChannelID: "c", From: "f", Content: "content", Metadata: json.RawMessage(`{}`)}))
 	f.Add([]byte{recordV1, 1})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		rec, err := decodeMessage(v)
 		if err != nil {
 			return
 		}
-		again, err := decodeMessage(withID(rec.ID, encodeMessageBody(rec.ChannelType, rec.ChannelID, rec.From, rec.Content, rec.Metadata)))
+		again, err := decodeMessage(encodeMessage(rec))
 		if err != nil || !reflect.DeepEqual(again, rec) {
 			t.Fatalf("%x: re-encoded record decodes to %+v, %v; want %+v", v, again, err, rec)
 		}
