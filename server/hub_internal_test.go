@@ -3,6 +3,7 @@ package server
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/chaos-relay/relay/storage"
 )
@@ -30,5 +31,69 @@ func TestHubEvictsByAge(t *testing.T) {
 		if !slices.Equal(h.users["u"], step.left) || h.count.Load() != int64(len(step.left)) {
 			t.Fatalf("add %d: registered %v, count %d", step.add.seq, h.users["u"], h.count.Load())
 		}
+	}
+}
+
+// TestHubSharesAReadWithTheUsersOtherSockets: a socket may reuse another
+// socket's read only for the same cursor and when the read covers every
+// commit counted before the socket looked; the page is dropped once every
+// other socket used it, and never kept for a user without other sockets.
+func TestHubSharesAReadWithTheUsersOtherSockets(t *testing.T) {
+	h := newHub()
+	for seq := range uint64(3) {
+		if _, ok := h.add(&wsConn{user: storage.User{ID: "u"}, seq: seq}, 5); !ok {
+			t.Fatal("add refused")
+		}
+	}
+	cursor := time.UnixMilli(1000)
+	page := []storage.Message{{ID: "m1", Timestamp: time.UnixMilli(1001)}}
+	h.notify("v") // counts a commit (of a user without sockets: nothing to wake here)
+	gen := h.commits.Load()
+	h.share("u", cursor, gen, page)
+
+	if _, ok := h.sharedRead("u", time.UnixMilli(999), gen); ok {
+		t.Fatal("a read after another cursor was shared")
+	}
+	if _, ok := h.sharedRead("u", cursor, gen+1); ok {
+		t.Fatal("a read older than the socket's count of commits was shared")
+	}
+	for i := range 2 { // the two other sockets
+		got, ok := h.sharedRead("u", cursor, gen)
+		if !ok || len(got) != 1 || got[0].ID != "m1" {
+			t.Fatalf("other socket %d: got %v, %v", i, got, ok)
+		}
+	}
+	if _, ok := h.sharedRead("u", cursor, gen); ok {
+		t.Fatal("the page outlived the sockets it was for")
+	}
+
+	h.share("u", cursor, gen, make([]storage.Message, sharedPageMax+1))
+	if _, ok := h.sharedRead("u", cursor, gen); ok {
+		t.Fatal("a page longer than sharedPageMax was shared")
+	}
+	h.share("lonely", cursor, gen, page)
+	if len(h.pages) != 0 {
+		t.Fatalf("pages kept: %v", h.pages)
+	}
+}
+
+// TestHubDropsTheSharedPageWithTheLastSocket: no read outlives the user's
+// sockets.
+func TestHubDropsTheSharedPageWithTheLastSocket(t *testing.T) {
+	h := newHub()
+	c1, c2 := &wsConn{user: storage.User{ID: "u"}, seq: 1}, &wsConn{user: storage.User{ID: "u"}, seq: 2}
+	for _, c := range []*wsConn{c1, c2} {
+		if _, ok := h.add(c, 5); !ok {
+			t.Fatal("add refused")
+		}
+	}
+	h.share("u", time.Time{}, h.commits.Load(), nil)
+	if h.pages["u"] == nil {
+		t.Fatal("no page shared between two sockets")
+	}
+	h.remove(c1)
+	h.remove(c2)
+	if len(h.pages) != 0 {
+		t.Fatalf("pages kept after the last socket: %v", h.pages)
 	}
 }

@@ -221,7 +221,7 @@ func (c *wsConn) writeControl(frames []outFrame) bool {
 func (c *wsConn) drain() bool {
 	ctx := context.Background()
 	for {
-		msgs, more, err := c.s.store.MessagesAfter(ctx, c.user.ID, c.cursor, replayPage)
+		msgs, more, err := c.read(ctx)
 		if err != nil {
 			c.s.log.Error("read messages for websocket", "component", "ws", "err", err)
 			c.close(websocket.CloseInternalServerErr, "")
@@ -235,6 +235,22 @@ func (c *wsConn) drain() bool {
 			return true
 		}
 	}
+}
+
+// read returns the stored messages after the cursor: a page another socket
+// of the user just read when it holds every commit this one must see (see
+// sharedPage), else a page from the store. The caller has cleared dirty.
+func (c *wsConn) read(ctx context.Context) (msgs []storage.Message, more bool, err error) {
+	h := c.s.hub
+	gen := h.commits.Load()
+	if msgs, ok := h.sharedRead(c.user.ID, c.cursor, gen); ok {
+		return msgs, false, nil
+	}
+	msgs, more, err = c.s.store.MessagesAfter(ctx, c.user.ID, c.cursor, replayPage)
+	if err == nil && !more {
+		h.share(c.user.ID, c.cursor, gen, msgs)
+	}
+	return msgs, more, err
 }
 
 // writePage sends msgs as batched frames (a write per 64 KiB, each with the

@@ -444,6 +444,84 @@ func TestWSResumeUnderLoad(t *testing.T) {
 	}
 }
 
+// TestWSEverySocketOfAUserGetsEveryMessage: sockets of one user share their
+// store reads (hub.sharedPage); under concurrent posts each socket must still
+// receive every message once, in order, and nothing after the last.
+func TestWSEverySocketOfAUserGetsEveryMessage(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, noLimits)
+	c := r.register(t, false)
+	_, hook := webhookChannel(t, c, client.NewChannel{})
+	since := client.FormatTime(time.Now().Add(-time.Hour))
+	conns := make([]*websocket.Conn, 4)
+	for i := range conns {
+		conns[i] = r.dialWS(t, c, since, nil)
+	}
+	const writers, each = 4, 50
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		posted = map[string]bool{}
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id, err := client.PostWebhook(bg, nil, hook, "text/plain", []byte(fmt.Sprintf("%d-%03d", w, i)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				posted[id] = true
+				mu.Unlock()
+			}
+		})
+	}
+	got := make([][]client.Message, len(conns))
+	var readers sync.WaitGroup
+	for i, conn := range conns {
+		readers.Go(func() {
+			for len(got[i]) < writers*each {
+				_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, data, err := conn.ReadMessage()
+				if err != nil {
+					t.Errorf("socket %d after %d messages: %v", i, len(got[i]), err)
+					return
+				}
+				var f frame
+				if err := json.Unmarshal(data, &f); err != nil || f.Type != "message" {
+					t.Errorf("socket %d: frame %s", i, data)
+					return
+				}
+				got[i] = append(got[i], f.Message)
+			}
+		})
+	}
+	wg.Wait()
+	readers.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, msgs := range got {
+		seen := map[string]bool{}
+		for j, m := range msgs {
+			if seen[m.ID] || !posted[m.ID] {
+				t.Fatalf("socket %d: %s delivered twice or never posted", i, m.Content)
+			}
+			seen[m.ID] = true
+			if j > 0 && m.Timestamp <= msgs[j-1].Timestamp {
+				t.Fatalf("socket %d: out of order at %d", i, j)
+			}
+		}
+		if err := conns[i].WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if f := readFrame(t, conns[i]); f.Type != "pong" {
+			t.Fatalf("socket %d: extra frame after the last message: %+v", i, f)
+		}
+	}
+}
+
 // TestWSSlowConsumer: a socket that stops reading is closed with 1013 once
 // more than RELAY_WS_SEND_QUEUE messages wait for it, and another user keeps
 // receiving meanwhile.
