@@ -185,10 +185,13 @@ func (h *hub) sharedRead(userID string, cursor time.Time, gen uint64) ([]storage
 // share offers a complete read (no more messages after msgs) to the user's
 // other sockets; gen is the count of commits read before the store read.
 func (h *hub) share(userID string, cursor time.Time, gen uint64, msgs []storage.Message) {
+	if len(msgs) > sharedPageMax {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	others := len(h.users[userID]) - 1
-	if others <= 0 || len(msgs) > sharedPageMax {
+	if others <= 0 {
 		return // no other socket, or the user is gone: nobody to share with
 	}
 	if p := h.pages[userID]; p != nil && p.gen > gen {
