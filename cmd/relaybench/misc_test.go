@@ -109,6 +109,11 @@ func TestSeqBody(t *testing.T) {
 	if _, ok := parseSeq(`not json`); ok {
 		t.Error("non-JSON content parsed")
 	}
+	for _, content := range []string{`{"relaybench":}`, `{"relaybench":"7"}`, `{"relaybench":7,"x":1}`, `{"relaybench":7`} {
+		if _, ok := parseSeq(content); ok {
+			t.Errorf("%s parsed", content)
+		}
+	}
 }
 
 func TestSocketsPerUser(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,9 +115,14 @@ func (s *socket) read(ctx context.Context, conn *websocket.Conn) error {
 		s.pings++
 		return answer(data)
 	})
+	var frame bytes.Buffer // reused: fanout reads a frame per delivery
 	for {
-		_, data, err := conn.ReadMessage()
+		_, r, err := conn.NextReader()
 		if err != nil {
+			return err
+		}
+		frame.Reset()
+		if _, err := frame.ReadFrom(r); err != nil {
 			return err
 		}
 		var f struct {
@@ -126,7 +132,7 @@ func (s *socket) read(ctx context.Context, conn *websocket.Conn) error {
 				Timestamp string `json:"timestamp"`
 			} `json:"message"`
 		}
-		if json.Unmarshal(data, &f) != nil || f.Type != "message" {
+		if json.Unmarshal(frame.Bytes(), &f) != nil || f.Type != "message" {
 			continue
 		}
 		if f.Message.Timestamp > s.last {
