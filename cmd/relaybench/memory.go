@@ -49,12 +49,10 @@ func (b *bench) watchMemory(ctx context.Context) (stop func() memory) {
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				if _, heap, ok := sample(); ok {
-					m.heapMax = max(m.heapMax, heap)
-				}
-				if goal, err := b.metric(ctx, "go_memstats_next_gc_bytes"); err == nil {
-					m.goals = append(m.goals, goal)
+			case <-t.C: // one scrape; the RSS is only read at the start and the end
+				if v, err := b.metrics(ctx, "go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes"); err == nil {
+					m.heapMax = max(m.heapMax, v[0])
+					m.goals = append(m.goals, v[1])
 				}
 			}
 		}

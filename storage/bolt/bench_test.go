@@ -98,7 +98,8 @@ func BenchmarkOpen(b *testing.B) {
 
 // BenchmarkDiskSyncs measures the disk under the store, not the store:
 // commit-shaped syncs (8 scattered pages, sync, one page, sync, as a bbolt
-// commit does) on 1, 2 and 4 files at once. How well they overlap is how much
+// commit does, though with fsync where bbolt calls fdatasync) on 1, 2 and 4
+// files at once. How well they overlap is how much
 // a store split across files, each with its own writer, could gain over one
 // writer (BENCHMARKS.md, "What limits ingest").
 func BenchmarkDiskSyncs(b *testing.B) {
