@@ -61,7 +61,8 @@ type Relay interface {
 	// storage.ErrNotFound when the session is unknown.
 	DeleteSession(ctx context.Context, userID string) error
 	// RetryDelivery makes a failed delivery pending again and wakes the
-	// outbox; storage.ErrNotFound when the delivery is unknown.
+	// outbox; storage.ErrNotFound when the delivery is unknown,
+	// storage.ErrConflict when it is not failed.
 	RetryDelivery(ctx context.Context, responseID string) error
 	// AllowLogin applies the admin-login rate limit (PROTOCOL §8) to a client.
 	AllowLogin(clientIP string) (retryAfter time.Duration, ok bool)

@@ -33,8 +33,11 @@ func (h *Handler) retryDelivery(c *echo.Context) error {
 		return httpError(http.StatusConflict, msgNotRetryable)
 	}
 	err = h.relay.RetryDelivery(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return httpError(http.StatusNotFound, msgDeliveryNotFound)
+	case errors.Is(err, storage.ErrConflict): // retried or settled since the check above
+		return httpError(http.StatusConflict, msgNotRetryable)
 	}
 	if err != nil {
 		return err

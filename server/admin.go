@@ -7,7 +7,6 @@ import (
 
 	"github.com/chaos-relay/relay/admin"
 	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/storage"
 )
 
 // closeSessionDeleted is the close code for the sockets of a deleted
@@ -74,16 +73,8 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 	return nil
 }
 
-// RetryDelivery puts a failed delivery back in the queue with a fresh
-// budget of attempts; parts already accepted are not sent again.
+// RetryDelivery puts a failed delivery back in the queue (outbox.Retry).
 func (a adminRelay) RetryDelivery(ctx context.Context, responseID string) error {
-	_, err := a.s.store.UpdateDelivery(ctx, responseID, func(d *storage.Delivery) error {
-		d.Status, d.Attempts = storage.StatusPending, 0
-		d.NextAttemptAt, d.UpdatedAt = a.s.now().UTC(), a.s.now().UTC()
-		return nil
-	})
-	if err == nil {
-		a.s.outbox.kick()
-	}
+	_, err := a.s.outbox.Retry(ctx, responseID)
 	return err
 }

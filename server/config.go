@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server/outbox"
 )
 
 // Defaults of PROTOCOL §10.3. Each is the original relay's behaviour or the
@@ -31,10 +32,6 @@ const (
 	DefaultRetention         = 24 * time.Hour
 	DefaultSweepInterval     = 10 * time.Minute
 	DefaultMaxBacklog        = 100_000
-	DefaultDeliveryWorkers   = 4
-	DefaultDeliveryAttempts  = 200
-	DefaultDeliveryMaxAge    = 24 * time.Hour
-	DefaultDeliveryMaxBackof = 10 * time.Minute
 	DefaultStoreBatchMaxSize = 64
 	DefaultTelegramAPIURL    = "https://api.telegram.org"
 	DefaultDiscordAPIURL     = "https://discord.com/api/v10"
@@ -68,7 +65,7 @@ type Config struct {
 
 	RateLimits ratelimit.Config
 
-	Delivery DeliveryConfig
+	Delivery outbox.Config
 
 	StoreBatchMaxSize int
 
@@ -101,14 +98,6 @@ type WSConfig struct {
 	ReplayWindow   time.Duration
 }
 
-// DeliveryConfig is the reply-delivery part of Config.
-type DeliveryConfig struct {
-	Workers     int
-	MaxAttempts int
-	MaxAge      time.Duration
-	MaxBackoff  time.Duration
-}
-
 // DefaultConfig returns the configuration of a relay with nothing configured.
 func DefaultConfig() Config {
 	return Config{
@@ -130,12 +119,7 @@ func DefaultConfig() Config {
 		SweepInterval:     DefaultSweepInterval,
 		MaxBacklogPerUser: DefaultMaxBacklog,
 		RateLimits:        ratelimit.DefaultConfig(),
-		Delivery: DeliveryConfig{
-			Workers:     DefaultDeliveryWorkers,
-			MaxAttempts: DefaultDeliveryAttempts,
-			MaxAge:      DefaultDeliveryMaxAge,
-			MaxBackoff:  DefaultDeliveryMaxBackof,
-		},
+		Delivery:          outbox.DefaultConfig(),
 		StoreBatchMaxSize: DefaultStoreBatchMaxSize,
 		LogLevel:          "info",
 		LogFormat:         "text",
@@ -174,10 +158,9 @@ func (c Config) Validate() error {
 	check(c.Retention > 0, "RELAY_RETENTION", "must be positive")
 	check(c.SweepInterval > 0, "RELAY_SWEEP_INTERVAL", "must be positive")
 	check(c.MaxBacklogPerUser > 0, "RELAY_MAX_BACKLOG_PER_USER", "must be positive")
-	check(c.Delivery.Workers > 0, "RELAY_DELIVERY_WORKERS", "must be positive")
-	check(c.Delivery.MaxAttempts > 0, "RELAY_DELIVERY_MAX_ATTEMPTS", "must be positive")
-	check(c.Delivery.MaxAge > 0, "RELAY_DELIVERY_MAX_AGE", "must be positive")
-	check(c.Delivery.MaxBackoff > 0, "RELAY_DELIVERY_MAX_BACKOFF", "must be positive")
+	if err := c.Delivery.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.StoreBatchMaxSize > 0, "RELAY_STORE_BATCH_MAX_SIZE", "must be positive")
 	check(oneOf(c.LogLevel, "debug", "info", "warn", "error"), "RELAY_LOG_LEVEL", "must be debug, info, warn or error")
 	check(oneOf(c.LogFormat, "text", "json"), "RELAY_LOG_FORMAT", "must be text or json")

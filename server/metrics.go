@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,7 +26,6 @@ type metrics struct {
 	authFailures     *prometheus.CounterVec
 	retentionDeleted *prometheus.CounterVec
 	wsClosed         *prometheus.CounterVec
-	deliveries       *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
@@ -39,8 +37,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 		func() float64 { return float64(s.hub.count.Load()) })
 	reg.MustRegister(gatewayCollector{s: s, desc: prometheus.NewDesc("relay_discord_gateway_sessions",
 		"Discord gateway sessions by state.", []string{"state"}, nil)})
-	reg.MustRegister(pendingCollector{s: s, desc: prometheus.NewDesc("relay_deliveries_pending",
-		"Replies waiting for delivery, by channel type.", []string{"channel_type"}, nil)})
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_http_requests_total", Help: "HTTP requests by route pattern, method and status."},
 			[]string{"route", "method", "code"}),
@@ -58,8 +54,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			[]string{"kind"}),
 		retentionDeleted: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_retention_deleted_total", Help: "Items removed by retention."},
 			[]string{"kind"}),
-		deliveries: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_deliveries_total", Help: "Reply delivery outcomes: sent, failed, or retry (an attempt failed, another is scheduled)."},
-			[]string{"channel_type", "result"}),
 		wsClosed: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_websocket_closed_total", Help: "WebSocket connections closed by the relay, by close code."},
 			[]string{"code"}),
 	}
@@ -80,25 +74,6 @@ func (g gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range g.s.discord.GatewaySessions() {
 		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), state)
-	}
-}
-
-// pendingCollector reports the pending deliveries from the store at scrape
-// time, so the gauge survives restarts.
-type pendingCollector struct {
-	s    *Server
-	desc *prometheus.Desc
-}
-
-func (p pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
-
-func (p pendingCollector) Collect(ch chan<- prometheus.Metric) {
-	counts, err := p.s.store.PendingCounts(context.Background())
-	if err != nil {
-		return
-	}
-	for _, typ := range []string{storage.TypeTelegram, storage.TypeDiscord, storage.TypeEmail} {
-		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.GaugeValue, float64(counts[typ]), typ)
 	}
 }
 

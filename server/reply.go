@@ -81,12 +81,7 @@ func (s *Server) acceptReply(ctx context.Context, user storage.User, f map[strin
 		return r, err
 	}
 	s.metrics.replies.WithLabelValues(r.ChannelType, transport).Inc()
-	switch d.Status {
-	case storage.StatusPending:
-		s.outbox.kick()
-	case storage.StatusFailed:
-		s.metrics.deliveries.WithLabelValues(r.ChannelType, "failed").Inc()
-	}
+	s.outbox.Accepted(d)
 	return r, nil
 }
 

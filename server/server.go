@@ -24,6 +24,7 @@ import (
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server/outbox"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -73,7 +74,7 @@ type Server struct {
 	telegram *telegram.Adapter
 	email    *email.Adapter
 	discord  *discord.Adapter
-	outbox   *outbox
+	outbox   *outbox.Outbox
 	upgrader *websocket.Upgrader
 
 	purge  chan struct{} // wakes the sweeper after a channel is deleted
@@ -132,7 +133,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s.outbox = newOutbox(s, deps.Senders)
+	s.outbox = outbox.New(cfg.Delivery, deps.Store, deps.Senders, outbox.Options{
+		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg})
 	s.metrics = newMetrics(reg, s)
 	s.e = s.routes(reg)
 	return s, nil
@@ -180,7 +182,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	g.Go(func() error { every(ctx, time.Minute, s.janitor); return nil })
 	g.Go(func() error { every(ctx, s.cfg.WS.PingInterval, s.pingAll); return nil })
-	g.Go(func() error { s.outbox.run(ctx, s.cfg.Delivery.Workers); return nil })
+	g.Go(func() error { s.outbox.Run(ctx); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
 	if s.discord != nil {
 		s.startGateways(ctx) // sessions connect in the background: listening does not wait

@@ -103,6 +103,9 @@ type Store interface {
 	// oldest one with its response: the only one of the channel that may be
 	// attempted (replies go out in order).
 	PendingHeads(ctx context.Context) ([]PendingReply, error)
+	// PendingHead is PendingHeads for one channel; ErrNotFound when the
+	// channel has no pending delivery.
+	PendingHead(ctx context.Context, channelID string) (PendingReply, error)
 	// UpdateDelivery applies fn to a delivery record in one write transaction.
 	// A record that leaves the pending status leaves the pending index.
 	UpdateDelivery(ctx context.Context, responseID string, fn func(*Delivery) error) (Delivery, error)

@@ -17,29 +17,55 @@ func (s *Store) PendingHeads(_ context.Context) ([]storage.PendingReply, error) 
 	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bPending).Cursor()
 		for k, v := c.First(); k != nil; {
-			var d storage.Delivery
-			if err := getJSON(tx.Bucket(bDeliveries), v, &d); err != nil {
-				return err
-			}
-			var rec responseRecord
-			if err := json.Unmarshal(tx.Bucket(bResponses).Get(k), &rec); err != nil {
-				return err
-			}
-			channelID := string(k[:len(k)-9])
-			ch, err := getChannel(tx, channelID)
+			head, err := pendingReply(tx, k, v)
 			if err != nil {
-				return err // a deleted channel's deliveries are failed, never pending
+				return err
 			}
-			out = append(out, storage.PendingReply{Delivery: d, Channel: ch, Response: storage.Response{
-				ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID, From: rec.From,
-				Content: rec.Content, Timestamp: fromMillis(streamNumber(k)), Metadata: rec.Metadata,
-			}})
-			next := append([]byte(channelID), 0x01) // just past this channel's keys
+			out = append(out, head)
+			next := append([]byte(head.Response.ChannelID), 0x01) // just past this channel's keys
 			k, v = c.Seek(next)
 		}
 		return nil
 	})
 	return out, wrap("pending heads", err)
+}
+
+// PendingHead implements storage.Store.
+func (s *Store) PendingHead(_ context.Context, channelID string) (storage.PendingReply, error) {
+	var out storage.PendingReply
+	err := s.view(func(tx *bbolt.Tx) error {
+		prefix := streamPrefix(channelID)
+		k, v := tx.Bucket(bPending).Cursor().Seek(prefix)
+		if !hasPrefix(k, prefix) {
+			return storage.ErrNotFound
+		}
+		var err error
+		out, err = pendingReply(tx, k, v)
+		return err
+	})
+	return out, wrap("pending head", err)
+}
+
+// pendingReply reads the pending delivery at index key k (responseId v) with
+// its response and channel.
+func pendingReply(tx *bbolt.Tx, k, v []byte) (storage.PendingReply, error) {
+	var d storage.Delivery
+	if err := getJSON(tx.Bucket(bDeliveries), v, &d); err != nil {
+		return storage.PendingReply{}, err
+	}
+	var rec responseRecord
+	if err := json.Unmarshal(tx.Bucket(bResponses).Get(k), &rec); err != nil {
+		return storage.PendingReply{}, err
+	}
+	channelID := string(k[:len(k)-9])
+	ch, err := getChannel(tx, channelID)
+	if err != nil {
+		return storage.PendingReply{}, err // a deleted channel's deliveries are failed, never pending
+	}
+	return storage.PendingReply{Delivery: d, Channel: ch, Response: storage.Response{
+		ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID, From: rec.From,
+		Content: rec.Content, Timestamp: fromMillis(streamNumber(k)), Metadata: rec.Metadata,
+	}}, nil
 }
 
 // PendingCounts implements storage.Store: it walks the pending index,

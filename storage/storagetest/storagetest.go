@@ -610,6 +610,19 @@ func testPendingHeads(t *testing.T, open Opener) {
 	must(t, err)
 	equal(t, "b retried is head again", heads[1].Delivery.ResponseID, ids["b"][0])
 
+	// One channel's head, as PendingHeads gives it.
+	head, err := s.PendingHead(ctx, "b")
+	must(t, err)
+	equal(t, "head of b", head.Delivery.ResponseID, ids["b"][0])
+	equal(t, "head of b content", head.Response.Content, "b0")
+	equal(t, "head of b channel", head.Channel.ID, "b")
+	for _, id := range ids["b"] {
+		_, err = s.UpdateDelivery(ctx, id, func(d *storage.Delivery) error { d.Status = storage.StatusSent; return nil })
+		must(t, err)
+	}
+	_, err = s.PendingHead(ctx, "b")
+	errorIs(t, err, storage.ErrNotFound)
+
 	_, err = s.UpdateDelivery(ctx, "nope", func(*storage.Delivery) error { return nil })
 	errorIs(t, err, storage.ErrNotFound)
 }
