@@ -7,13 +7,7 @@ import (
 
 	"github.com/chaos-relay/relay/admin"
 	"github.com/chaos-relay/relay/ratelimit"
-)
-
-// closeSessionDeleted is the close code for the sockets of a deleted
-// session: the extension stops reconnecting on 1008 (PROTOCOL §6.9).
-const (
-	closeSessionDeleted  = closeSessionGone
-	reasonSessionDeleted = "Session deleted"
+	"github.com/chaos-relay/relay/server/live"
 )
 
 // adminRelay is what the admin package sees of the running relay.
@@ -23,8 +17,8 @@ var _ admin.Relay = adminRelay{}
 
 func (a adminRelay) Version() string                  { return a.s.version }
 func (a adminRelay) Uptime() time.Duration            { return a.s.now().Sub(a.s.started) }
-func (a adminRelay) WebSockets() int                  { return int(a.s.hub.count.Load()) }
-func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.userCount(userID) }
+func (a adminRelay) WebSockets() int                  { return a.s.hub.Count() }
+func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.UserCount(userID) }
 func (a adminRelay) GatewayState(channelID string) string {
 	if a.s.discord == nil {
 		return ""
@@ -65,7 +59,7 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	s.hub.closeUser(userID, closeSessionDeleted, reasonSessionDeleted)
+	s.hub.CloseUser(userID, live.CloseSessionDeleted, live.ReasonSessionDeleted)
 	for _, ch := range deleted {
 		s.releasePlatform(ch, tokens[ch.ID])
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server/live"
 	"github.com/chaos-relay/relay/server/outbox"
 )
 
@@ -22,13 +23,6 @@ const (
 	DefaultDataDir           = "./data"
 	DefaultMaxBodyBytes      = 1 << 20 // 1 MiB: far above any chat message, bounds memory per request
 	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultWSMaxConnPerUser  = 5
-	DefaultWSPingInterval    = 30 * time.Second
-	DefaultWSPongTimeout     = 60 * time.Second // two missed pings
-	DefaultWSSendQueue       = 256
-	DefaultWSWriteTimeout    = 10 * time.Second
-	DefaultWSMaxFrameBytes   = 64 << 10
-	DefaultWSReplayWindow    = 5 * time.Minute // what the original replayed on connect
 	DefaultRetention         = 24 * time.Hour
 	DefaultSweepInterval     = 10 * time.Minute
 	DefaultMaxBacklog        = 100_000
@@ -57,7 +51,7 @@ type Config struct {
 	ResendAPIKey        string `secret:"true"`
 	ResendWebhookSecret string `secret:"true"`
 
-	WS WSConfig
+	WS live.Config
 
 	Retention         time.Duration
 	SweepInterval     time.Duration
@@ -87,34 +81,15 @@ type Config struct {
 	DebugAddr string
 }
 
-// WSConfig is the WebSocket part of Config.
-type WSConfig struct {
-	MaxConnPerUser int
-	PingInterval   time.Duration
-	PongTimeout    time.Duration
-	SendQueue      int
-	WriteTimeout   time.Duration
-	MaxFrameBytes  int64
-	ReplayWindow   time.Duration
-}
-
 // DefaultConfig returns the configuration of a relay with nothing configured.
 func DefaultConfig() Config {
 	return Config{
-		Host:            DefaultHost,
-		Port:            DefaultPort,
-		DataDir:         DefaultDataDir,
-		MaxBodyBytes:    DefaultMaxBodyBytes,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		WS: WSConfig{
-			MaxConnPerUser: DefaultWSMaxConnPerUser,
-			PingInterval:   DefaultWSPingInterval,
-			PongTimeout:    DefaultWSPongTimeout,
-			SendQueue:      DefaultWSSendQueue,
-			WriteTimeout:   DefaultWSWriteTimeout,
-			MaxFrameBytes:  DefaultWSMaxFrameBytes,
-			ReplayWindow:   DefaultWSReplayWindow,
-		},
+		Host:              DefaultHost,
+		Port:              DefaultPort,
+		DataDir:           DefaultDataDir,
+		MaxBodyBytes:      DefaultMaxBodyBytes,
+		ShutdownTimeout:   DefaultShutdownTimeout,
+		WS:                live.DefaultConfig(),
 		Retention:         DefaultRetention,
 		SweepInterval:     DefaultSweepInterval,
 		MaxBacklogPerUser: DefaultMaxBacklog,
@@ -148,13 +123,9 @@ func (c Config) Validate() error {
 	}
 	check(c.MaxBodyBytes > 0, "RELAY_MAX_BODY_BYTES", "must be positive")
 	check(c.ShutdownTimeout > 0, "RELAY_SHUTDOWN_TIMEOUT", "must be positive")
-	check(c.WS.MaxConnPerUser > 0, "RELAY_WS_MAX_CONN_PER_USER", "must be positive")
-	check(c.WS.PingInterval > 0, "RELAY_WS_PING_INTERVAL", "must be positive")
-	check(c.WS.PongTimeout > 0, "RELAY_WS_PONG_TIMEOUT", "must be positive")
-	check(c.WS.SendQueue > 0, "RELAY_WS_SEND_QUEUE", "must be positive")
-	check(c.WS.WriteTimeout > 0, "RELAY_WS_WRITE_TIMEOUT", "must be positive")
-	check(c.WS.MaxFrameBytes > 0, "RELAY_WS_MAX_FRAME_BYTES", "must be positive")
-	check(c.WS.ReplayWindow >= 0, "RELAY_WS_REPLAY_WINDOW", "must not be negative")
+	if err := c.WS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.Retention > 0, "RELAY_RETENTION", "must be positive")
 	check(c.SweepInterval > 0, "RELAY_SWEEP_INTERVAL", "must be positive")
 	check(c.MaxBacklogPerUser > 0, "RELAY_MAX_BACKLOG_PER_USER", "must be positive")

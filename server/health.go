@@ -27,7 +27,7 @@ func (s *Server) health(c *echo.Context) error {
 		Status:     status,
 		Version:    s.version,
 		KV:         h.Open,
-		WebSockets: int(s.hub.count.Load()),
+		WebSockets: s.hub.Count(),
 		Uptime:     int64(s.now().Sub(s.started).Seconds()),
 		Storage:    "bolt",
 	})

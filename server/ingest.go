@@ -62,7 +62,7 @@ func (s *Server) ingest(ctx context.Context, in inbound) (storage.Message, error
 		return m, err
 	}
 	s.metrics.inbound.WithLabelValues(m.ChannelType).Inc()
-	s.hub.notify(m.UserID)
+	s.hub.Notify(m.UserID)
 	return m, nil
 }
 

@@ -25,7 +25,6 @@ type metrics struct {
 	rateLimited      *prometheus.CounterVec
 	authFailures     *prometheus.CounterVec
 	retentionDeleted *prometheus.CounterVec
-	wsClosed         *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
@@ -33,8 +32,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_store_size_bytes", Help: "Size of the store file."},
 		func() float64 { return float64(s.store.Health().SizeBytes) })
-	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_websocket_connections", Help: "Open WebSocket connections."},
-		func() float64 { return float64(s.hub.count.Load()) })
 	reg.MustRegister(gatewayCollector{s: s, desc: prometheus.NewDesc("relay_discord_gateway_sessions",
 		"Discord gateway sessions by state.", []string{"state"}, nil)})
 	return &metrics{
@@ -54,8 +51,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			[]string{"kind"}),
 		retentionDeleted: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_retention_deleted_total", Help: "Items removed by retention."},
 			[]string{"kind"}),
-		wsClosed: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_websocket_closed_total", Help: "WebSocket connections closed by the relay, by close code."},
-			[]string{"code"}),
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -24,6 +23,7 @@ import (
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server/live"
 	"github.com/chaos-relay/relay/server/outbox"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -70,12 +70,11 @@ type Server struct {
 	apiKeySecret []byte
 	serverKey    *ecdsa.PrivateKey
 
-	hub      *hub
+	hub      *live.Hub
 	telegram *telegram.Adapter
 	email    *email.Adapter
 	discord  *discord.Adapter
 	outbox   *outbox.Outbox
-	upgrader *websocket.Upgrader
 
 	purge  chan struct{} // wakes the sweeper after a channel is deleted
 	reqIDs *requestIDs
@@ -107,8 +106,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		purge:    make(chan struct{}, 1),
 		keys:     newKeyCache(),
 		reqIDs:   newRequestIDs(),
-		hub:      newHub(),
-		upgrader: newUpgrader(),
 		telegram: deps.Telegram,
 		email:    deps.Email,
 		discord:  deps.Discord,
@@ -135,6 +132,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	s.outbox = outbox.New(cfg.Delivery, deps.Store, deps.Senders, outbox.Options{
 		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg})
+	s.hub = live.New(cfg.WS, deps.Store, live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
+		Encode: encodeMessageFrame, Handler: frames{s}})
 	s.metrics = newMetrics(reg, s)
 	s.e = s.routes(reg)
 	return s, nil
@@ -170,7 +169,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 				hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 				// Shutdown does not wait for hijacked connections: close
 				// them (1001) as soon as it begins.
-				hs.RegisterOnShutdown(func() { s.hub.shutdown(closeGoingAway, reasonShutdown) })
+				hs.RegisterOnShutdown(func() { s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) })
 				return nil
 			},
 		}
@@ -181,15 +180,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	g.Go(func() error { every(ctx, time.Minute, s.janitor); return nil })
-	g.Go(func() error { every(ctx, s.cfg.WS.PingInterval, s.pingAll); return nil })
+	g.Go(func() error { s.hub.Run(ctx); return nil })
 	g.Go(func() error { s.outbox.Run(ctx); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
 	if s.discord != nil {
 		s.startGateways(ctx) // sessions connect in the background: listening does not wait
 	}
 	err := g.Wait()
-	s.hub.shutdown(closeGoingAway, reasonShutdown) // also when serving failed
-	s.hub.wg.Wait()
+	s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) // also when serving failed
+	s.hub.Wait()
 	if s.discord != nil {
 		s.discord.Close() // stops every gateway session and waits
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -570,6 +571,55 @@ func TestWSSlowConsumer(t *testing.T) {
 	}
 }
 
+// TestWSFloodOfFramesIsCut: a client that sends frames and does not read the
+// answers is a slow consumer like any other. What waits for its socket is
+// bounded by RELAY_WS_SEND_QUEUE, pongs and error frames included, and past
+// it the socket is closed with 1013; before, the queue of answers grew
+// without limit (1.69 GB in 30 s from one socket) and was never cut.
+func TestWSFloodOfFramesIsCut(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) {
+		noLimits(c)
+		c.WS.SendQueue = 8
+		c.WS.WriteTimeout = time.Minute // the cut must come from the bound, not from a write timing out
+	})
+	conn := r.dialWS(t, r.register(t, false), "", nil)
+	frames := [][]byte{[]byte(`{"type":"ping"}`), []byte(`not json`)}
+	deadline := time.Now().Add(30 * time.Second)
+	_ = conn.SetWriteDeadline(deadline)
+	for sent := 0; ; sent++ {
+		err := conn.WriteMessage(websocket.TextMessage, frames[sent%2])
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			t.Fatalf("the relay kept reading after %d frames whose answers were never read", sent)
+		}
+		if err != nil {
+			break // the relay closed the socket
+		}
+	}
+	waitFor(t, "the close counted as 1013", func() bool {
+		return strings.Contains(send(t, http.MethodGet, r.URL+"/metrics", nil, nil).body, `relay_websocket_closed_total{code="1013"} 1`)
+	})
+}
+
+// TestWSClientCloseIsCountedWithItsCode: a client's normal close is counted
+// under its own code, not as a dropped connection (1006).
+func TestWSClientCloseIsCountedWithItsCode(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, noLimits)
+	conn := r.dialWS(t, r.register(t, false), "", nil)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
+	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ce := closeCode(t, conn); ce.Code != websocket.CloseNormalClosure {
+		t.Fatalf("the relay answered the close with %d, want 1000", ce.Code)
+	}
+	waitFor(t, "the close counted as 1000", func() bool {
+		body := send(t, http.MethodGet, r.URL+"/metrics", nil, nil).body
+		return strings.Contains(body, `relay_websocket_closed_total{code="1000"} 1`) && !strings.Contains(body, `code="1006"`)
+	})
+}
+
 // TestNoGoroutineLeft: after the relay stops, none of its goroutines remain.
 func TestNoGoroutineLeft(t *testing.T) {
 	r := newRelay(t, noLimits)
@@ -585,7 +635,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "chaos-relay/relay/server.") || strings.Contains(g, "chaos-relay/relay/storage/") ||
+			if strings.Contains(g, "chaos-relay/relay/server") || strings.Contains(g, "chaos-relay/relay/storage/") ||
 				strings.Contains(g, "net/http.(*conn).serve") {
 				if !strings.Contains(g, "TestNoGoroutineLeft") && !strings.Contains(g, "server_test.") {
 					return false

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/server/live"
 )
 
 // A valid root key (32 bytes, standard base64) and another one.
@@ -117,7 +118,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		{"ws cap flag", []string{"--ws-max-conn-per-user=7"}, map[string]string{"RELAY_WS_MAX_CONN_PER_USER": "8", "WS_MAX_CONN_PER_USER": "9"}, wsCap, 7},
 		{"ws cap RELAY_", nil, map[string]string{"RELAY_WS_MAX_CONN_PER_USER": "8", "WS_MAX_CONN_PER_USER": "9"}, wsCap, 8},
 		{"ws cap fallback", nil, map[string]string{"WS_MAX_CONN_PER_USER": "9"}, wsCap, 9},
-		{"ws cap default", nil, nil, wsCap, server.DefaultWSMaxConnPerUser},
+		{"ws cap default", nil, nil, wsCap, live.DefaultMaxConnPerUser},
 
 		{"data dir flag", []string{"--data-dir", "/f"}, map[string]string{"RELAY_DATA_DIR": "/r"}, dataDir, "/f"},
 		{"data dir RELAY_", nil, map[string]string{"RELAY_DATA_DIR": "/r"}, dataDir, "/r"},
@@ -416,8 +417,8 @@ func TestLoadConfigLenientFallbacks(t *testing.T) {
 		{"LOG_FORMAT pretty", map[string]string{"LOG_FORMAT": "pretty"}, logFormat, "text"},
 		{"LOG_FORMAT unknown", map[string]string{"LOG_FORMAT": "xml"}, logFormat, "text"},
 		{"LOG_FORMAT json", map[string]string{"LOG_FORMAT": "json"}, logFormat, "json"},
-		{"WS_MAX_CONN_PER_USER not a number", map[string]string{"WS_MAX_CONN_PER_USER": "many"}, wsCap, server.DefaultWSMaxConnPerUser},
-		{"WS_MAX_CONN_PER_USER zero", map[string]string{"WS_MAX_CONN_PER_USER": "0"}, wsCap, server.DefaultWSMaxConnPerUser},
+		{"WS_MAX_CONN_PER_USER not a number", map[string]string{"WS_MAX_CONN_PER_USER": "many"}, wsCap, live.DefaultMaxConnPerUser},
+		{"WS_MAX_CONN_PER_USER zero", map[string]string{"WS_MAX_CONN_PER_USER": "0"}, wsCap, live.DefaultMaxConnPerUser},
 		{"CHAOS_EMAIL_DOMAIN", map[string]string{"CHAOS_EMAIL_DOMAIN": "in.example.com"}, func(c server.Config) any { return c.EmailDomain }, "in.example.com"},
 		{"RESEND_API_KEY", map[string]string{"RESEND_API_KEY": "re_x"}, func(c server.Config) any { return c.ResendAPIKey }, "re_x"},
 		{"RESEND_WEBHOOK_SECRET", map[string]string{"RESEND_WEBHOOK_SECRET": "whsec_x"}, func(c server.Config) any { return c.ResendWebhookSecret }, "whsec_x"},

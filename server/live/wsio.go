@@ -1,7 +1,7 @@
 // The connection plumbing under gorilla: the hijacked socket, its read buffer,
 // batched writes, and the control frames the reader takes itself.
 
-package server
+package live
 
 import (
 	"bufio"
@@ -127,7 +127,7 @@ func (b *batchConn) Close() error {
 // common well-formed case is taken here (final, no RSV bits, masked, at most
 // 125 bytes, complete in the buffer); anything else is left to gorilla,
 // which validates it.
-func (c *wsConn) controlFrame() (handled bool, err error) {
+func (c *Conn) controlFrame() (handled bool, err error) {
 	if _, err := c.br.Peek(1); err != nil || c.br.Buffered() < 2 {
 		return false, nil // gorilla reads (and reports) the rest
 	}

@@ -1,11 +1,10 @@
-package server
+package live
 
 import (
 	"sync"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -16,14 +15,16 @@ const frameCacheSize = 4096
 // frameCache shares the encoded WebSocket frame of a message between the
 // sockets that send it, so fan-out encodes each message once.
 type frameCache struct {
+	encode func(storage.Message) ([]byte, error)
+
 	mu   sync.Mutex
 	m    map[string]*websocket.PreparedMessage
 	ring []string // insertion order, for eviction
 	next int
 }
 
-func newFrameCache() *frameCache {
-	return &frameCache{m: make(map[string]*websocket.PreparedMessage, frameCacheSize), ring: make([]string, frameCacheSize)}
+func newFrameCache(encode func(storage.Message) ([]byte, error)) *frameCache {
+	return &frameCache{encode: encode, m: make(map[string]*websocket.PreparedMessage, frameCacheSize), ring: make([]string, frameCacheSize)}
 }
 
 // get returns the prepared message frame of m, building it on first use.
@@ -34,7 +35,7 @@ func (f *frameCache) get(m storage.Message) (*websocket.PreparedMessage, error) 
 	if pm != nil {
 		return pm, nil
 	}
-	b, err := rawjson.Marshal(messageFrame{Type: "message", Message: toMessageJSON(m)})
+	b, err := f.encode(m)
 	if err != nil {
 		return nil, err
 	}

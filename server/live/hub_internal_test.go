@@ -1,6 +1,8 @@
-package server
+package live
 
 import (
+	"io"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -11,20 +13,20 @@ import (
 // TestHubEvictsByAge: the cap evicts the connections whose upgrade began
 // first, even when the oldest registers last, and the count follows.
 func TestHubEvictsByAge(t *testing.T) {
-	h := newHub()
-	conn := func(seq uint64) *wsConn { return &wsConn{user: storage.User{ID: "u"}, seq: seq} }
+	h := testHub(2)
+	conn := func(seq uint64) *Conn { return &Conn{user: storage.User{ID: "u"}, seq: seq} }
 	c1, c2, c3, c4 := conn(1), conn(2), conn(3), conn(4)
 	for _, step := range []struct {
-		add     *wsConn
-		evicted []*wsConn
-		left    []*wsConn
+		add     *Conn
+		evicted []*Conn
+		left    []*Conn
 	}{
-		{c2, nil, []*wsConn{c2}},
-		{c3, nil, []*wsConn{c2, c3}},
-		{c1, []*wsConn{c1}, []*wsConn{c2, c3}}, // late, and the oldest
-		{c4, []*wsConn{c2}, []*wsConn{c3, c4}},
+		{c2, nil, []*Conn{c2}},
+		{c3, nil, []*Conn{c2, c3}},
+		{c1, []*Conn{c1}, []*Conn{c2, c3}}, // late, and the oldest
+		{c4, []*Conn{c2}, []*Conn{c3, c4}},
 	} {
-		evicted, ok := h.add(step.add, 2)
+		evicted, ok := h.add(step.add)
 		if !ok || !slices.Equal(evicted, step.evicted) {
 			t.Fatalf("add %d: evicted %v, %v", step.add.seq, evicted, ok)
 		}
@@ -39,15 +41,15 @@ func TestHubEvictsByAge(t *testing.T) {
 // commit counted before the socket looked; the page is dropped once every
 // other socket used it, and never kept for a user without other sockets.
 func TestHubSharesAReadWithTheUsersOtherSockets(t *testing.T) {
-	h := newHub()
+	h := testHub(5)
 	for seq := range uint64(3) {
-		if _, ok := h.add(&wsConn{user: storage.User{ID: "u"}, seq: seq}, 5); !ok {
+		if _, ok := h.add(&Conn{user: storage.User{ID: "u"}, seq: seq}); !ok {
 			t.Fatal("add refused")
 		}
 	}
 	cursor := time.UnixMilli(1000)
 	page := []storage.Message{{ID: "m1", Timestamp: time.UnixMilli(1001)}}
-	h.notify("v") // counts a commit (of a user without sockets: nothing to wake here)
+	h.Notify("v") // counts a commit (of a user without sockets: nothing to wake here)
 	gen := h.commits.Load()
 	h.share("u", cursor, gen, page)
 
@@ -80,10 +82,10 @@ func TestHubSharesAReadWithTheUsersOtherSockets(t *testing.T) {
 // TestHubDropsTheSharedPageWithTheLastSocket: no read outlives the user's
 // sockets.
 func TestHubDropsTheSharedPageWithTheLastSocket(t *testing.T) {
-	h := newHub()
-	c1, c2 := &wsConn{user: storage.User{ID: "u"}, seq: 1}, &wsConn{user: storage.User{ID: "u"}, seq: 2}
-	for _, c := range []*wsConn{c1, c2} {
-		if _, ok := h.add(c, 5); !ok {
+	h := testHub(5)
+	c1, c2 := &Conn{user: storage.User{ID: "u"}, seq: 1}, &Conn{user: storage.User{ID: "u"}, seq: 2}
+	for _, c := range []*Conn{c1, c2} {
+		if _, ok := h.add(c); !ok {
 			t.Fatal("add refused")
 		}
 	}
@@ -96,4 +98,11 @@ func TestHubDropsTheSharedPageWithTheLastSocket(t *testing.T) {
 	if len(h.pages) != 0 {
 		t.Fatalf("pages kept after the last socket: %v", h.pages)
 	}
+}
+
+// testHub is a hub without a store, for its bookkeeping alone.
+func testHub(maxConnPerUser int) *Hub {
+	cfg := DefaultConfig()
+	cfg.MaxConnPerUser = maxConnPerUser
+	return New(cfg, nil, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }

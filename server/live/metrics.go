@@ -1,0 +1,24 @@
+package live
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	closedTotal *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, h *Hub) *metrics {
+	m := &metrics{closedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "relay_websocket_closed_total",
+		Help: "WebSocket connections closed, by close code: the relay's when it closed first, the client's when the client did, 1006 when the connection dropped."},
+		[]string{"code"})}
+	if reg != nil {
+		reg.MustRegister(m.closedTotal, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_websocket_connections",
+			Help: "Open WebSocket connections."}, func() float64 { return float64(h.count.Load()) }))
+	}
+	return m
+}
+
+func (m *metrics) closed(code int) { m.closedTotal.WithLabelValues(strconv.Itoa(code)).Inc() }
