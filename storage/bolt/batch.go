@@ -17,7 +17,7 @@ const lingerFromGroup = 8
 // come back while a group of one or two commits, which pays a whole fsync. So
 // after a large group, while the store is busy, the next group may wait for as
 // many writes as the last one had, at most half as long as the last commit
-// took (BENCHMARKS.md, "Fourth pass").
+// took (docs/performance-notes.md, "Fourth pass").
 type batcher struct {
 	writes <-chan *write
 	max    int

@@ -101,7 +101,7 @@ func BenchmarkOpen(b *testing.B) {
 // commit does, though with fsync where bbolt calls fdatasync) on 1, 2 and 4
 // files at once. How well they overlap is how much
 // a store split across files, each with its own writer, could gain over one
-// writer (BENCHMARKS.md, "What limits ingest").
+// writer (docs/performance-notes.md, "What limits ingest").
 func BenchmarkDiskSyncs(b *testing.B) {
 	for _, files := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("files=%d", files), func(b *testing.B) {
