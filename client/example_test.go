@@ -12,6 +12,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage/bolt"
@@ -178,7 +180,8 @@ func startRelay() (url string, stop func() error, err error) {
 	cfg := server.DefaultConfig()
 	cfg.DataDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Deps{Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(ctx, cfg, server.Deps{Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Platforms: []channels.Platform{webhook.Platform{}}})
 	if err != nil {
 		cancel()
 		_ = store.Close()

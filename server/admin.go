@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/admin"
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/live"
 )
@@ -20,10 +21,14 @@ func (a adminRelay) Uptime() time.Duration            { return a.s.now().Sub(a.s
 func (a adminRelay) WebSockets() int                  { return a.s.hub.Count() }
 func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.UserCount(userID) }
 func (a adminRelay) GatewayState(channelID string) string {
-	if a.s.discord == nil {
-		return ""
+	for _, pl := range a.s.platforms.list {
+		if s, ok := pl.(channels.Sessions); ok {
+			if state := s.SessionState(channelID); state != "" {
+				return state
+			}
+		}
 	}
-	return a.s.discord.GatewayState(channelID)
+	return ""
 }
 func (a adminRelay) ClientIP(r *http.Request) string { return clientIP(r, a.s.cfg.TrustedProxies) }
 func (a adminRelay) PublicOrigin(r *http.Request) string {
@@ -42,17 +47,15 @@ func (a adminRelay) AllowLogin(ip string) (time.Duration, bool) {
 // transaction, then closes its sockets with 1008 and releases its bots.
 func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 	s := a.s
+	if _, err := s.store.User(ctx, userID); err != nil {
+		return err
+	}
 	chans, err := s.store.Channels(ctx, userID)
 	if err != nil {
 		return err
 	}
-	tokens := map[string]string{} // read before the secrets are deleted
-	for _, ch := range chans {
-		if tok, err := s.store.ChannelSecret(ctx, ch.ID, secretBotToken); err == nil {
-			tokens[ch.ID] = string(tok)
-		}
-	}
-	if _, err := s.store.User(ctx, userID); err != nil {
+	release, err := s.prepareRelease(ctx, chans) // before their secrets are gone
+	if err != nil {
 		return err
 	}
 	deleted, err := s.store.DeleteUser(ctx, userID)
@@ -60,10 +63,8 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 		return err
 	}
 	s.hub.CloseUser(userID, live.CloseSessionDeleted, live.ReasonSessionDeleted)
-	for _, ch := range deleted {
-		s.releasePlatform(ch, tokens[ch.ID])
-	}
-	s.log.Info("session deleted by the admin", "component", "admin", "user_id", userID, "channels", len(deleted))
+	release()
+	s.log.Info("session deleted by the admin", "user_id", userID, "channels", len(deleted))
 	return nil
 }
 

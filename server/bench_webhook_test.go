@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage/bolt"
@@ -31,7 +33,8 @@ func BenchmarkWebhookIngest(b *testing.B) {
 	cfg.MaxBacklogPerUser = 1 << 30 // one user takes every message
 	cfg.LogLevel = "warn"
 	srv, err := server.New(bg, cfg, server.Deps{Store: store, Limits: ratelimit.New(cfg.RateLimits, nil),
-		Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), Version: "bench"})
+		Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), Version: "bench",
+		Platforms: []channels.Platform{webhook.Platform{}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,17 +2,16 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"math"
+	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/sanitize"
@@ -87,15 +86,17 @@ func (s *Server) createChannel(c *echo.Context) error {
 	}
 	ch := storage.Channel{UserID: user.ID, Type: storage.TypeWebhook, Enabled: true, CreatedAt: s.now().UTC()}
 	if v, set := optionalString(f["type"]); set {
-		if v == nil || !isChannelType(*v) {
+		if v == nil || s.platforms.of(*v) == nil {
 			return badRequest("Invalid channel type")
 		}
 		ch.Type = *v
 	}
-	ch.Direction = storage.DirectionBidirectional
-	if ch.Type == storage.TypeWebhook {
-		ch.Direction = storage.DirectionInbound
+	pl := s.platforms.of(ch.Type)
+	if pl == nil {
+		return badRequest("Invalid channel type") // a relay without webhooks
 	}
+	traits := pl.Traits()
+	ch.Direction = traits.Direction
 	if v, set := optionalString(f["direction"]); set {
 		if v == nil || (*v != storage.DirectionInbound && *v != storage.DirectionBidirectional) {
 			return badRequest("Invalid direction")
@@ -122,7 +123,7 @@ func (s *Server) createChannel(c *echo.Context) error {
 		ch.AgentID = *v
 	}
 	ch.Enabled = string(bytes.TrimSpace(f["enabled"])) != "false"
-	meta, err := newChannelMetadata(f["metadata"], ch.Type)
+	meta, err := newChannelMetadata(f["metadata"], traits.InboundSecret)
 	if err != nil {
 		return err
 	}
@@ -134,15 +135,16 @@ func (s *Server) createChannel(c *echo.Context) error {
 		return err
 	}
 	out := createChannelResponse{Channel: toChannelJSON(ch)}
-	if ch.Type == storage.TypeWebhook {
-		secret, _ := meta.GetString("webhookSecret")
-		out.WebhookURL = s.publicOrigin(c.Request()) + "/webhook/" + ch.ID + "?token=" + url.QueryEscape(secret)
+	if l, ok := pl.(channels.Linker); ok {
+		out.WebhookURL = l.WebhookURL(s.publicOrigin(c.Request()), ch)
 	}
 	return writeJSON(c, http.StatusCreated, out)
 }
 
-// newChannelMetadata validates a create request's metadata (PROTOCOL §3.4).
-func newChannelMetadata(raw json.RawMessage, typ string) (*rawjson.Object, error) {
+// newChannelMetadata validates a create request's metadata (PROTOCOL §3.4);
+// a channel whose inbound routes need a secret gets a webhookSecret unless
+// one is given.
+func newChannelMetadata(raw json.RawMessage, inboundSecret bool) (*rawjson.Object, error) {
 	errInvalid := badRequest("Invalid metadata")
 	meta := &rawjson.Object{}
 	if raw = bytes.TrimSpace(raw); len(raw) > 0 && string(raw) != "null" {
@@ -181,7 +183,7 @@ func newChannelMetadata(raw json.RawMessage, typ string) (*rawjson.Object, error
 		}
 		secret = s
 	}
-	if secret == "" && (typ == storage.TypeWebhook || typ == storage.TypeTelegram || typ == storage.TypeDiscord) {
+	if secret == "" && inboundSecret {
 		meta.SetString("webhookSecret", storage.NewID())
 	}
 	return meta, nil
@@ -213,8 +215,8 @@ func (s *Server) updateChannel(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if ch.Type == storage.TypeDiscord && s.discord != nil && patch.enabled != nil {
-		s.restartGateway(c.Request().Context(), ch, ch.Platform[platformBotUser]) // stopped while disabled
+	if sw, ok := s.platforms.of(ch.Type).(channels.Switcher); ok && patch.enabled != nil {
+		sw.Switched(host{s}, ch)
 	}
 	return writeJSON(c, http.StatusOK, struct {
 		OK      bool        `json:"ok"`
@@ -329,7 +331,10 @@ func (s *Server) deleteChannel(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	token, _ := s.store.ChannelSecret(ctx, ch.ID, secretBotToken) // gone with the channel
+	release, err := s.prepareRelease(ctx, []storage.Channel{ch}) // before its secrets are gone
+	if err != nil {
+		return err
+	}
 	err = s.store.DeleteChannel(ctx, userOf(c).ID, ch.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return errNoChannel
@@ -338,8 +343,31 @@ func (s *Server) deleteChannel(c *echo.Context) error {
 		return err
 	}
 	s.kickPurge()
-	s.releasePlatform(ch, string(token))
+	release()
 	return writeJSON(c, http.StatusOK, okBody{OK: true})
+}
+
+// prepareRelease prepares the release of what channels hold on their
+// platforms (channels.Releaser) before their deletion commits, and returns
+// the release to call after it: it runs in the background.
+func (s *Server) prepareRelease(ctx context.Context, chans []storage.Channel) (func(), error) {
+	var releases []func(context.Context)
+	for _, ch := range chans {
+		r, ok := s.platforms.of(ch.Type).(channels.Releaser)
+		if !ok {
+			continue
+		}
+		release, err := r.PrepareRelease(ctx, s.store, ch)
+		if err != nil {
+			return nil, fmt.Errorf("server: prepare the release of channel %s: %w", ch.ID, err)
+		}
+		releases = append(releases, release)
+	}
+	return func() {
+		for _, release := range releases {
+			s.background(releaseTimeout, release)
+		}
+	}, nil
 }
 
 type okBody struct {
@@ -353,14 +381,6 @@ func (s *Server) ownedChannel(c *echo.Context, id string) (storage.Channel, erro
 		return storage.Channel{}, errNoChannel
 	}
 	return ch, err
-}
-
-func isChannelType(t string) bool {
-	switch t {
-	case storage.TypeWebhook, storage.TypeTelegram, storage.TypeDiscord, storage.TypeEmail, storage.TypeSlack:
-		return true
-	}
-	return false
 }
 
 // optionalString reads an optional string member. Absent, null and "" count
@@ -446,25 +466,5 @@ func listElement(raw []byte) (string, bool) {
 	case 'n', '{', '[':
 		return "", false
 	}
-	return numberText(string(raw)), true
-}
-
-// numberText renders a JSON number as JavaScript's String(n) would for the
-// values clients send: integers keep their exact digits, others use the
-// shortest representation.
-func numberText(lit string) string {
-	if !strings.ContainsAny(lit, ".eE") {
-		return lit
-	}
-	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil {
-		return lit
-	}
-	if a := math.Abs(f); a == 0 || a >= 1e-6 && a < 1e21 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // 1e+21, 1e-07 → JavaScript writes 1e-7
-	mant, exp, _ := strings.Cut(s, "e")
-	sign, digits := exp[:1], strings.TrimLeft(exp[1:], "0")
-	return mant + "e" + sign + digits
+	return channels.NumberText(string(raw)), true
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -53,10 +55,15 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	}
 	var (
 		ae *apiError
+		pe *channels.Error
 		he *echo.HTTPError
 	)
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &pe):
+		ae = newError(pe.Status, pe.Msg) // from a platform's route
+	case errors.Is(err, storage.ErrInboxFull):
+		ae = &apiError{status: http.StatusTooManyRequests, msg: msgInboxFull, retryAfter: ratelimit.RetryAfterSeconds(s.cfg.SweepInterval)}
 	case errors.As(err, &he) && he.Code < 500:
 		ae = newError(he.Code, he.Message) // from packages mounted on the router (admin)
 	case errors.Is(err, storage.ErrUnavailable):

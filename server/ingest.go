@@ -3,12 +3,11 @@ package server
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/rawjson"
-	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/sanitize"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -21,40 +20,30 @@ const (
 	truncatedMarker = "\n\n[Message truncated: too large to deliver in full.]"
 )
 
-// inbound is what a route extracted from a request, before the common
-// pipeline sanitises, fits and stores it.
-type inbound struct {
-	channel      storage.Channel
-	from         string
-	content      string
-	meta         *rawjson.Object
-	dedupeKey    string
-	replyTarget  string
-	acceptSender string
-}
-
 // ingest runs steps 6–9 of the inbound pipeline (PROTOCOL §4.1): sanitise,
 // fit to the 64 KiB budget, enforce the backlog cap and store durably. It
-// returns only after the message is on disk.
-func (s *Server) ingest(ctx context.Context, in inbound) (storage.Message, error) {
+// returns only after the message is on disk. Refusals are
+// storage.ErrInboxFull (answered 429 by handleError) and
+// storage.ErrDuplicate.
+func (s *Server) ingest(ctx context.Context, in channels.Inbound) (storage.Message, error) {
 	m := storage.Message{
-		UserID:      in.channel.UserID,
-		ChannelType: in.channel.Type,
-		ChannelID:   in.channel.ID,
-		From:        sanitize.Inbound(in.from),
-		Content:     sanitize.Inbound(in.content),
+		UserID:      in.Channel.UserID,
+		ChannelType: in.Channel.Type,
+		ChannelID:   in.Channel.ID,
+		From:        sanitize.Inbound(in.From),
+		Content:     sanitize.Inbound(in.Content),
 	}
-	m.Metadata = fitMessage(&m, in.meta)
+	m.Metadata = fitMessage(&m, in.Meta)
 	err := s.store.AppendMessage(ctx, &m, storage.AppendOptions{
 		MaxBacklog:   s.cfg.MaxBacklogPerUser,
-		DedupeKey:    in.dedupeKey,
-		ReplyTarget:  in.replyTarget,
-		AcceptSender: in.acceptSender,
+		DedupeKey:    in.DedupeKey,
+		ReplyTarget:  in.ReplyTarget,
+		AcceptSender: in.AcceptSender,
 	})
 	switch {
 	case errors.Is(err, storage.ErrInboxFull):
 		s.metrics.dropped.WithLabelValues(m.ChannelType, "inbox_full").Inc()
-		return m, &apiError{status: http.StatusTooManyRequests, msg: msgInboxFull, retryAfter: ratelimit.RetryAfterSeconds(s.cfg.SweepInterval)}
+		return m, err
 	case errors.Is(err, storage.ErrDuplicate):
 		s.metrics.dropped.WithLabelValues(m.ChannelType, "duplicate").Inc()
 		return m, err
@@ -112,17 +101,3 @@ const (
 	placeholderID   = "00000000-0000-7000-8000-000000000000"
 	placeholderTime = "2026-01-01T00:00:00.000Z"
 )
-
-// addHints appends the channel hints of PROTOCOL §3.7 for the channel's type.
-func addHints(o *rawjson.Object, ch storage.Channel) {
-	o.SetString("channelDirection", ch.Direction)
-	if ch.Name != "" && (ch.Type == storage.TypeWebhook || ch.Type == storage.TypeEmail) {
-		o.SetString("channelName", ch.Name)
-	}
-	if ch.Prompt != "" && ch.Type == storage.TypeWebhook {
-		o.SetString("channelPrompt", ch.Prompt)
-	}
-	if ch.AgentID != "" {
-		o.SetString("channelAgentId", ch.AgentID)
-	}
-}

@@ -32,8 +32,11 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_store_size_bytes", Help: "Size of the store file."},
 		func() float64 { return float64(s.store.Health().SizeBytes) })
-	reg.MustRegister(gatewayCollector{s: s, desc: prometheus.NewDesc("relay_discord_gateway_sessions",
-		"Discord gateway sessions by state.", []string{"state"}, nil)})
+	for _, pl := range s.platforms.list {
+		if c, ok := pl.(prometheus.Collector); ok {
+			reg.MustRegister(c) // a platform's own metrics (Discord's gateway sessions)
+		}
+	}
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_http_requests_total", Help: "HTTP requests by route pattern, method and status."},
 			[]string{"route", "method", "code"}),
@@ -51,24 +54,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			[]string{"kind"}),
 		retentionDeleted: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_retention_deleted_total", Help: "Items removed by retention."},
 			[]string{"kind"}),
-	}
-}
-
-// gatewayCollector reports the Discord gateway sessions by state at scrape
-// time.
-type gatewayCollector struct {
-	s    *Server
-	desc *prometheus.Desc
-}
-
-func (g gatewayCollector) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
-
-func (g gatewayCollector) Collect(ch chan<- prometheus.Metric) {
-	if g.s.discord == nil {
-		return
-	}
-	for state, n := range g.s.discord.GatewaySessions() {
-		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n), state)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
+	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
@@ -87,17 +88,13 @@ func (r *relay) start(t *testing.T) {
 	if senders == nil {
 		senders = map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail}
 	}
-	// discordgo's endpoints are process-wide: only relays of the Discord
-	// tests (pointed at the one fake) get a Discord adapter.
-	var dc *discord.Adapter
-	if r.cfg.DiscordAPIURL != server.DefaultDiscordAPIURL {
-		dc = discord.New(discord.Config{APIURL: r.cfg.DiscordAPIURL, Gateway: r.cfg.DiscordGateway}, log)
-		if r.senders == nil {
-			senders[storage.TypeDiscord] = dc
-		}
+	dc := discord.New(discord.Config{APIURL: r.cfg.DiscordAPIURL, Gateway: r.cfg.DiscordGateway}, log)
+	if r.senders == nil {
+		senders[storage.TypeDiscord] = dc
 	}
+	platforms := []channels.Platform{webhook.Platform{}, tg, mail, dc, channels.StoreOnly(storage.TypeSlack)}
 	srv, err := server.New(ctx, r.cfg, server.Deps{Store: store, Limits: ratelimit.New(r.cfg.RateLimits, nil), Log: log,
-		Version: "test", Senders: senders, Telegram: tg, Email: mail, Discord: dc})
+		Version: "test", Senders: senders, Platforms: platforms})
 	if err != nil {
 		cancel()
 		_ = store.Close()

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/sanitize"
@@ -45,7 +45,7 @@ func (s *Server) reply(c *echo.Context) error {
 // record in one durable transaction.
 func (s *Server) acceptReply(ctx context.Context, user storage.User, f map[string]json.RawMessage, transport string) (storage.Response, error) {
 	var channelID string
-	if json.Unmarshal(f["channelId"], &channelID) != nil || channelID == "" || isFalsy(f["content"]) {
+	if json.Unmarshal(f["channelId"], &channelID) != nil || channelID == "" || channels.IsFalsy(f["content"]) {
 		return storage.Response{}, badRequest("Missing channelId or content")
 	}
 	var raw string
@@ -85,87 +85,13 @@ func (s *Server) acceptReply(ctx context.Context, user storage.User, f map[strin
 	return r, nil
 }
 
-// planDelivery decides a new response's delivery record (PROTOCOL §7.5): the
-// target is resolved now, so later inbound traffic cannot redirect a queued
-// reply; a missing prerequisite fails the delivery at once.
+// planDelivery decides a new response's delivery record (PROTOCOL §7.5)
+// by its platform's rules: the target is resolved now, so later inbound
+// traffic cannot redirect a queued reply; a missing prerequisite fails the
+// delivery at once. A type without a platform only stores its replies.
 func (s *Server) planDelivery(v storage.ChannelView, meta *rawjson.Object) storage.Delivery {
-	d := storage.Delivery{Status: storage.StatusPending}
-	fail := func(reason string) storage.Delivery {
-		return storage.Delivery{Status: storage.StatusFailed, Target: d.Target, LastError: reason}
+	if pl := s.platforms.of(v.Channel.Type); pl != nil {
+		return pl.Plan(v, meta)
 	}
-	ch := v.Channel
-	switch ch.Type {
-	case storage.TypeTelegram, storage.TypeDiscord:
-		key := "chatId"
-		if ch.Type == storage.TypeDiscord {
-			key = "discordChannelId"
-		}
-		d.Target = firstNonEmpty(scalarText(meta, key), v.ReplyTarget)
-		switch {
-		case !v.HasSecret("botToken"):
-			return fail("channel has no credentials")
-		case d.Target == "":
-			return fail("no reply target")
-		}
-	case storage.TypeEmail:
-		d.Target = firstNonEmpty(scalarText(meta, "senderAddress"), v.ReplyTarget)
-		chMeta, err := rawjson.ParseObject(ch.Metadata)
-		if err != nil {
-			chMeta = &rawjson.Object{}
-		}
-		verified, _ := chMeta.Get("verified")
-		switch {
-		case d.Target == "":
-			return fail("no reply target")
-		case string(verified) != "true":
-			return fail("channel not verified")
-		case s.cfg.ResendAPIKey == "" || s.cfg.EmailDomain == "":
-			return fail("email not configured")
-		case !v.Accepted(strings.ToLower(d.Target)) && !containsFold(stringList(chMeta, "allowedSenders"), d.Target):
-			return fail("recipient not allowed")
-		}
-	default: // webhook, slack: replies are only stored
-		return storage.Delivery{Status: storage.StatusStored}
-	}
-	return d
-}
-
-// scalarText is a metadata member as text: a string, or a number's literal.
-// Falsy values (absent, null, false, 0, "") give "".
-func scalarText(o *rawjson.Object, key string) string {
-	raw, ok := o.Get(key)
-	if !ok || isFalsy(raw) {
-		return ""
-	}
-	if s, ok := o.GetString(key); ok {
-		return s
-	}
-	if raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' {
-		return numberText(string(raw))
-	}
-	return ""
-}
-
-// isFalsy reports a JSON value that JavaScript treats as false (or absent).
-func isFalsy(raw json.RawMessage) bool {
-	switch v := string(bytes.TrimSpace(raw)); v {
-	case "", "null", "false", `""`:
-		return true
-	default:
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			f, err := n.Float64()
-			return err == nil && f == 0
-		}
-		return false
-	}
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return storage.Delivery{Status: storage.StatusStored}
 }

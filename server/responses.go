@@ -27,11 +27,18 @@ type responsesPage struct {
 	HasMore   bool           `json:"hasMore"`
 }
 
-// responses handles GET /responses/:channelId: public, webhook channels only.
+// publicResponses reports whether a channel type's replies are public.
+func (s *Server) publicResponses(typ string) bool {
+	pl := s.platforms.of(typ)
+	return pl != nil && pl.Traits().PublicResponses
+}
+
+// responses handles GET /responses/:channelId: public, for the channel
+// types whose replies are public (webhooks).
 func (s *Server) responses(c *echo.Context) error {
 	id := c.Param("channelId")
 	ch, err := s.store.Channel(c.Request().Context(), id)
-	if errors.Is(err, storage.ErrNotFound) || err == nil && ch.Type != storage.TypeWebhook {
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !s.publicResponses(ch.Type) {
 		return errNoChannel
 	}
 	if err != nil {

@@ -30,17 +30,6 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.POST("/auth/register", s.register)
 	e.GET("/ws", s.ws)
 
-	e.POST("/webhook/:channelId", s.webhook)
-	if s.telegram != nil {
-		e.POST("/telegram/:channelId", s.telegramInbound)
-	}
-	if s.discord != nil {
-		e.POST("/discord/:channelId", s.discordInbound)
-	}
-	if s.email != nil {
-		e.GET("/email/verify", s.verifyEmail)
-		e.POST("/email/inbound", s.emailInbound)
-	}
 	e.GET("/responses/:channelId", s.responses)
 
 	auth := s.authenticate
@@ -51,15 +40,7 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.POST("/channels", s.createChannel, auth)
 	e.PATCH("/channels/:channelId", s.updateChannel, auth)
 	e.DELETE("/channels/:channelId", s.deleteChannel, auth)
-	if s.telegram != nil {
-		e.POST("/channels/telegram/register", s.registerTelegram, auth)
-	}
-	if s.email != nil {
-		e.POST("/channels/email/register", s.registerEmail, auth)
-	}
-	if s.discord != nil {
-		e.POST("/channels/discord/register", s.registerDiscord, auth)
-	}
+	s.mountPlatforms(e)
 	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.log.With("component", "admin")).Register(e)
 	return e
 }

@@ -19,9 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chaos-relay/relay/channels"
-	"github.com/chaos-relay/relay/channels/discord"
-	"github.com/chaos-relay/relay/channels/email"
-	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/live"
 	"github.com/chaos-relay/relay/server/outbox"
@@ -38,18 +35,13 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Now is the clock for signatures, replay windows and retention (default time.Now).
 	Now func() time.Time
-	// Senders deliver replies, by channel type (telegram, discord, email).
-	// A pending reply of a type without a sender fails.
+	// Platforms are the channel types the relay serves, each with its routes
+	// and reply rules; a platform that is a channels.Sender delivers replies.
+	Platforms []channels.Platform
+	// Senders replace the platforms' own senders, by channel type (tests
+	// that stand in for a platform's delivery). A pending reply of a type
+	// without a sender fails.
 	Senders map[string]channels.Sender
-	// Telegram talks to the Bot API (registration, notices, typing); nil
-	// makes the Telegram routes answer 503.
-	Telegram *telegram.Adapter
-	// Email talks to Resend (verification mail, received bodies); nil makes
-	// the email routes answer 503.
-	Email *email.Adapter
-	// Discord talks to Discord (registration, gateway sessions, notices);
-	// nil makes the Discord routes answer 404.
-	Discord *discord.Adapter
 }
 
 // Server is a configured relay.
@@ -70,11 +62,9 @@ type Server struct {
 	apiKeySecret []byte
 	serverKey    *ecdsa.PrivateKey
 
-	hub      *live.Hub
-	telegram *telegram.Adapter
-	email    *email.Adapter
-	discord  *discord.Adapter
-	outbox   *outbox.Outbox
+	hub       *live.Hub
+	platforms platforms
+	outbox    *outbox.Outbox
 
 	purge  chan struct{} // wakes the sweeper after a channel is deleted
 	reqIDs *requestIDs
@@ -97,18 +87,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("server: Store and Log are required")
 	}
 	s := &Server{
-		cfg:      cfg,
-		store:    deps.Store,
-		limits:   deps.Limits,
-		log:      deps.Log.With("component", "server"),
-		version:  deps.Version,
-		now:      deps.Now,
-		purge:    make(chan struct{}, 1),
-		keys:     newKeyCache(),
-		reqIDs:   newRequestIDs(),
-		telegram: deps.Telegram,
-		email:    deps.Email,
-		discord:  deps.Discord,
+		cfg:     cfg,
+		store:   deps.Store,
+		limits:  deps.Limits,
+		log:     deps.Log.With("component", "server"),
+		version: deps.Version,
+		now:     deps.Now,
+		purge:   make(chan struct{}, 1),
+		keys:    newKeyCache(),
+		reqIDs:  newRequestIDs(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -130,7 +117,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s.outbox = outbox.New(cfg.Delivery, deps.Store, deps.Senders, outbox.Options{
+	if s.platforms, err = newPlatforms(deps.Platforms); err != nil {
+		return nil, err
+	}
+	senders := s.platforms.senders()
+	for typ, snd := range deps.Senders {
+		senders[typ] = snd
+	}
+	s.outbox = outbox.New(cfg.Delivery, deps.Store, senders, outbox.Options{
 		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg})
 	s.hub = live.New(cfg.WS, deps.Store, live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
 		Encode: encodeMessageFrame, Handler: frames{s}})
@@ -183,15 +177,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { s.hub.Run(ctx); return nil })
 	g.Go(func() error { s.outbox.Run(ctx); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
-	if s.discord != nil {
-		s.startGateways(ctx) // sessions connect in the background: listening does not wait
+	for _, pl := range s.platforms.list {
+		if r, ok := pl.(channels.Runner); ok {
+			g.Go(func() error { return r.Run(ctx, host{s}) })
+		}
 	}
 	err := g.Wait()
 	s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) // also when serving failed
 	s.hub.Wait()
-	if s.discord != nil {
-		s.discord.Close() // stops every gateway session and waits
-	}
 	s.stopBackground()
 	return err
 }

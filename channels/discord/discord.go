@@ -61,17 +61,21 @@ type Adapter struct {
 	// Reconnect back-off of gateway sessions; fields so that tests can shorten them.
 	minBackoff, maxBackoff time.Duration
 
+	endpointsChecked sync.Once // warned if discordgo's endpoints point elsewhere
+
 	mu       sync.Mutex
 	sessions map[string]*gwSession // by relay channel id
 	closed   bool
+	wg       sync.WaitGroup // supervisors, of live sessions and of those still closing
 }
 
 var _ channels.Sender = (*Adapter)(nil)
 
 // New returns an adapter. It makes no network call and starts no goroutine. A nil log discards.
 //
-// New sets discordgo's process-global Endpoint* variables from cfg.APIURL (discordgo uses them to
-// find the gateway): only one Discord API base can be used per process, and the last New wins.
+// The first gateway session of the process sets discordgo's process-global Endpoint* variables
+// from cfg.APIURL (discordgo uses them to find the gateway): only one Discord API base can be used
+// for gateway sessions per process, and the first session's adapter decides it.
 func New(cfg Config, log *slog.Logger) *Adapter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -83,10 +87,6 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 		cfg.Timeout = DefaultTimeout
 	}
 	api := strings.TrimRight(cfg.APIURL, "/")
-	if first := setEndpoints(api + "/"); first != api+"/" {
-		log.Warn("discordgo's endpoints are process-wide and already point elsewhere; gateway lookups use them",
-			"component", "discord", "endpoints", first)
-	}
 	return &Adapter{
 		apiURL:     api,
 		timeout:    cfg.Timeout,

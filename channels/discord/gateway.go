@@ -112,6 +112,12 @@ func (a *Adapter) StartGateway(channelID, token, botUserID string, h Handler) {
 	if !a.gateway {
 		return
 	}
+	a.endpointsChecked.Do(func() {
+		if first := setEndpoints(a.apiURL + "/"); first != a.apiURL+"/" {
+			a.log.Warn("discordgo's endpoints are process-wide and already point elsewhere; gateway lookups use them",
+				"endpoints", first)
+		}
+	})
 	s, err := discordgo.New("Bot " + token)
 	if err != nil {
 		return // discordgo.New never fails
@@ -162,30 +168,28 @@ func (a *Adapter) StartGateway(channelID, token, botUserID string, h Handler) {
 	}
 	old := a.sessions[channelID]
 	a.sessions[channelID] = g
-	a.mu.Unlock()
 	if old != nil {
 		old.requestStop()
-		<-old.done
 	}
-	go a.supervise(g)
+	a.wg.Add(1)
+	a.mu.Unlock()
+	go func() {
+		defer a.wg.Done()
+		a.supervise(g)
+	}()
 }
 
-// StopGateway closes the session of channelID, if any, and waits until it is closed. Its state is
-// "stopped" while it closes and "" afterwards.
+// StopGateway stops the session of channelID, if any, without waiting for it to close: a request
+// that disables or deletes a channel is answered once its change is committed. The closing session
+// stays owned by the adapter (Close waits for it) and its close is bounded (discordgo's close
+// handshake waits at most a second). GatewayState reports "" at once.
 func (a *Adapter) StopGateway(channelID string) {
 	a.mu.Lock()
-	g := a.sessions[channelID]
-	a.mu.Unlock()
-	if g == nil {
-		return
-	}
-	g.requestStop()
-	<-g.done
-	a.mu.Lock()
-	if a.sessions[channelID] == g {
+	defer a.mu.Unlock()
+	if g := a.sessions[channelID]; g != nil {
 		delete(a.sessions, channelID)
+		g.requestStop()
 	}
-	a.mu.Unlock()
 }
 
 // GatewayState returns the state of channelID's session: "connecting", "connected",
@@ -212,22 +216,17 @@ func (a *Adapter) GatewaySessions() map[string]int {
 }
 
 // Close stops every gateway session, concurrently (discordgo's Close waits a second for the
-// close handshake), and waits for them. Later StartGateway calls are no-ops.
+// close handshake), and waits for them and for those still closing. Later StartGateway calls are
+// no-ops.
 func (a *Adapter) Close() {
 	a.mu.Lock()
 	a.closed = true
-	all := make([]*gwSession, 0, len(a.sessions))
 	for _, g := range a.sessions {
-		all = append(all, g)
+		g.requestStop()
 	}
 	a.sessions = make(map[string]*gwSession)
 	a.mu.Unlock()
-	for _, g := range all {
-		g.requestStop()
-	}
-	for _, g := range all {
-		<-g.done
-	}
+	a.wg.Wait()
 }
 
 // supervise owns g's connection: it opens the session, re-opens it after each disconnect (at

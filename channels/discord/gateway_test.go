@@ -79,9 +79,33 @@ func TestGatewayReceive(t *testing.T) {
 	box.mu.Unlock()
 
 	a.StopGateway("chan-receive")
-	equal(t, "connections after stop", fake.Connections(token), 0)
 	equal(t, "state after stop", a.GatewayState("chan-receive"), "")
+	fake.WaitFor(t, "the connection to close", func() bool { return fake.Connections(token) == 0 })
 	a.Close()
+	noDiscordgoGoroutines(t)
+}
+
+// TestStopGatewayDoesNotWait: stopping a session returns before the session has
+// closed (discordgo's close handshake takes a second), so that a request that
+// disables or deletes a channel is not held up; Close still waits for it.
+func TestStopGatewayDoesNotWait(t *testing.T) {
+	a := newAdapter(t)
+	token, _, _ := connected(t, a, "chan-stop")
+	closed := discord.SessionClosed(a, "chan-stop")
+	a.StopGateway("chan-stop")
+	select {
+	case <-closed:
+		t.Fatal("StopGateway returned after the session had closed: it waited for the close handshake")
+	default:
+	}
+	equal(t, "state after stop", a.GatewayState("chan-stop"), "")
+	a.Close()
+	select {
+	case <-closed:
+	default:
+		t.Fatal("Close returned before the stopped session had closed")
+	}
+	equal(t, "connections after Close", fake.Connections(token), 0)
 	noDiscordgoGoroutines(t)
 }
 

@@ -242,9 +242,9 @@ func (a *Adapter) createMessage(ctx context.Context, token, channelID, text stri
 		"/channels/"+url.PathEscape(channelID)+"/messages", body, nil)
 }
 
-// Typing shows "typing…" in the Discord channel channelID with POST /channels/<id>/typing
+// SendTyping shows "typing…" in the Discord channel channelID with POST /channels/<id>/typing
 // (PROTOCOL §7.6). Errors are classified as Send's are.
-func (a *Adapter) Typing(ctx context.Context, token, channelID string) error {
+func (a *Adapter) SendTyping(ctx context.Context, token, channelID string) error {
 	return classify(a.call(ctx, token, "typing", http.MethodPost,
 		"/channels/"+url.PathEscape(channelID)+"/typing", nil, nil))
 }

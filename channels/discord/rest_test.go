@@ -169,7 +169,7 @@ func TestSend(t *testing.T) {
 func TestTyping(t *testing.T) {
 	a := newAdapter(t)
 	token, _ := newBot(t)
-	must(t, a.Typing(context.Background(), token, "1200000000000000777"))
+	must(t, a.SendTyping(context.Background(), token, "1200000000000000777"))
 	found := false
 	for _, ch := range fake.Typings() {
 		found = found || ch == "1200000000000000777"
@@ -177,7 +177,7 @@ func TestTyping(t *testing.T) {
 	equal(t, "typing recorded", found, true)
 
 	fake.FailNext(discordtest.RouteTyping, 1, http.StatusNotFound, `{"message":"Unknown Channel","code":10003}`)
-	err := a.Typing(context.Background(), token, "1")
+	err := a.SendTyping(context.Background(), token, "1")
 	safe(t, err, token)
 	errorIs(t, err, channels.ErrPermanent)
 }

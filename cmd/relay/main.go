@@ -25,6 +25,7 @@ import (
 	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/telegram"
+	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage"
@@ -128,15 +129,12 @@ func serve(ctx context.Context, cfg server.Config, log *slog.Logger) int {
 	mail := email.New(email.Config{APIURL: cfg.ResendAPIURL, APIKey: cfg.ResendAPIKey, Domain: cfg.EmailDomain,
 		WebhookSecret: cfg.ResendWebhookSecret}, log.With("component", "email"))
 	srv, err := server.New(ctx, cfg, server.Deps{
-		Store:    store,
-		Limits:   ratelimit.New(cfg.RateLimits, nil),
-		Log:      log,
-		Version:  version,
-		Registry: reg,
-		Telegram: tg,
-		Email:    mail,
-		Discord:  dc,
-		Senders:  map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail, storage.TypeDiscord: dc},
+		Store:     store,
+		Limits:    ratelimit.New(cfg.RateLimits, nil),
+		Log:       log,
+		Version:   version,
+		Registry:  reg,
+		Platforms: []channels.Platform{webhook.Platform{}, tg, dc, mail, channels.StoreOnly(storage.TypeSlack)},
 	})
 	if err != nil {
 		log.Error("start", "component", "server", "err", err)

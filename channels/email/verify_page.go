@@ -1,13 +1,14 @@
-package server
+package email
 
 import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"html/template"
+	"net/http"
 	"net/url"
 
-	"github.com/labstack/echo/v5"
+	"github.com/chaos-relay/relay/channels"
 )
 
 // verifyView is what the verification page shows: a failure, or the
@@ -39,19 +40,19 @@ a.button{display:inline-block;margin:1rem 0;padding:.6rem 1rem;background:#15803
 `))
 
 // verifyPage renders the verification page with the headers of §1.10.
-func (s *Server) verifyPage(c *echo.Context, status int, v verifyView) error {
+func verifyPage(status int, v verifyView) (channels.Answer, error) {
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
 	v.Nonce = base64.RawStdEncoding.EncodeToString(nonce[:])
 	var buf bytes.Buffer
 	if err := verifyTemplate.Execute(&buf, v); err != nil {
-		return err
+		return channels.Answer{}, err
 	}
-	h := c.Response().Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	return c.HTMLBlob(status, buf.Bytes())
+	return channels.Answer{Status: status, Body: buf.Bytes(), Header: http.Header{
+		"Content-Type":            {"text/html; charset=utf-8"},
+		"Cache-Control":           {"no-store"},
+		"Referrer-Policy":         {"no-referrer"},
+		"X-Frame-Options":         {"DENY"},
+		"Content-Security-Policy": {"default-src 'none'; style-src 'nonce-" + v.Nonce + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+	}}, nil
 }
