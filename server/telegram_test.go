@@ -325,3 +325,21 @@ func TestTelegramAfterRestartAndDelete(t *testing.T) {
 		t.Fatal("webhook still set after delete")
 	}
 }
+
+// TestTelegramDeleteRetriesTheWebhookRemoval: Telegram keeps posting to a
+// webhook until it is removed, so a failed deleteWebhook after a channel's
+// deletion is tried again (before, one failure left it set).
+func TestTelegramDeleteRetriesTheWebhookRemoval(t *testing.T) {
+	t.Parallel()
+	r, fake := telegramRelay(t)
+	c := r.register(t, false)
+	reg := registerBot(t, c)
+	fake.FailNext("deleteWebhook", 1, http.StatusBadGateway, "", 0)
+	if err := c.DeleteChannel(bg, reg.ChannelID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deleteWebhook tried again", func() bool { return len(fake.CallsTo("deleteWebhook")) == 2 })
+	if _, _, ok := fake.Webhook(botToken); ok {
+		t.Fatal("webhook still set after delete")
+	}
+}
