@@ -54,7 +54,10 @@ type Relay interface {
 	WebSockets() int
 	// UserWebSockets is the number of a user's open WebSockets.
 	UserWebSockets(userID string) int
-	// GatewayState is a Discord channel's gateway state ("" when it has none).
+	// GatewayState is a Discord channel's gateway state: one of
+	// channels/discord's states, "off" when the relay runs without gateway
+	// sessions (RELAY_DISCORD_GATEWAY=off), or "" when the channel has no
+	// session (shown as "disconnected").
 	GatewayState(channelID string) string
 	// DeleteSession deletes a session and everything it owns, closes its
 	// WebSockets with 1008 and releases its platform resources;

@@ -227,7 +227,8 @@ func (h *Handler) channelEntry(ch storage.Channel) channelJSON {
 		e.AgentID = "(default)"
 	}
 	if ch.Type == storage.TypeDiscord {
-		// Present for every Discord channel, and never "" (PROTOCOL §1.3).
+		// Present for every Discord channel, and never "" (PROTOCOL §1.3);
+		// "off" passes through, so the badge reads "gateway off".
 		if e.Gateway = h.relay.GatewayState(ch.ID); e.Gateway == "" {
 			e.Gateway = "disconnected"
 		}

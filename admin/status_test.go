@@ -76,6 +76,23 @@ func TestStatusGatewayWithoutState(t *testing.T) {
 	equal(t, "empty recent list", st.RecentMessages != nil && len(st.RecentMessages) == 0, true)
 }
 
+// TestStatusGatewayOff: a relay running with RELAY_DISCORD_GATEWAY=off
+// reports "off" (channels/discord.StateOff), and the dashboard's badge reads
+// "gateway off", not "disconnected".
+func TestStatusGatewayOff(t *testing.T) {
+	v := newEnv(t)
+	addUser(t, v.store, userA, t0, nil)
+	addChannel(t, v.store, storage.Channel{ID: "dc-off", UserID: userA, Type: storage.TypeDiscord, Enabled: true}, nil)
+	v.relay.gateways["dc-off"] = "off"
+	cookie := v.login(t)
+	var st statusJSON
+	decode(t, v.as(cookie, "GET", "/admin/status", ""), &st)
+	equal(t, "gateway", st.Sessions[0].Channels[0].Gateway, "off")
+	body := v.as(cookie, "GET", "/admin", "").Body.String()
+	contains(t, "badge", body, `<span class="badge-detail">gateway off</span>`)
+	notContains(t, "badge", body, "gateway disconnected")
+}
+
 func TestStatusOffsets(t *testing.T) {
 	v := newEnv(t)
 	const n = statusSessions + 5
