@@ -58,7 +58,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	addMessage(t, v.store, userB, "wh-evil", storage.TypeWebhook, "github", `{"action":"opened"}`)
 	v.clock.Add(time.Second)
 	failed := addResponse(t, v.store, userA, tgID, "Here is the summary you asked for.",
-		storage.Delivery{Status: storage.StatusFailed, Attempts: 5, PartsTotal: 1, LastError: "Forbidden: bot was blocked by the user"})
+		storage.Delivery{Status: storage.StatusFailed, Attempts: 5, LastError: "Forbidden: bot was blocked by the user"})
 	addResponse(t, v.store, userA, "em-1", "Thanks, noted.", storage.Delivery{Status: storage.StatusSent, Attempts: 1, PartsSent: 1, PartsTotal: 1})
 
 	ts := httptest.NewServer(v.e)
@@ -175,6 +175,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Retry the failed delivery.
 	run("retry", chromedp.Click(chromedp.CSS(`#deliveries button[data-action="retry"][data-id="`+failed.ID+`"]`)))
 	poll("row shows pending", `(document.querySelector('#deliveries tr[data-id="`+failed.ID+`"] .status') || {}).textContent === 'pending'`)
+	// No part of it was ever accepted: its parts read "—", not "0/0".
+	equal(t, "parts of the retried row", eval("parts", `document.querySelector('#deliveries tr[data-id="`+failed.ID+`"] .parts').textContent === '—'`), true)
 	d, err := v.store.Delivery(ctx, failed.ID)
 	must(t, err)
 	equal(t, "delivery pending in the store", d.Status, storage.StatusPending)

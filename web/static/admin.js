@@ -382,12 +382,19 @@
       cell(statusEl(d.status)),
       channelCell(d.channelType, d.channelId, true),
       textCell(d.attempts, 'num'),
-      textCell(d.partsSent + '/' + d.partsTotal, 'num'),
+      textCell(partsText(d), 'num parts'),
       textCell(d.lastError || '', 'content'),
       cell(d.nextAttemptAt ? timeEl(d.nextAttemptAt) : null, 'nowrap'),
       cell(action),
     );
     return tr;
+  }
+
+  // partsText is a delivery's parts, "1/3", or a dash while no part was
+  // accepted (the relay learns partsTotal with the first accepted part), as
+  // admin/deliveries_list.go partsLabel does: keep the two in step.
+  function partsText(d) {
+    return d.partsTotal > 0 ? d.partsSent + '/' + d.partsTotal : '—';
   }
 
   function renderDeliveries() {
