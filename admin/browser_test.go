@@ -62,50 +62,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	addResponse(t, v.store, userA, "em-1", "Thanks, noted.", storage.Delivery{Status: storage.StatusSent, Attempts: 1, PartsSent: 1, PartsTotal: 1})
 
 	ts := httptest.NewServer(v.e)
-	defer ts.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", browser, err)
-	}
-	console := watchConsole(bctx)
-
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			t.Fatalf("%s: %v\nconsole:\n%s", what, err, console.String())
-		}
-	}
-	eval := func(what, expr string) bool {
-		t.Helper()
-		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return ok
-	}
-	poll := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-			t.Fatalf("%s: %v\nconsole:\n%s", what, err, console.String())
-		}
-	}
+	t.Cleanup(ts.Close) // after the browser has gone (cleanups run last first)
+	b := newTab(t, browser, 1280, 1000)
+	run, eval, poll := b.run, b.eval, b.poll
 	sessionCard := chromedp.CSS(`article.session[data-user="` + userA + `"]`)
 
 	// Log in through the form; the unauthenticated dashboard sends us there.
@@ -113,7 +72,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Navigate(ts.URL+"/admin"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)),
 	)
-	title, err := chromedp.Run(bctx, chromedp.Title())
+	title, err := chromedp.Run(b.ctx, chromedp.Title())
 	must(t, err)
 	contains(t, "login page title", title, "CHAOS Relay Admin")
 	run("log in",
@@ -121,7 +80,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 		chromedp.WaitVisible(sessionCard),
 	)
-	loc, err := chromedp.Run(bctx, chromedp.Location())
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
 	must(t, err)
 	equal(t, "after login", loc, ts.URL+"/admin")
 	// The script has refreshed the page from /admin/status.
@@ -147,12 +106,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	)
 	poll("one entry", `document.getElementById('kv-info').textContent.startsWith('1 entry') && document.querySelectorAll('#kv-entries tr').length === 1`)
 
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	must(t, err)
-	dir := artifactDir(t)
-	dashboardPNG := filepath.Join(dir, "admin-dashboard.png")
-	must(t, os.WriteFile(dashboardPNG, shot, 0o644))
-	t.Logf("dashboard screenshot: %s", dashboardPNG)
+	b.screenshot("admin-dashboard.png", true)
 
 	// The session's messages, in the dialog.
 	run("open the messages dialog",
@@ -164,9 +118,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		eval("dialog", `document.getElementById('messages-rows').textContent.includes('<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">')`), true)
 	equal(t, "dialog shows the delivery", eval("delivery", `document.getElementById('messages-rows').textContent.includes('Forbidden: bot was blocked by the user')`), true)
 	equal(t, "no elements from data in the dialog", eval("dialog elements", `document.querySelectorAll('#messages-dialog img, #messages-dialog script').length === 0`), true)
-	shot, err = chromedp.Run(bctx, chromedp.CaptureScreenshot())
-	must(t, err)
-	must(t, os.WriteFile(filepath.Join(dir, "admin-messages-dialog.png"), shot, 0o644))
+	b.screenshot("admin-messages-dialog.png", false)
 	run("close the messages dialog",
 		chromedp.Click(chromedp.CSS(`#messages-dialog [data-close]`)),
 		chromedp.WaitNotVisible(chromedp.ID("messages-dialog")),
@@ -191,7 +143,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	_, err = v.store.DeleteUser(ctx, userB)
 	must(t, err)
 	run("confirm", chromedp.Click(chromedp.ID("delete-confirm")), chromedp.WaitVisible(chromedp.ID("delete-error")))
-	msg, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("delete-error")))
+	msg, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("delete-error")))
 	must(t, err)
 	equal(t, "error text", msg, "Session not found")
 	run("cancel", chromedp.Click(chromedp.CSS(`#delete-dialog [data-close]`)), chromedp.WaitNotVisible(chromedp.ID("delete-dialog")))
@@ -201,7 +153,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[data-action="delete"][data-user="`+userA+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("delete-dialog")),
 	)
-	who, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("delete-user")))
+	who, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.ID("delete-user")))
 	must(t, err)
 	equal(t, "dialog names the session", who, userA)
 	run("delete A",
@@ -216,8 +168,90 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Nothing from the data ever ran.
 	equal(t, "window.__pwned", eval("pwned", `typeof window.__pwned === 'undefined'`), true)
-	if bad := console.problems(); len(bad) > 0 {
-		t.Fatalf("console problems:\n%s", strings.Join(bad, "\n"))
+	b.noConsoleProblems()
+}
+
+// tab is a tab of a headless Chromium of its own, with the tests' helpers.
+// Every step fails the test with the page's console log attached.
+type tab struct {
+	t       *testing.T
+	ctx     context.Context
+	console *consoleLog
+}
+
+// newTab starts browser with a window of width×height CSS pixels and opens
+// a tab; everything is stopped when the test ends, and every step has to be
+// done within 50 s of the start.
+func newTab(t *testing.T, browser string, width, height int) *tab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(cancelTab)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s: %v", browser, err)
+	}
+	return &tab{t: t, ctx: bctx, console: watchConsole(bctx)}
+}
+
+func (b *tab) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v\nconsole:\n%s", what, err, b.console.String())
+	}
+}
+
+// eval evaluates a boolean expression in the page.
+func (b *tab) eval(what, expr string) bool {
+	b.t.Helper()
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		b.t.Fatalf("%s: %v\nconsole:\n%s", what, err, b.console.String())
+	}
+	return ok
+}
+
+// poll waits up to 15 s for a boolean expression to be true in the page.
+func (b *tab) poll(what, expr string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		b.t.Fatalf("%s: %v\nconsole:\n%s", what, err, b.console.String())
+	}
+}
+
+// screenshot saves the viewport, or the whole page, under artifactDir.
+func (b *tab) screenshot(name string, full bool) {
+	b.t.Helper()
+	shot := chromedp.CaptureScreenshot()
+	if full {
+		shot = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(b.ctx, shot)
+	must(b.t, err)
+	file := filepath.Join(artifactDir(b.t), name)
+	must(b.t, os.WriteFile(file, png, 0o644))
+	b.t.Logf("screenshot: %s", file)
+}
+
+// noConsoleProblems fails the test if the page logged an exception, a CSP
+// violation or a script error.
+func (b *tab) noConsoleProblems() {
+	b.t.Helper()
+	if bad := b.console.problems(); len(bad) > 0 {
+		b.t.Fatalf("console problems:\n%s", strings.Join(bad, "\n"))
 	}
 }
 
