@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -61,7 +62,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		storage.Delivery{Status: storage.StatusFailed, Attempts: 5, LastError: "Forbidden: bot was blocked by the user"})
 	addResponse(t, v.store, userA, "em-1", "Thanks, noted.", storage.Delivery{Status: storage.StatusSent, Attempts: 1, PartsSent: 1, PartsTotal: 1})
 
-	ts := httptest.NewServer(v.e)
+	// The gate can hold the dashboard's refreshes, to see what the page
+	// shows before they answer.
+	refreshes := &gate{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && (r.URL.Path == "/admin/status" || r.URL.Path == "/admin/deliveries") {
+			refreshes.wait(r.Context())
+		}
+		v.e.ServeHTTP(w, r)
+	}))
 	t.Cleanup(ts.Close) // after the browser has gone (cleanups run last first)
 	b := newTab(t, browser, 1280, 1000)
 	run, eval, poll := b.run, b.eval, b.poll
@@ -124,11 +133,17 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.ID("messages-dialog")),
 	)
 
-	// Retry the failed delivery.
+	// Retry the failed delivery: its row shows it pending at once, while the
+	// refreshes that follow are still held.
+	failedRow := `document.querySelector('#deliveries tr[data-id="` + failed.ID + `"]')`
+	refreshes.hold()
 	run("retry", chromedp.Click(chromedp.CSS(`#deliveries button[data-action="retry"][data-id="`+failed.ID+`"]`)))
-	poll("row shows pending", `(document.querySelector('#deliveries tr[data-id="`+failed.ID+`"] .status') || {}).textContent === 'pending'`)
+	poll("row shows pending before any refresh", failedRow+`.querySelector('.status').textContent === 'pending' && !`+failedRow+`.querySelector('button')`)
+	refreshes.release()
+	poll("refreshed", `document.getElementById('t-pending').textContent === '2'`)
+	equal(t, "still pending after the refresh", eval("pending", failedRow+`.querySelector('.status').textContent === 'pending'`), true)
 	// No part of it was ever accepted: its parts read "—", not "0/0".
-	equal(t, "parts of the retried row", eval("parts", `document.querySelector('#deliveries tr[data-id="`+failed.ID+`"] .parts').textContent === '—'`), true)
+	equal(t, "parts of the retried row", eval("parts", failedRow+`.querySelector('.parts').textContent === '—'`), true)
 	d, err := v.store.Delivery(ctx, failed.ID)
 	must(t, err)
 	equal(t, "delivery pending in the store", d.Status, storage.StatusPending)
@@ -252,6 +267,45 @@ func (b *tab) noConsoleProblems() {
 	b.t.Helper()
 	if bad := b.console.problems(); len(bad) > 0 {
 		b.t.Fatalf("console problems:\n%s", strings.Join(bad, "\n"))
+	}
+}
+
+// gate holds requests while it is closed; the zero gate is open.
+type gate struct {
+	mu     sync.Mutex
+	closed chan struct{} // nil when open
+}
+
+// hold closes the gate.
+func (g *gate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed == nil {
+		g.closed = make(chan struct{})
+	}
+}
+
+// release opens the gate and lets every held request go on.
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != nil {
+		close(g.closed)
+		g.closed = nil
+	}
+}
+
+// wait returns when the gate is open or ctx is done.
+func (g *gate) wait(ctx context.Context) {
+	g.mu.Lock()
+	ch := g.closed
+	g.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
 	}
 }
 

@@ -439,8 +439,25 @@
       button.disabled = false;
       return;
     }
+    showRetried(id);
     deliveryNotice('Delivery ' + shortID(id) + ' is pending again.', false);
     await refreshAll();
+  }
+
+  // showRetried shows a retried delivery as the retry left it, pending and
+  // without a Retry button, at once: the refresh that follows takes a round
+  // trip, and list answers already on their way predate the retry, so they
+  // are dropped. The row may still be the server-rendered one (the first
+  // list load has not answered yet), so it is changed in place.
+  function showRetried(id) {
+    state.deliverySeq++;
+    const d = state.deliveries.find((x) => x.responseId === id);
+    if (d) d.status = 'pending';
+    const tr = Array.from($('deliveries').rows).find((r) => r.dataset.id === id);
+    if (!tr) return;
+    tr.querySelector('.status').replaceWith(statusEl('pending'));
+    const button = tr.querySelector('button[data-action="retry"]');
+    if (button) button.remove();
   }
 
   // ---- Per-session messages dialog ----
