@@ -57,6 +57,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	addChannel(t, v.store, storage.Channel{ID: "wh-evil", UserID: userB, Type: storage.TypeWebhook, Enabled: true,
 		Name: `<img src=x onerror="window.__pwned=4">hook`}, nil)
 	addMessage(t, v.store, userB, "wh-evil", storage.TypeWebhook, "github", `{"action":"opened"}`)
+	addChannel(t, v.store, storage.Channel{ID: "dc-off", UserID: userB, Type: storage.TypeDiscord, Enabled: true}, nil)
+	v.relay.gateways["dc-off"] = "off" // as with RELAY_DISCORD_GATEWAY=off
 	v.clock.Add(time.Second)
 	failed := addResponse(t, v.store, userA, tgID, "Here is the summary you asked for.",
 		storage.Delivery{Status: storage.StatusFailed, Attempts: 5, LastError: "Forbidden: bot was blocked by the user"})
@@ -100,6 +102,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	equal(t, "inert sender", eval("sender", `document.getElementById('recent').textContent.includes('<img src=x onerror="window.__pwned=3">Mallory')`), true)
 	equal(t, "inert channel name", eval("name", `document.getElementById('sessions').textContent.includes('<img src=x onerror="window.__pwned=4">hook')`), true)
 	equal(t, "no injected elements", eval("elements", `document.querySelectorAll('main img, main svg, body script:not([src])').length === 0`), true)
+	equal(t, "gateway off", eval("gateway", `document.querySelector('.badge[title="discord channel dc-off"]').textContent.includes('gateway off')`), true)
+
+	// Ids show their differing part, as admin/timefmt.go shortID does, with
+	// the whole id as the title; copying one copies the whole id.
+	cardID := `document.querySelector('article.session[data-user="` + userA + `"] .session-id')`
+	equal(t, "session id", eval("session id", cardID+`.textContent === '`+shortID(userA)+`' && `+cardID+`.title === '`+userA+`'`), true)
+	equal(t, "recent ids", eval("recent ids", `Array.from(document.querySelectorAll('#recent tr')).some((tr) => {
+		const ids = tr.querySelectorAll('.short-id');
+		return ids.length === 2 && ids[0].textContent === '`+shortID(tgID)+`' && ids[0].title === '`+tgID+`' &&
+			ids[1].textContent === '`+shortID(userA)+`' && ids[1].title === '`+userA+`';
+	})`), true)
+	equal(t, "copy a short id", eval("copy", `(() => {
+		const e = `+cardID+`;
+		const range = document.createRange();
+		range.selectNodeContents(e.firstChild);
+		const sel = getSelection();
+		sel.removeAllRanges();
+		sel.addRange(range);
+		const ev = new ClipboardEvent('copy', { clipboardData: new DataTransfer(), bubbles: true, cancelable: true });
+		e.dispatchEvent(ev);
+		sel.removeAllRanges();
+		return ev.defaultPrevented && ev.clipboardData.getData('text/plain') === '`+userA+`';
+	})()`), true)
 
 	// The filter narrows the sessions; the store browser reads the store.
 	run("filter sessions", chromedp.SendKeys(chromedp.ID("session-filter"), "relay_bot"))
@@ -148,7 +173,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	must(t, err)
 	equal(t, "delivery pending in the store", d.Status, storage.StatusPending)
 	equal(t, "retried through the relay", strings.Join(v.relay.calls(&v.relay.retried), ","), failed.ID)
-	equal(t, "notice", eval("notice", `document.getElementById('delivery-message').textContent.includes('pending again')`), true)
+	equal(t, "notice", eval("notice", `document.getElementById('delivery-message').textContent === 'Delivery `+shortID(failed.ID)+` is pending again.'`), true)
+	equal(t, "reply id", eval("reply id", failedRow+`.querySelector('.short-id').textContent === '`+shortID(failed.ID)+`' && `+
+		failedRow+`.querySelector('.short-id').title === '`+failed.ID+`'`), true)
 
 	// A failing delete shows the server's text: B disappears behind the page's back.
 	run("open the delete dialog for B",
