@@ -41,10 +41,13 @@ func artifactDir(t *testing.T) string {
 }
 
 // TestDashboardInBrowser drives the dashboard in headless Chromium: log in
-// through the form, see the seeded sessions, open a session's messages,
-// retry a failed delivery, delete a session through the confirmation dialog
-// (and see the server's error text when that fails), and check that markup
-// in messages, sender names and channel names never runs.
+// through the form, see the seeded sessions (a Discord channel without
+// gateway reads "gateway off"; ids show their differing part, the whole id
+// as title and when copied), open a session's messages, retry a failed
+// delivery (its row turns pending before any refresh answers; its parts,
+// none ever accepted, read "—"), delete a session through the confirmation
+// dialog (and see the server's error text when that fails), and check that
+// markup in messages, sender names and channel names never runs.
 func TestDashboardInBrowser(t *testing.T) {
 	browser := findBrowser()
 	if browser == "" {
