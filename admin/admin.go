@@ -22,7 +22,10 @@
 //
 // Where PROTOCOL leaves a choice, this package decides as follows. Channel
 // entries of /admin/status add "name" (when set) after the documented
-// members, so that the dashboard can show channel names. Message content is
+// members, so that the dashboard can show channel names; recentMessages
+// entries add "fullUserId" and "fullChannelId" last, the ids that PROTOCOL
+// cuts to 8 characters, so that the dashboard shows every id alike (shortID:
+// the part that differs, the whole id as the title). Message content is
 // shown as a 100-character preview in every admin view (§11.6). The retry
 // route answers 200 {"ok":true,"retried":"<id>"}, 404 "Delivery not found"
 // or 409 "Only failed deliveries can be retried". Bad list parameters are
@@ -54,7 +57,10 @@ type Relay interface {
 	WebSockets() int
 	// UserWebSockets is the number of a user's open WebSockets.
 	UserWebSockets(userID string) int
-	// GatewayState is a Discord channel's gateway state ("" when it has none).
+	// GatewayState is a Discord channel's gateway state: one of
+	// channels/discord's states, "off" when the relay runs without gateway
+	// sessions (RELAY_DISCORD_GATEWAY=off), or "" when the channel has no
+	// session (shown as "disconnected").
 	GatewayState(channelID string) string
 	// DeleteSession deletes a session and everything it owns, closes its
 	// WebSockets with 1008 and releases its platform resources;

@@ -82,7 +82,7 @@ func TestDashboardHeaders(t *testing.T) {
 
 func TestDashboardContents(t *testing.T) {
 	v := newEnv(t)
-	seedOverview(t, v)
+	_, r := seedOverview(t, v)
 	rec := v.as(v.login(t), "GET", "/admin", "")
 	equal(t, "status", rec.Code, http.StatusOK)
 	body := rec.Body.String()
@@ -95,7 +95,9 @@ func TestDashboardContents(t *testing.T) {
 		`id="t-storage">bolt</span>`, `class="tile-sub good">OK</span>`, `id="t-websockets">2</span>`,
 		`id="t-sessions">2</span>`, `id="t-uptime">2</span>`, `id="t-pending">1</span>`, `id="t-failed">0</span>`,
 		// session cards: truncated id, WebSocket state, creation time, actions, channels
-		`<span class="session-id mono" title="` + userA + `">7c9e6679</span>`,
+		`<span class="short-id session-id mono" title="` + userA + `">7c9e…c1f90ae7</span>`,
+		`<span class="short-id badge-id" title="` + tgID + `">3b24…c566a962</span>`,
+		`<span class="short-id badge-id" title="dc-1">dc-1</span>`,
 		`<span class="ws ws-on">2 connected</span>`, `<span class="ws">disconnected</span>`,
 		`<time datetime="2026-11-23T08:00:00.000Z">2026-11-23 08:00:00</time>`,
 		`data-action="messages" data-user="` + userA + `"`, `data-action="delete" data-user="` + userA + `"`,
@@ -108,6 +110,11 @@ func TestDashboardContents(t *testing.T) {
 		// recent messages, deliveries, store browser, dialogs
 		`<span class="dir dir-out">out</span>`, `<span class="status status-pending">pending</span>`,
 		`1–2 of 2 messages`, `1–2 of 2 sessions`,
+		// ids: the part that differs, the whole id as the title
+		`<td class="nowrap">telegram <span class="short-id mono muted" title="` + tgID + `">3b24…c566a962</span></td>` + "\n" +
+			`<td class="nowrap"><span class="short-id mono" title="` + userA + `">7c9e…c1f90ae7</span></td>`,
+		`<tr data-id="` + r.ID + `">`,
+		`<span class="short-id mono" title="` + r.ID + `">` + r.ID[:4] + "…" + r.ID[28:] + `</span>`,
 		`id="delivery-status"`, `id="kv-prefix"`, `<dialog id="messages-dialog"`, `<dialog id="delete-dialog"`,
 	} {
 		contains(t, "dashboard", body, want)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v5"
 
@@ -85,4 +86,20 @@ func deliveryEntry(d storage.Delivery) deliveryJSON {
 		e.NextAttemptAt = formatTime(d.NextAttemptAt) // meaningless once final
 	}
 	return e
+}
+
+// noParts is what the dashboard shows for the parts of a delivery that has
+// no part accepted yet: the outbox records partsTotal with the first accepted
+// part, so a delivery that failed (or is still waiting, or is only stored)
+// before any part went out has 0 of 0, which says nothing.
+const noParts = "—"
+
+// partsLabel is a delivery's parts as the dashboard shows them, "1/3", or
+// noParts when none was accepted yet. The dashboard script's partsText does
+// the same: keep the two in step.
+func partsLabel(sent, total int) string {
+	if total == 0 {
+		return noParts
+	}
+	return strconv.Itoa(sent) + "/" + strconv.Itoa(total)
 }

@@ -176,6 +176,45 @@ func TestDeliveries(t *testing.T) {
 	equal(t, "only one retry reached the relay", len(v.relay.calls(&v.relay.retried)), 1)
 }
 
+// TestDeliveryParts: a delivery with no part accepted yet (the outbox
+// records partsTotal with the first accepted one) shows "—" for its parts,
+// not "0/0"; the JSON keeps the numbers.
+func TestDeliveryParts(t *testing.T) {
+	for _, tc := range []struct {
+		sent, total int
+		want        string
+	}{{0, 0, "—"}, {0, 1, "0/1"}, {1, 3, "1/3"}, {2, 2, "2/2"}} {
+		equal(t, "parts "+strconv.Itoa(tc.sent)+"/"+strconv.Itoa(tc.total), partsLabel(tc.sent, tc.total), tc.want)
+	}
+
+	v := newEnv(t)
+	addUser(t, v.store, userA, t0, nil)
+	addChannel(t, v.store, storage.Channel{ID: "tg", UserID: userA, Type: storage.TypeTelegram, Enabled: true}, nil)
+	never := addResponse(t, v.store, userA, "tg", "r", storage.Delivery{Status: storage.StatusFailed, Attempts: 1,
+		LastError: "no sender for channel type telegram"})
+	v.clock.Add(time.Second)
+	half := addResponse(t, v.store, userA, "tg", "r", storage.Delivery{Status: storage.StatusFailed, Attempts: 5,
+		PartsSent: 1, PartsTotal: 2, LastError: "Forbidden"})
+	token := v.login(t)
+
+	body := v.as(token, "GET", "/admin", "").Body.String()
+	contains(t, "never started", body, `<tr data-id="`+never.ID+`">`)
+	row := func(id string) string {
+		t.Helper()
+		_, after, ok := strings.Cut(body, `<tr data-id="`+id+`">`)
+		if !ok {
+			t.Fatalf("no row for %s in %s", id, body)
+		}
+		tr, _, _ := strings.Cut(after, "</tr>")
+		return tr
+	}
+	contains(t, "never started", row(never.ID), `<td class="num parts">—</td>`)
+	notContains(t, "never started", row(never.ID), "0/0")
+	contains(t, "half sent", row(half.ID), `<td class="num parts">1/2</td>`)
+	contains(t, "JSON keeps the numbers", v.as(token, "GET", "/admin/deliveries", "").Body.String(),
+		`"status":"failed","attempts":1,"partsSent":0,"partsTotal":0,`)
+}
+
 func TestKV(t *testing.T) {
 	v := newEnv(t)
 	seedOverview(t, v)

@@ -78,6 +78,9 @@ type channelJSON struct {
 
 // recentJSON is a recentMessages entry: user and channel ids cut to 8
 // characters, content to a preview; responses add their delivery status.
+// FullUserID and FullChannelID are this relay's additions, last: the ids
+// uncut, so that the dashboard shows every id the same way (shortID) and
+// its filter finds them.
 type recentJSON struct {
 	ID          string `json:"id"`
 	UserID      string `json:"userId"`
@@ -88,6 +91,9 @@ type recentJSON struct {
 	Content     string `json:"content"`
 	Timestamp   string `json:"timestamp"`
 	Delivery    string `json:"delivery,omitempty"`
+
+	FullUserID    string `json:"fullUserId"`
+	FullChannelID string `json:"fullChannelId"`
 }
 
 // status is GET /admin/status?offset=.
@@ -227,7 +233,8 @@ func (h *Handler) channelEntry(ch storage.Channel) channelJSON {
 		e.AgentID = "(default)"
 	}
 	if ch.Type == storage.TypeDiscord {
-		// Present for every Discord channel, and never "" (PROTOCOL §1.3).
+		// Present for every Discord channel, and never "" (PROTOCOL §1.3);
+		// "off" passes through, so the badge reads "gateway off".
 		if e.Gateway = h.relay.GatewayState(ch.ID); e.Gateway == "" {
 			e.Gateway = "disconnected"
 		}
@@ -251,18 +258,34 @@ func present(raw json.RawMessage) json.RawMessage {
 func recentEntry(it storage.Item) recentJSON {
 	r := recentJSON{
 		ID:          it.ID,
-		UserID:      shortID(it.UserID),
+		UserID:      first8(it.UserID),
 		ChannelType: it.ChannelType,
-		ChannelID:   shortID(it.ChannelID),
+		ChannelID:   first8(it.ChannelID),
 		From:        it.From,
 		Direction:   direction(it),
 		Content:     preview(it.Content),
 		Timestamp:   formatTime(it.Timestamp),
+
+		FullUserID:    it.UserID,
+		FullChannelID: it.ChannelID,
 	}
 	if it.Out && it.Delivery != nil {
 		r.Delivery = it.Delivery.Status
 	}
 	return r
+}
+
+// first8 is an id truncated to its first 8 characters, as PROTOCOL §9 has
+// recentMessages carry them. The dashboard shows ids with shortID instead.
+func first8(id string) string {
+	n := 0
+	for i := range id {
+		if n == 8 {
+			return id[:i]
+		}
+		n++
+	}
+	return id
 }
 
 // direction is "in" for inbound messages and "out" for responses.

@@ -61,8 +61,10 @@ func TestStatusShape(t *testing.T) {
 		`{"id":"em-1","type":"email","agentId":"(default)","enabled":true,"allowedSenders":["o@x.example"],"inboundAddress":"slug-abc123defg@in.example","verified":true,"hasPairingCode":false},` +
 		`{"id":"wh-1","type":"webhook","agentId":"(default)","enabled":true,"hasPairingCode":false,"name":"GitHub"}]}],` +
 		`"recentMessages":[` +
-		`{"id":"` + r.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"agent","direction":"out","content":"Done.","timestamp":"2026-11-23T10:00:01.000Z","delivery":"pending"},` +
-		`{"id":"` + m.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"alice","direction":"in","content":"` + strings.Repeat("é", 99) + `...","timestamp":"2026-11-23T10:00:00.000Z"}],"messagesLastHour":1}`
+		`{"id":"` + r.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"agent","direction":"out","content":"Done.","timestamp":"2026-11-23T10:00:01.000Z","delivery":"pending",` +
+		`"fullUserId":"` + userA + `","fullChannelId":"` + tgID + `"},` +
+		`{"id":"` + m.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"alice","direction":"in","content":"` + strings.Repeat("é", 99) + `...","timestamp":"2026-11-23T10:00:00.000Z",` +
+		`"fullUserId":"` + userA + `","fullChannelId":"` + tgID + `"}],"messagesLastHour":1}`
 	equal(t, "body", rec.Body.String(), want)
 }
 
@@ -74,6 +76,23 @@ func TestStatusGatewayWithoutState(t *testing.T) {
 	decode(t, v.as(v.login(t), "GET", "/admin/status", ""), &st)
 	equal(t, "gateway", st.Sessions[0].Channels[0].Gateway, "disconnected")
 	equal(t, "empty recent list", st.RecentMessages != nil && len(st.RecentMessages) == 0, true)
+}
+
+// TestStatusGatewayOff: a relay running with RELAY_DISCORD_GATEWAY=off
+// reports "off" (channels/discord.StateOff), and the dashboard's badge reads
+// "gateway off", not "disconnected".
+func TestStatusGatewayOff(t *testing.T) {
+	v := newEnv(t)
+	addUser(t, v.store, userA, t0, nil)
+	addChannel(t, v.store, storage.Channel{ID: "dc-off", UserID: userA, Type: storage.TypeDiscord, Enabled: true}, nil)
+	v.relay.gateways["dc-off"] = "off"
+	cookie := v.login(t)
+	var st statusJSON
+	decode(t, v.as(cookie, "GET", "/admin/status", ""), &st)
+	equal(t, "gateway", st.Sessions[0].Channels[0].Gateway, "off")
+	body := v.as(cookie, "GET", "/admin", "").Body.String()
+	contains(t, "badge", body, `<span class="badge-detail">gateway off</span>`)
+	notContains(t, "badge", body, "gateway disconnected")
 }
 
 func TestStatusOffsets(t *testing.T) {
@@ -147,7 +166,29 @@ func TestPreview(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { equal(t, "preview", preview(tc.in), tc.want) })
 	}
-	equal(t, "short id", shortID("3b241101-e2bb"), "3b241101")
-	equal(t, "short id of a short id", shortID("wh"), "wh")
-	equal(t, "short id counts characters", shortID("ééééééééé"), "éééééééé")
+}
+
+// TestShortID: a shortened id keeps the part that differs. UUIDv7 ids of the
+// same minute share their first 8 characters (the timestamp), so those
+// alone would show the same text for every message of that minute.
+func TestShortID(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"uuid", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "7c9e…c1f90ae7"},
+		{"short caller-chosen id", "wh", "wh"},
+		{"13 characters stay whole", "support-tg-01", "support-tg-01"},
+		{"14 are cut", "support-tg-012", "supp…t-tg-012"},
+		{"characters, not bytes", "ééééééééééééééé", "éééé…éééééééé"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { equal(t, "short id", shortID(tc.in), tc.want) })
+	}
+	equal(t, "recentMessages ids keep PROTOCOL's 8 characters", first8("3b241101-e2bb"), "3b241101")
+	equal(t, "first8 of a short id", first8("wh"), "wh")
+	equal(t, "first8 counts characters", first8("ééééééééé"), "éééééééé")
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	a, b := storage.NewTimeID(at), storage.NewTimeID(at.Add(30*time.Second))
+	equal(t, "UUIDv7 of one minute share their start", a[:8], b[:8])
+	if shortID(a) == shortID(b) {
+		t.Fatalf("%s and %s both show as %s", a, b, shortID(a))
+	}
+	equal(t, "the last 8 are shown", strings.HasSuffix(shortID(a), a[len(a)-8:]), true)
 }

@@ -21,7 +21,7 @@ const (
 // parsePage parses one page with the partials. The helpers it may call
 // return plain strings, which html/template escapes like any other value.
 func parsePage(file string) (*template.Template, error) {
-	funcs := template.FuncMap{"when": displayTime}
+	funcs := template.FuncMap{"when": displayTime, "parts": partsLabel, "short": shortID}
 	t, err := template.New(path.Base(file)).Funcs(funcs).ParseFS(web.Templates, partialsFile, file)
 	if err != nil {
 		return nil, fmt.Errorf("admin: parse %s: %w", file, err)

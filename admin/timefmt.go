@@ -36,14 +36,25 @@ func preview(s string) string {
 	return s
 }
 
-// shortID is the first 8 characters of an id, as the admin shows it.
+// How much of an id shortID keeps: its first idHead and last idTail
+// characters.
+const (
+	idHead = 4
+	idTail = 8
+)
+
+// shortID is an id as the dashboard shows it where room is short, always
+// next to the full id (in a title attribute, in data attributes and in
+// copied text): whole when it has at most 13 characters, else its first 4
+// and last 8 characters around "…". Message and response (delivery) ids are
+// UUIDv7, whose first 8 characters are a timestamp that ids of the same
+// minute share; their last 8 are random and tell them apart. The first 4
+// keep the start of caller-chosen channel ids recognisable. The dashboard
+// script's shortID does the same: keep the two in step.
 func shortID(id string) string {
-	n := 0
-	for i := range id {
-		if n == 8 {
-			return id[:i]
-		}
-		n++
+	r := []rune(id)
+	if len(r) <= idHead+1+idTail {
+		return id
 	}
-	return id
+	return string(r[:idHead]) + "…" + string(r[len(r)-idTail:])
 }

@@ -25,6 +25,11 @@ const (
 	closeDisallowedIntents = 4014
 )
 
+// StateOff is every channel's gateway state when the adapter runs without gateway sessions
+// (Config.Gateway false, RELAY_DISCORD_GATEWAY=off): none is ever started, and the admin can tell
+// a relay without a gateway apart from a session that is down.
+const StateOff = "off"
+
 // errStopping aborts a dial that completes after StopGateway.
 var errStopping = errors.New("discord: gateway session stopping")
 
@@ -194,8 +199,12 @@ func (a *Adapter) StopGateway(channelID string) {
 
 // GatewayState returns the state of channelID's session: "connecting", "connected",
 // "reconnecting", "failed: authentication" (closed with 4004), "failed: disallowed intents"
-// (closed with 4014), "stopped" (closing), or "" when there is none.
+// (closed with 4014), "stopped" (closing), or "" when there is none. Without gateway sessions
+// (Config.Gateway false) it is "off" for every channel.
 func (a *Adapter) GatewayState(channelID string) string {
+	if !a.gateway {
+		return StateOff
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if g := a.sessions[channelID]; g != nil {

@@ -179,11 +179,14 @@ func TestGatewayReplaceAndClose(t *testing.T) {
 	noDiscordgoGoroutines(t)
 }
 
+// TestGatewayDisabled: with Config.Gateway false (RELAY_DISCORD_GATEWAY=off) no session starts and
+// every channel's state is "off", which the admin shows as "gateway off".
 func TestGatewayDisabled(t *testing.T) {
 	a := discord.New(discord.Config{APIURL: fake.URL}, nil)
 	token, b := newBot(t)
 	a.StartGateway("chan-off", token, b.UserID, func(string, discord.Message) {})
-	equal(t, "state", a.GatewayState("chan-off"), "")
+	equal(t, "state", a.GatewayState("chan-off"), discord.StateOff)
+	equal(t, "state of a channel never started", a.GatewayState("chan-other"), "off")
 	equal(t, "identifies", fake.Identifies(token), 0)
 	a.StopGateway("chan-off")
 	a.Close()

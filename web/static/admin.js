@@ -47,8 +47,35 @@
     return t;
   }
 
+  // shortID is an id where room is short: whole up to 13 characters, else
+  // its first 4 and last 8 around "…" (UUIDv7 ids of the same minute share
+  // their first 8). admin/timefmt.go shortID does the same: keep the two in
+  // step.
   function shortID(id) {
-    return Array.from(String(id)).slice(0, 8).join('');
+    const c = Array.from(String(id));
+    return c.length <= 13 ? c.join('') : c.slice(0, 4).join('') + '…' + c.slice(-8).join('');
+  }
+
+  // idEl shows an id shortened, with the whole id as its title; copying it
+  // copies the whole id (copyFullID).
+  function idEl(id, cls) {
+    const e = el('span', 'short-id ' + cls, shortID(id));
+    e.title = String(id);
+    return e;
+  }
+
+  // copyFullID is the page's copy handler: when the selection lies inside
+  // one shortened id, the clipboard gets the whole id (its title) instead of
+  // the shortened text.
+  function copyFullID(ev) {
+    const sel = document.getSelection();
+    if (!sel || sel.rangeCount === 0 || sel.isCollapsed || !ev.clipboardData) return;
+    let node = sel.getRangeAt(0).commonAncestorContainer;
+    if (node.nodeType !== Node.ELEMENT_NODE) node = node.parentElement;
+    const id = node && node.closest('.short-id');
+    if (!id || !id.title) return;
+    ev.clipboardData.setData('text/plain', id.title);
+    ev.preventDefault();
   }
 
   function plural(n, noun) {
@@ -71,13 +98,10 @@
     return el('span', 'dir dir-' + dir, dir);
   }
 
-  // channelCell shows a channel's type and id (cut to 8 characters when
-  // shorten is set; recentMessages ids come cut already).
-  function channelCell(type, id, shorten) {
+  // channelCell shows a channel's type and shortened id.
+  function channelCell(type, id) {
     const td = el('td', 'nowrap', type + ' ');
-    const span = el('span', 'mono muted', shorten ? shortID(id) : id);
-    span.title = id;
-    td.append(span);
+    td.append(idEl(id, 'mono muted'));
     return td;
   }
 
@@ -180,7 +204,7 @@
     if (b.label) e.append(el('span', 'badge-label', b.label));
     for (const d of b.details) e.append(el('span', 'badge-detail', d));
     if (b.disabled) e.append(el('span', 'badge-off', 'disabled'));
-    e.append(el('span', 'badge-id', shortID(b.id)));
+    e.append(idEl(b.id, 'badge-id'));
     return e;
   }
 
@@ -196,8 +220,7 @@
     const card = el('article', 'session');
     card.dataset.user = s.userId;
     const head = el('div', 'session-head');
-    const id = el('span', 'session-id mono', shortID(s.userId));
-    id.title = s.userId;
+    const id = idEl(s.userId, 'session-id mono');
     const on = s.wsConnections > 0;
     head.append(id, el('span', 'ws' + (on ? ' ws-on' : ''), on ? s.wsConnections + ' connected' : 'disconnected'));
     if (s.signed) head.append(el('span', 'tag', 'signed'));
@@ -294,8 +317,8 @@
       cell(timeEl(m.timestamp), 'nowrap'),
       cell(dirEl(m.direction)),
       textCell(m.from, 'from'),
-      channelCell(m.channelType, m.channelId, false),
-      textCell(m.userId, 'mono'),
+      channelCell(m.channelType, m.fullChannelId),
+      cell(idEl(m.fullUserId, 'mono'), 'nowrap'),
       textCell(m.content, 'content'),
       cell(m.delivery ? statusEl(m.delivery) : null),
     );
@@ -303,7 +326,7 @@
   }
 
   function recentMatches(m, q) {
-    return [m.from, m.content, m.channelType, m.channelId, m.userId, m.direction, str(m.delivery)].some((v) =>
+    return [m.from, m.content, m.channelType, m.fullChannelId, m.fullUserId, m.direction, str(m.delivery)].some((v) =>
       String(v).toLowerCase().includes(q),
     );
   }
@@ -379,10 +402,11 @@
     }
     tr.append(
       cell(timeEl(d.createdAt), 'nowrap'),
+      cell(idEl(d.responseId, 'mono'), 'nowrap'),
       cell(statusEl(d.status)),
-      channelCell(d.channelType, d.channelId, true),
+      channelCell(d.channelType, d.channelId),
       textCell(d.attempts, 'num'),
-      textCell(d.partsSent + '/' + d.partsTotal, 'num'),
+      textCell(partsText(d), 'num parts'),
       textCell(d.lastError || '', 'content'),
       cell(d.nextAttemptAt ? timeEl(d.nextAttemptAt) : null, 'nowrap'),
       cell(action),
@@ -390,9 +414,16 @@
     return tr;
   }
 
+  // partsText is a delivery's parts, "1/3", or a dash while no part was
+  // accepted (the relay learns partsTotal with the first accepted part), as
+  // admin/deliveries_list.go partsLabel does: keep the two in step.
+  function partsText(d) {
+    return d.partsTotal > 0 ? d.partsSent + '/' + d.partsTotal : '—';
+  }
+
   function renderDeliveries() {
     const rows = state.deliveries.map(deliveryRow);
-    $('deliveries').replaceChildren(...(rows.length ? rows : [emptyRow(8, 'No deliveries')]));
+    $('deliveries').replaceChildren(...(rows.length ? rows : [emptyRow(9, 'No deliveries')]));
     $('deliveries-more').hidden = !state.deliveryCursor;
   }
 
@@ -432,8 +463,25 @@
       button.disabled = false;
       return;
     }
+    showRetried(id);
     deliveryNotice('Delivery ' + shortID(id) + ' is pending again.', false);
     await refreshAll();
+  }
+
+  // showRetried shows a retried delivery as the retry left it, pending and
+  // without a Retry button, at once: the refresh that follows takes a round
+  // trip, and list answers already on their way predate the retry, so they
+  // are dropped. The row may still be the server-rendered one (the first
+  // list load has not answered yet), so it is changed in place.
+  function showRetried(id) {
+    state.deliverySeq++;
+    const d = state.deliveries.find((x) => x.responseId === id);
+    if (d) d.status = 'pending';
+    const tr = Array.from($('deliveries').rows).find((r) => r.dataset.id === id);
+    if (!tr) return;
+    tr.querySelector('.status').replaceWith(statusEl('pending'));
+    const button = tr.querySelector('button[data-action="retry"]');
+    if (button) button.remove();
   }
 
   // ---- Per-session messages dialog ----
@@ -452,7 +500,7 @@
       cell(timeEl(m.timestamp), 'nowrap'),
       cell(dirEl(m.direction)),
       textCell(m.from, 'from'),
-      channelCell(m.channelType, m.channelId, true),
+      channelCell(m.channelType, m.channelId),
       textCell(m.content, 'content'),
       cell(delivery),
     );
@@ -565,6 +613,7 @@
 
   function start() {
     $('refresh').addEventListener('click', refreshAll);
+    document.addEventListener('copy', copyFullID);
     $('session-filter').addEventListener('input', (ev) => {
       state.sessionFilter = ev.target.value;
       state.sessionPage = 0;
