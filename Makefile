@@ -18,6 +18,8 @@ run: ## run the relay on 127.0.0.1:8787 with ./data/relay.db
 	go run -ldflags '-X main.version=$(VERSION)' ./cmd/relay
 
 test: ## run every test with the race detector
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+	  echo "NOTE: no Chromium on PATH: the dashboard's browser tests (admin) will be SKIPPED. Install it with: apt-get install chromium"
 	go test -race -count=1 ./...
 
 cover: ## test with a coverage report in cover.html

@@ -62,12 +62,14 @@ func loadServerKey(ctx context.Context, st storage.Store) (*ecdsa.PrivateKey, er
 	return ecdsa.ParseRawPrivateKey(elliptic.P256(), raw)
 }
 
-// jwk is a P-256 public key in the member order clients expect.
+// jwk is a P-256 public key in the member order clients expect, as the
+// original's WebCrypto (Deno) exported it: alg ES256 included.
 type jwk struct {
 	Kty    string   `json:"kty"`
 	Crv    string   `json:"crv"`
 	X      string   `json:"x"`
 	Y      string   `json:"y"`
+	Alg    string   `json:"alg"`
 	KeyOps []string `json:"key_ops"`
 	Ext    bool     `json:"ext"`
 }
@@ -76,7 +78,7 @@ func publicJWK(k *ecdsa.PublicKey) jwk {
 	b, _ := k.Bytes() // uncompressed: 0x04 || x || y
 	return jwk{Kty: "EC", Crv: "P-256",
 		X: base64.RawURLEncoding.EncodeToString(b[1:33]), Y: base64.RawURLEncoding.EncodeToString(b[33:]),
-		KeyOps: []string{"verify"}, Ext: true}
+		Alg: "ES256", KeyOps: []string{"verify"}, Ext: true}
 }
 
 // parsePublicKey validates JWK coordinates (base64url, padding tolerated, 32

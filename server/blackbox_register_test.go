@@ -42,18 +42,18 @@ func checkRegistered(t *testing.T, a answer) registered {
 		t.Errorf("userId %q (want UUIDv4), apiKey %q (want UUIDv8)", reg.UserID, reg.APIKey)
 	}
 	spk := string(reg.ServerPublicKey)
-	if got := members(t, spk); !slices.Equal(got, []string{"kty", "crv", "x", "y", "key_ops", "ext"}) {
+	if got := members(t, spk); !slices.Equal(got, []string{"kty", "crv", "x", "y", "alg", "key_ops", "ext"}) {
 		t.Errorf("serverPublicKey members %v", got)
 	}
 	var k struct {
-		Kty, Crv, X, Y string
-		KeyOps         json.RawMessage `json:"key_ops"`
-		Ext            json.RawMessage
+		Kty, Crv, X, Y, Alg string
+		KeyOps              json.RawMessage `json:"key_ops"`
+		Ext                 json.RawMessage
 	}
 	if err := json.Unmarshal(reg.ServerPublicKey, &k); err != nil {
 		t.Fatal(err)
 	}
-	if k.Kty != "EC" || k.Crv != "P-256" || string(k.KeyOps) != `["verify"]` || string(k.Ext) != "true" {
+	if k.Kty != "EC" || k.Crv != "P-256" || k.Alg != "ES256" || string(k.KeyOps) != `["verify"]` || string(k.Ext) != "true" {
 		t.Errorf("serverPublicKey %s", spk)
 	}
 	if _, err := (client.JWK{Kty: k.Kty, Crv: k.Crv, X: k.X, Y: k.Y}).PublicKey(); err != nil || len(k.X) != 43 || len(k.Y) != 43 {
