@@ -250,18 +250,26 @@ func TestKV(t *testing.T) {
 	contains(t, "value is the record", string(kv.Entries[0].Value), `"id":"`+userB+`"`)
 	contains(t, "member order", rec.Body.String(), `{"prefix":["users"],"entries":[{"key":["`+userB+`"],"value":{`)
 
-	// Sealed values are never opened.
+	// Sealed values are never opened: the bot token, the channels' secret
+	// metadata members, the admin session.
 	for _, prefix := range []string{"secrets", "admin_sessions"} {
 		rec = v.as(token, "GET", "/admin/kv?prefix="+prefix, "")
 		decode(t, rec, &kv)
-		equal(t, prefix+" entries", kv.Count, 1)
-		equal(t, prefix+" sealed", string(kv.Entries[0].Value), `{"sealed":true}`)
+		if kv.Count == 0 {
+			t.Fatalf("%s: no entries", prefix)
+		}
+		for _, e := range kv.Entries {
+			equal(t, prefix+" sealed", string(e.Value), `{"sealed":true}`)
+		}
 		notContains(t, prefix, rec.Body.String(), "123:abc")
 	}
 	rec = v.as(token, "GET", "/admin/kv?prefix=secrets,"+tgID, "")
 	decode(t, rec, &kv)
-	equal(t, "key prefix", kv.Count, 1)
-	equal(t, "key segments", strings.Join(kv.Entries[0].Key, "|"), tgID+"|botToken")
+	keys := []string{}
+	for _, e := range kv.Entries {
+		keys = append(keys, strings.Join(e.Key, "|"))
+	}
+	equal(t, "key segments", strings.Join(keys, " "), tgID+"|botToken "+tgID+"|meta:webhookSecret")
 	equal(t, "path", strings.Join(kv.Prefix, "|"), "secrets|"+tgID)
 	decode(t, v.as(token, "GET", "/admin/kv?prefix=secrets,nothing", ""), &kv)
 	equal(t, "no match", kv.Count, 0)

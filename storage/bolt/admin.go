@@ -101,11 +101,11 @@ func (s *Store) UsersNewestFirst(_ context.Context, offset, limit int) ([]storag
 			if i++; i <= offset {
 				continue
 			}
-			var rec userRecord
-			if err := getJSON(tx.Bucket(bUsers), k[9:], &rec); err != nil {
+			u, err := s.getUser(tx, k[9:])
+			if err != nil {
 				return err
 			}
-			out = append(out, rec.User)
+			out = append(out, u)
 		}
 		return nil
 	})
@@ -318,10 +318,13 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 		if err := tx.Bucket(bAPIKeys).Delete(rec.APIKeyHash); err != nil {
 			return err
 		}
-		if rec.PublicKey != nil {
-			if err := tx.Bucket(bPubKeys).Delete([]byte(rec.PublicKey.Fingerprint())); err != nil {
+		if rec.FingerprintHash != nil {
+			if err := tx.Bucket(bPubKeys).Delete(rec.FingerprintHash); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bUserKeys).Delete([]byte(userID)); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bUsersByTime).Delete(timeKey(toMillis(rec.CreatedAt), userID)); err != nil {
 			return err
@@ -333,7 +336,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 			ids = append(ids, string(v))
 		}
 		for _, id := range ids {
-			ch, err := getChannel(tx, id)
+			ch, err := getChannel(tx, s.key, id)
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,7 @@ type Options struct {
 type Store struct {
 	db       *bbolt.DB
 	key      *seal.RootKey
+	indexKey []byte // keys the reclaim index (storage.FingerprintHash)
 	now      func() time.Time
 	onCommit func(storage.Commit)
 	maxBatch int
@@ -111,12 +112,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = DefaultBatchMaxSize
 	}
-	if err := db.Update(migrate); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("bolt: migrate: %w", err)
-	}
-	err = db.View(func(tx *bbolt.Tx) error {
-		if err := checkKeyIDs(tx, s.key.ID()); err != nil {
+	err = db.Update(func(tx *bbolt.Tx) (err error) {
+		if s.indexKey, err = prepare(tx, s.key); err != nil {
 			return err
 		}
 		s.index = loadIndex(tx)
@@ -204,6 +201,18 @@ func (s *Store) writer() {
 	}
 }
 
+// run runs the write's function in tx. A panic (in a caller's callback, such
+// as UpdateChannel's fn) is that write's error: it must not take the writer
+// goroutine down with it, or every later write would wait forever.
+func (w *write) run(tx *bbolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bolt: write panicked: %v", p)
+		}
+	}()
+	return w.fn(tx)
+}
+
 // errWriteFailed marks a rollback caused by one write's own error.
 var errWriteFailed = errors.New("bolt: write failed")
 
@@ -222,7 +231,7 @@ func (s *Store) commit(group []*write) {
 		s.changes.reset()
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for i, w := range group {
-				if err := w.fn(tx); err != nil {
+				if err := w.run(tx); err != nil {
 					failed, failErr = i, err
 					return errWriteFailed
 				}

@@ -2,6 +2,8 @@ package bolt_test
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +54,57 @@ func TestOnCommit(t *testing.T) {
 	c := <-commits // the append's commit is reported before the append returns
 	if c.Writes != 1 || c.Pages < 2 || c.Err != nil || c.Duration <= 0 {
 		t.Fatalf("commit = %+v, want 1 write, ≥ 2 pages (a leaf and the meta page), no error", c)
+	}
+}
+
+// TestPanickingWriteFailsAlone: a write whose callback panics fails with an
+// error, its group's other writes commit, and the store goes on writing.
+func TestPanickingWriteFailsAlone(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir(), testKey(t), nil)
+	if _, _, err := s.RegisterUser(ctx, storage.User{ID: "u"}, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	c := storage.Channel{ID: "c", UserID: "u", Type: storage.TypeWebhook, Enabled: true, Metadata: json.RawMessage(`{}`)}
+	if err := s.CreateChannel(ctx, &c, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.UpdateChannel(ctx, "c", func(*storage.Channel) error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "panicked: boom") {
+		t.Fatalf("a panicking update: %v, want its panic as an error", err)
+	}
+	m := storage.Message{UserID: "u", ChannelType: storage.TypeWebhook, ChannelID: "c", Content: "after"}
+	done := make(chan error, 1)
+	go func() { done <- s.AppendMessage(ctx, &m, storage.AppendOptions{}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write after a panic never returned: the writer is gone")
+	}
+}
+
+// TestChannelCopies: a caller that changes a channel it read does not change
+// what the next caller reads (the store caches channels).
+func TestChannelCopies(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir(), testKey(t), nil)
+	c := storage.Channel{ID: "c", UserID: "u", Type: storage.TypeDiscord, Metadata: json.RawMessage(`{"a":1}`),
+		Platform: map[string]string{"botUserId": "1"}}
+	if err := s.CreateChannel(ctx, &c, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a miss fills the cache, a hit reads it
+		got, err := s.Channel(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Metadata) != `{"a":1}` || got.Platform["botUserId"] != "1" {
+			t.Fatalf("read %s %v: the cache was changed by a caller", got.Metadata, got.Platform)
+		}
+		got.Metadata[1] = 'X'
+		got.Platform["botUserId"] = "changed"
 	}
 }

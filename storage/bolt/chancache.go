@@ -1,6 +1,8 @@
 package bolt
 
 import (
+	"bytes"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -25,11 +27,19 @@ type chanCache struct {
 
 func newChanCache() *chanCache { return &chanCache{m: map[string]storage.Channel{}} }
 
+// get returns a copy of the cached channel: a caller that changes its
+// metadata or platform ids must not change the cache.
 func (c *chanCache) get(id string) (storage.Channel, bool) {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
 	ch, ok := c.m[id]
-	return ch, ok
+	c.mu.RUnlock()
+	return cloneChannel(ch), ok
+}
+
+func cloneChannel(ch storage.Channel) storage.Channel {
+	ch.Metadata = bytes.Clone(ch.Metadata)
+	ch.Platform = maps.Clone(ch.Platform)
+	return ch
 }
 
 // fill stores ch if no channel changed since gen was read.
@@ -42,7 +52,7 @@ func (c *chanCache) fill(gen uint64, ch storage.Channel) {
 	if len(c.m) >= chanCacheMax {
 		clear(c.m)
 	}
-	c.m[ch.ID] = ch
+	c.m[ch.ID] = cloneChannel(ch) // the caller keeps its own
 }
 
 // invalidate forgets channels after a commit that changed them; with no ids

@@ -57,7 +57,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 			return err
 		}
 		rec.Seq = seq
-		if err := putJSON(chans, []byte(c.ID), rec); err != nil {
+		if err := putChannel(tx, s.key, rec.Channel, false); err != nil {
 			return err
 		}
 		if err := uc.Put(streamKey(c.UserID, seq), []byte(c.ID)); err != nil {
@@ -77,9 +77,8 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 	return wrap("create channel", err)
 }
 
-// Channel implements storage.Store.
-// The record comes from the channel cache when it can; callers must not
-// modify its Metadata or Platform.
+// Channel implements storage.Store. The record comes from the channel cache
+// when it can, as a copy.
 func (s *Store) Channel(_ context.Context, id string) (storage.Channel, error) {
 	if c, ok := s.channels.get(id); ok {
 		return c, nil
@@ -88,7 +87,7 @@ func (s *Store) Channel(_ context.Context, id string) (storage.Channel, error) {
 	var c storage.Channel
 	err := s.view(func(tx *bbolt.Tx) error {
 		var err error
-		c, err = getChannel(tx, id)
+		c, err = getChannel(tx, s.key, id)
 		return err
 	})
 	if err != nil {
@@ -98,18 +97,6 @@ func (s *Store) Channel(_ context.Context, id string) (storage.Channel, error) {
 	return c, nil
 }
 
-// getChannel reads a live channel; tombstones are not found.
-func getChannel(tx *bbolt.Tx, id string) (storage.Channel, error) {
-	var rec channelRecord
-	if err := getJSON(tx.Bucket(bChannels), []byte(id), &rec); err != nil {
-		return storage.Channel{}, err
-	}
-	if rec.Deleted {
-		return storage.Channel{}, storage.ErrNotFound
-	}
-	return rec.Channel, nil
-}
-
 // Channels implements storage.Store.
 func (s *Store) Channels(_ context.Context, userID string) ([]storage.Channel, error) {
 	out := []storage.Channel{}
@@ -117,7 +104,7 @@ func (s *Store) Channels(_ context.Context, userID string) ([]storage.Channel, e
 		prefix := streamPrefix(userID)
 		c := tx.Bucket(bUserChannels).Cursor()
 		for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
-			ch, err := getChannel(tx, string(v))
+			ch, err := getChannel(tx, s.key, string(v))
 			if err != nil {
 				return err
 			}
@@ -137,10 +124,12 @@ func (s *Store) ChannelsOfType(_ context.Context, typ string) ([]storage.Channel
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
-			if !rec.Deleted && rec.Type == typ {
-				out = append(out, rec.Channel)
+			if rec.Deleted || rec.Type != typ {
+				return nil
 			}
-			return nil
+			ch, err := openChannel(tx, s.key, rec.Channel)
+			out = append(out, ch)
+			return err
 		})
 	})
 	return out, wrap("channels of type", err)
@@ -150,7 +139,7 @@ func (s *Store) ChannelsOfType(_ context.Context, typ string) ([]storage.Channel
 func (s *Store) UpdateChannel(ctx context.Context, id string, fn func(*storage.Channel) error) (storage.Channel, error) {
 	var out storage.Channel
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		ch, err := getChannel(tx, id)
+		ch, err := getChannel(tx, s.key, id)
 		if err != nil {
 			return err
 		}
@@ -159,7 +148,7 @@ func (s *Store) UpdateChannel(ctx context.Context, id string, fn func(*storage.C
 		}
 		ch.ID = id // identity is not fn's to change
 		out = ch
-		return putJSON(tx.Bucket(bChannels), []byte(id), channelRecord{Channel: ch})
+		return putChannel(tx, s.key, ch, false)
 	})
 	s.channels.invalidate(id)
 	return out, wrap("update channel", err)
@@ -169,14 +158,14 @@ func (s *Store) UpdateChannel(ctx context.Context, id string, fn func(*storage.C
 func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 	now := s.now()
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		ch, err := getChannel(tx, id)
+		ch, err := getChannel(tx, s.key, id)
 		if err != nil {
 			return err
 		}
 		if ch.UserID != userID {
 			return storage.ErrNotFound
 		}
-		if err := putJSON(tx.Bucket(bChannels), []byte(id), channelRecord{Channel: ch, Deleted: true}); err != nil {
+		if err := putChannel(tx, s.key, ch, true); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bDeleted).Put([]byte(id), nil); err != nil {
@@ -208,7 +197,7 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 func (s *Store) ReplyTarget(_ context.Context, channelID string) (string, error) {
 	var target string
 	err := s.view(func(tx *bbolt.Tx) error {
-		if _, err := getChannel(tx, channelID); err != nil {
+		if _, err := getChannel(tx, s.key, channelID); err != nil {
 			return err
 		}
 		st, err := getChanState(tx, channelID)
@@ -242,7 +231,7 @@ func (s *Store) ChannelByAddress(_ context.Context, addr string) (storage.Channe
 			return storage.ErrNotFound
 		}
 		var err error
-		ch, err = getChannel(tx, string(id))
+		ch, err = getChannel(tx, s.key, string(id))
 		return err
 	})
 	return ch, wrap("channel by address", err)
@@ -252,7 +241,7 @@ func (s *Store) ChannelByAddress(_ context.Context, addr string) (storage.Channe
 func (s *Store) ConsumeChannelSecret(ctx context.Context, channelID, name string, match func([]byte) bool, fn func(*storage.Channel) error) (storage.Channel, error) {
 	var out storage.Channel
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		ch, err := getChannel(tx, channelID)
+		ch, err := getChannel(tx, s.key, channelID)
 		if err != nil {
 			return err
 		}
@@ -276,7 +265,7 @@ func (s *Store) ConsumeChannelSecret(ctx context.Context, channelID, name string
 		}
 		ch.ID = channelID
 		out = ch
-		return putJSON(tx.Bucket(bChannels), []byte(channelID), channelRecord{Channel: ch})
+		return putChannel(tx, s.key, ch, false)
 	})
 	s.channels.invalidate(channelID)
 	return out, wrap("consume channel secret", err)

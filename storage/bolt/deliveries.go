@@ -7,6 +7,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // PendingHeads implements storage.Store. The pending index is ordered by
@@ -17,7 +18,7 @@ func (s *Store) PendingHeads(_ context.Context) ([]storage.PendingReply, error) 
 	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bPending).Cursor()
 		for k, v := c.First(); k != nil; {
-			head, err := pendingReply(tx, k, v)
+			head, err := pendingReply(tx, s.key, k, v)
 			if err != nil {
 				return err
 			}
@@ -40,7 +41,7 @@ func (s *Store) PendingHead(_ context.Context, channelID string) (storage.Pendin
 			return storage.ErrNotFound
 		}
 		var err error
-		out, err = pendingReply(tx, k, v)
+		out, err = pendingReply(tx, s.key, k, v)
 		return err
 	})
 	return out, wrap("pending head", err)
@@ -48,7 +49,7 @@ func (s *Store) PendingHead(_ context.Context, channelID string) (storage.Pendin
 
 // pendingReply reads the pending delivery at index key k (responseId v) with
 // its response and channel.
-func pendingReply(tx *bbolt.Tx, k, v []byte) (storage.PendingReply, error) {
+func pendingReply(tx *bbolt.Tx, key *seal.RootKey, k, v []byte) (storage.PendingReply, error) {
 	var d storage.Delivery
 	if err := getJSON(tx.Bucket(bDeliveries), v, &d); err != nil {
 		return storage.PendingReply{}, err
@@ -58,7 +59,7 @@ func pendingReply(tx *bbolt.Tx, k, v []byte) (storage.PendingReply, error) {
 		return storage.PendingReply{}, err
 	}
 	channelID := string(k[:len(k)-9])
-	ch, err := getChannel(tx, channelID)
+	ch, err := getChannel(tx, key, channelID)
 	if err != nil {
 		return storage.PendingReply{}, err // a deleted channel's deliveries are failed, never pending
 	}
@@ -105,7 +106,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, responseID string, fn func(*
 				return err
 			}
 		case was != storage.StatusPending && d.Status == storage.StatusPending: // retried
-			if _, err := getChannel(tx, d.ChannelID); err != nil {
+			if _, err := getChannel(tx, s.key, d.ChannelID); err != nil {
 				return err // a deleted channel's replies stay failed
 			}
 			if err := tx.Bucket(bPending).Put(key, []byte(responseID)); err != nil {

@@ -2,9 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -185,81 +182,5 @@ func TestDeleteUserInTheCommitOfItsAppend(t *testing.T) {
 func waitQueued(s *Store, n int) {
 	for len(s.writes) < n {
 		runtime.Gosched()
-	}
-}
-
-// TestMigrateSchema1: a store written by schema 1 (messages per user, binary
-// and legacy JSON records) opens with its messages in the log, readable and
-// in order, and new messages follow them.
-func TestMigrateSchema1(t *testing.T) {
-	dir, key := t.TempDir(), rootKey(t)
-	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	ms := toMillis(t0)
-	db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		meta, err := tx.CreateBucket(bMeta)
-		if err != nil {
-			return err
-		}
-		if err := meta.Put(keySchemaVersion, []byte("1")); err != nil {
-			return err
-		}
-		msgs, err := tx.CreateBucket(bMessagesV1)
-		if err != nil {
-			return err
-		}
-		for i, user := range []string{"u1", "u2"} {
-			legacy := fmt.Sprintf(`{"id":"%s-0","channelType":"webhook","channelId":"c","from":"f","content":"%s legacy","metadata":{"n":0}}`, user, user)
-			if err := msgs.Put(streamKey(user, ms+uint64(i)), []byte(legacy)); err != nil {
-				return err
-			}
-			binary := encodeMessage(messageRecord{ID: user + "-1", ChannelType: "webhook", ChannelID: "c", From: "f", Content: user + " binary", Metadata: json.RawMessage(`{"n":1}`)})
-			if err := msgs.Put(streamKey(user, ms+10), binary); err != nil {
-				return err
-			}
-		}
-		// u1's newest message (ms+20) was swept; its state remembers it.
-		state, err := tx.CreateBucket(bUserStateV1)
-		if err != nil {
-			return err
-		}
-		return state.Put([]byte("u1"), append(putUint64(ms+20), putUint64(2)...))
-	})
-	if err == nil {
-		err = db.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	s := openStore(t, dir, key, func() time.Time { return t0 })
-	for _, user := range []string{"u1", "u2"} {
-		msgs, _, err := s.MessagesAfter(bg, user, time.Time{}, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(msgs) != 2 || msgs[0].ID != user+"-0" || msgs[0].Content != user+" legacy" || string(msgs[0].Metadata) != `{"n":0}` ||
-			msgs[1].ID != user+"-1" || msgs[1].Content != user+" binary" || !msgs[1].Timestamp.Equal(t0.Add(10*time.Millisecond)) {
-			t.Fatalf("%s after migration: %+v", user, msgs)
-		}
-	}
-	next := appendTo(t, s, "u1", "new")[0]
-	if want := t0.Add(21 * time.Millisecond); !next.Timestamp.Equal(want) {
-		t.Fatalf("next timestamp = %v, want %v", next.Timestamp, want)
-	}
-	err = s.view(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bMessagesV1) != nil || tx.Bucket(bUserStateV1) != nil {
-			return fmt.Errorf("schema 1's per-user buckets are still there")
-		}
-		if v := tx.Bucket(bMeta).Get(keySchemaVersion); string(v) != schemaVersion {
-			return fmt.Errorf("schema version %q, want %q", v, schemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -16,12 +17,13 @@ import (
 // byte order equals time (or sequence) order.
 var (
 	bMeta         = []byte("meta")           // schema_version, swept_through, sealed store secrets
-	bUsers        = []byte("users")          // userId → user
+	bUsers        = []byte("users")          // userId → user (without its public key)
+	bUserKeys     = []byte("user_keys")      // userId → sealed public key
 	bAPIKeys      = []byte("apikeys")        // SHA-256(apiKey) → userId
-	bPubKeys      = []byte("pubkeys")        // fingerprint x:y → userId
-	bChannels     = []byte("channels")       // channelId → channel (or tombstone)
+	bPubKeys      = []byte("pubkeys")        // HMAC(index key, fingerprint x:y) → userId
+	bChannels     = []byte("channels")       // channelId → channel (or tombstone), secret metadata members null
 	bUserChannels = []byte("user_channels")  // userId \0 seq → channelId
-	bSecrets      = []byte("secrets")        // channelId \0 name → sealed value
+	bSecrets      = []byte("secrets")        // channelId \0 name → sealed value (meta:<member> for metadata)
 	bMessageLog   = []byte("message_log")    // ms \0 userId → message (index.go finds a user's)
 	bResponses    = []byte("responses")      // channelId \0 ms → response
 	bChanState    = []byte("channel_state")  // channelId → last response timestamp, reply target, dedupe
@@ -34,83 +36,67 @@ var (
 	bAddresses    = []byte("addresses")      // inbound email address → channelId
 )
 
-var allBuckets = [][]byte{bMeta, bUsers, bAPIKeys, bPubKeys, bChannels, bUserChannels, bSecrets,
+var allBuckets = [][]byte{bMeta, bUsers, bUserKeys, bAPIKeys, bPubKeys, bChannels, bUserChannels, bSecrets,
 	bMessageLog, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe, bUsersByTime, bAdmin, bAddresses}
 
 // sealedBuckets hold only sealed values (plus the meta bucket's schema version).
-var sealedBuckets = [][]byte{bMeta, bSecrets, bAdmin}
+var sealedBuckets = [][]byte{bMeta, bUserKeys, bSecrets, bAdmin}
 
-// schemaVersion is the layout of the store's keys. Version 1 kept messages
-// per user ("messages": userId \0 ms); version 2 keeps them in one log in time
-// order.
-const schemaVersion = "2"
+// schemaVersion is the layout of the store. Version 3 seals users' public
+// keys and channels' secret metadata members, and indexes public keys by a
+// keyed hash (version 2 kept them plain); Open converts a version 2 store.
+const schemaVersion = "3"
 
 var (
 	keySchemaVersion = []byte("schema_version")
 	keySweptThrough  = []byte("swept_through") // the newest message timestamp the sweep deleted
+	keyIndexKey      = []byte("secret:index_key")
 )
 
-func migrate(tx *bbolt.Tx) error {
+// prepare makes tx's store current under key: it creates the buckets of a new
+// store, refuses one sealed under another root key, converts a version 2 store
+// and returns the index key (created on first use).
+func prepare(tx *bbolt.Tx, key *seal.RootKey) (indexKey []byte, err error) {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	meta := tx.Bucket(bMeta)
-	switch v := meta.Get(keySchemaVersion); {
-	case v == nil: // a new store
-	case string(v) == "1":
-		if err := migrateMessageLog(tx); err != nil {
-			return fmt.Errorf("schema 1 to 2: %w", err)
-		}
-	case string(v) != schemaVersion:
-		return fmt.Errorf("unknown schema version %q", v)
-	default:
-		return nil
+	version := string(meta.Get(keySchemaVersion))
+	if version != "" && version != "2" && version != schemaVersion {
+		return nil, fmt.Errorf("bolt: unknown schema version %q", version)
 	}
-	return meta.Put(keySchemaVersion, []byte(schemaVersion))
+	if err := checkKeyIDs(tx, key.ID()); err != nil {
+		return nil, err
+	}
+	if indexKey, err = loadIndexKey(meta, key); err != nil {
+		return nil, err
+	}
+	if version == "2" {
+		if err := sealAtRest(tx, key, indexKey); err != nil {
+			return nil, fmt.Errorf("bolt: convert schema 2 to 3: %w", err)
+		}
+	}
+	if version != schemaVersion {
+		return indexKey, meta.Put(keySchemaVersion, []byte(schemaVersion))
+	}
+	return indexKey, nil
 }
 
-// Schema 1's per-user buckets: userId \0 ms → message, and userId → the
-// user's newest timestamp and retained count (two big-endian uint64s).
-var (
-	bMessagesV1  = []byte("messages")
-	bUserStateV1 = []byte("user_state")
-)
-
-// migrateMessageLog moves schema 1's per-user messages into the message log,
-// values unchanged, in the transaction that opens the store. The newest
-// timestamp of any user becomes the floor of new ones, as if swept.
-func migrateMessageLog(tx *bbolt.Tx) error {
-	if old := tx.Bucket(bMessagesV1); old != nil {
-		log := streamBucket(tx, bMessageLog)
-		err := old.ForEach(func(k, v []byte) error {
-			if len(k) < 9 || k[len(k)-9] != 0 {
-				return fmt.Errorf("message key %q is not userId\\0ms", k)
-			}
-			return log.Put(timeKey(streamNumber(k), string(k[:len(k)-9])), v)
-		})
-		if err != nil {
-			return err
-		}
-		if err := tx.DeleteBucket(bMessagesV1); err != nil {
-			return err
-		}
+// loadIndexKey opens the store's index key, creating it on first use.
+func loadIndexKey(meta *bbolt.Bucket, key *seal.RootKey) ([]byte, error) {
+	aad := sealAAD(bMeta, keyIndexKey)
+	if v := meta.Get(keyIndexKey); v != nil {
+		return seal.Open(key, aad, v)
 	}
-	if state := tx.Bucket(bUserStateV1); state != nil {
-		var floor uint64
-		_ = state.ForEach(func(_, v []byte) error {
-			if len(v) == 16 {
-				floor = max(floor, binary.BigEndian.Uint64(v))
-			}
-			return nil
-		})
-		if err := tx.Bucket(bMeta).Put(keySweptThrough, putUint64(floor)); err != nil {
-			return err
-		}
-		return tx.DeleteBucket(bUserStateV1)
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh)
+	v, err := seal.Seal(key, aad, fresh)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return fresh, meta.Put(keyIndexKey, v)
 }
 
 // checkKeyIDs refuses a store holding values sealed under another root key.

@@ -13,8 +13,7 @@ import (
 //	0x01 | id | channelType | channelId | from | content | metadata
 //
 // each field a uvarint byte length and the bytes (metadata is raw JSON, empty
-// when absent). Records that start with '{' are the JSON records of earlier
-// versions and are still read.
+// when absent).
 const recordV1 = 0x01
 
 var errBadRecord = errors.New("bolt: malformed message record")
@@ -49,14 +48,9 @@ func setID(record []byte, id string) {
 	copy(record[2:], id)
 }
 
-// decodeMessage decodes a stored message record (binary or legacy JSON). The
-// result does not alias v, which bbolt owns.
+// decodeMessage decodes a stored message record. The result does not alias
+// v, which bbolt owns.
 func decodeMessage(v []byte) (messageRecord, error) {
-	if len(v) > 0 && v[0] == '{' {
-		var rec messageRecord
-		err := json.Unmarshal(v, &rec)
-		return rec, err
-	}
 	if len(v) == 0 || v[0] != recordV1 {
 		return messageRecord{}, errBadRecord
 	}

@@ -49,21 +49,12 @@ func TestSetID(t *testing.T) {
 	setID(record, "short")
 }
 
-// TestMessageRecordLegacyJSON: stores written before the binary layout hold
-// JSON records, which must still read the same.
-func TestMessageRecordLegacyJSON(t *testing.T) {
-	got, err := decodeMessage([]byte(`{"id":"i","channelType":"webhook","channelId":"c","from":"f","content":"x","metadata":{"a":1}}`))
-	want := messageRecord{ID: "i", ChannelType: "webhook", ChannelID: "c", From: "f", Content: "x", Metadata: json.RawMessage(`{"a":1}`)}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v, %v; want %+v", got, err, want)
-	}
-}
-
 func TestMessageRecordMalformed(t *testing.T) {
 	good := encodeMessage(messageRecord{ID: "id", ChannelType: "webhook", ChannelID: "c", From: "f", Content: "content"})
 	for name, v := range map[string][]byte{
 		"empty":           nil,
 		"unknown version": append([]byte{0x02}, good[1:]...),
+		"JSON":            []byte(`{"id":"i","channelType":"webhook","channelId":"c","from":"f","content":"x"}`),
 		"truncated":       good[:len(good)-3],
 		"trailing bytes":  append(append([]byte{}, good...), 0),
 		"length overflow": {recordV1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'},

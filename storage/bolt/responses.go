@@ -28,7 +28,7 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		id, kind string
 	)
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		ch, err := getChannel(tx, r.ChannelID)
+		ch, err := getChannel(tx, s.key, r.ChannelID)
 		if err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func (s *Store) ResponsesAfter(_ context.Context, channelID string, after time.T
 	out := make([]storage.Response, 0, min(limit, 64))
 	var more bool
 	err := s.view(func(tx *bbolt.Tx) error {
-		if _, err := getChannel(tx, channelID); err != nil {
+		if _, err := getChannel(tx, s.key, channelID); err != nil {
 			return err // deleted channels' responses are no longer readable
 		}
 		prefix := streamPrefix(channelID)

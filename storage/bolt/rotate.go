@@ -21,10 +21,7 @@ func RotateRootKey(dir string, old, new *seal.RootKey) (int, error) {
 	}
 	n := 0
 	err = db.Update(func(tx *bbolt.Tx) error {
-		if err := migrate(tx); err != nil {
-			return err
-		}
-		if err := checkKeyIDs(tx, old.ID()); err != nil {
+		if _, err := prepare(tx, old); err != nil {
 			return err
 		}
 		for _, name := range sealedBuckets {

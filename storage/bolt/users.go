@@ -54,17 +54,32 @@ func (s *Store) RegisterUser(ctx context.Context, u storage.User, apiKeyHash []b
 		out     storage.User
 		created bool
 	)
+	rec := userRecord{User: u, APIKeyHash: apiKeyHash}
+	rec.PublicKey = nil // sealed apart, never in the record
+	var sealedKey []byte
+	if u.PublicKey != nil {
+		rec.FingerprintHash = storage.FingerprintHash(s.indexKey, *u.PublicKey)
+		raw, err := json.Marshal(u.PublicKey)
+		if err != nil {
+			return out, false, wrap("register user", err)
+		}
+		if sealedKey, err = seal.Seal(s.key, sealAAD(bUserKeys, []byte(u.ID)), raw); err != nil {
+			return out, false, wrap("seal public key", err)
+		}
+	}
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		created = false
-		if u.PublicKey != nil {
-			if id := tx.Bucket(bPubKeys).Get([]byte(u.PublicKey.Fingerprint())); id != nil {
-				return getJSON(tx.Bucket(bUsers), id, &out)
+		if rec.FingerprintHash != nil {
+			if id := tx.Bucket(bPubKeys).Get(rec.FingerprintHash); id != nil {
+				var err error
+				out, err = s.getUser(tx, id)
+				return err
 			}
 		}
 		if tx.Bucket(bUsers).Get([]byte(u.ID)) != nil {
 			return storage.ErrConflict
 		}
-		if err := putJSON(tx.Bucket(bUsers), []byte(u.ID), userRecord{User: u, APIKeyHash: apiKeyHash}); err != nil {
+		if err := putJSON(tx.Bucket(bUsers), []byte(u.ID), rec); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bUsersByTime).Put(timeKey(toMillis(u.CreatedAt), u.ID), nil); err != nil {
@@ -73,8 +88,11 @@ func (s *Store) RegisterUser(ctx context.Context, u storage.User, apiKeyHash []b
 		if err := tx.Bucket(bAPIKeys).Put(apiKeyHash, []byte(u.ID)); err != nil {
 			return err
 		}
-		if u.PublicKey != nil {
-			if err := tx.Bucket(bPubKeys).Put([]byte(u.PublicKey.Fingerprint()), []byte(u.ID)); err != nil {
+		if sealedKey != nil {
+			if err := tx.Bucket(bUserKeys).Put([]byte(u.ID), sealedKey); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bPubKeys).Put(rec.FingerprintHash, []byte(u.ID)); err != nil {
 				return err
 			}
 		}
@@ -92,7 +110,9 @@ func (s *Store) UserByAPIKeyHash(_ context.Context, hash []byte) (storage.User, 
 		if id == nil {
 			return storage.ErrNotFound
 		}
-		return getJSON(tx.Bucket(bUsers), id, &u)
+		var err error
+		u, err = s.getUser(tx, id)
+		return err
 	})
 	return u, wrap("user by api key", err)
 }
@@ -100,14 +120,36 @@ func (s *Store) UserByAPIKeyHash(_ context.Context, hash []byte) (storage.User, 
 // User implements storage.Store.
 func (s *Store) User(_ context.Context, id string) (storage.User, error) {
 	var u storage.User
-	err := s.view(func(tx *bbolt.Tx) error { return getJSON(tx.Bucket(bUsers), []byte(id), &u) })
+	err := s.view(func(tx *bbolt.Tx) (err error) { u, err = s.getUser(tx, []byte(id)); return err })
 	return u, wrap("user", err)
 }
 
-// userRecord is a user with what its deletion needs to find.
+// userRecord is a user with what its deletion needs to find. Its public key
+// is not in it: it is sealed in the user_keys bucket, and the reclaim index
+// holds only FingerprintHash.
 type userRecord struct {
 	storage.User
-	APIKeyHash []byte `json:"apiKeyHash"`
+	APIKeyHash      []byte `json:"apiKeyHash"`
+	FingerprintHash []byte `json:"fingerprintHash,omitempty"`
+}
+
+// getUser reads a user with its public key opened.
+func (s *Store) getUser(tx *bbolt.Tx, id []byte) (storage.User, error) {
+	var rec userRecord
+	if err := getJSON(tx.Bucket(bUsers), id, &rec); err != nil {
+		return storage.User{}, err
+	}
+	if v := tx.Bucket(bUserKeys).Get(id); v != nil {
+		raw, err := seal.Open(s.key, sealAAD(bUserKeys, id), v)
+		if err != nil {
+			return storage.User{}, err
+		}
+		rec.PublicKey = new(storage.PublicKey)
+		if err := json.Unmarshal(raw, rec.PublicKey); err != nil {
+			return storage.User{}, err
+		}
+	}
+	return rec.User, nil
 }
 
 // getJSON decodes b[key] into v; storage.ErrNotFound when absent.

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +210,37 @@ func testBrowse(t *testing.T, open Opener) {
 	equal(t, "sealed shown as sealed", sealed, true)
 	_, err = s.Browse(ctx, []string{"nope"}, 10)
 	errorIs(t, err, storage.ErrNotFound)
+}
+
+// testSecretsNeverBrowsed: a session's public key and a channel's inbound
+// secrets are given back to the relay but never shown by the store browser
+// (they are sealed at rest, PROTOCOL §11.3).
+func testSecretsNeverBrowsed(t *testing.T, open Opener) {
+	s := open(t, time.Now)
+	pk := storage.PublicKey{X: "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg", Y: "eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXk"}
+	u := newUser(t, s, &pk)
+	meta := `{"botUsername":"bot","webhookSecret":"secret-never-shown","pairingCode":"PAIR0042"}`
+	c := storage.Channel{ID: "tg", UserID: u.ID, Type: storage.TypeTelegram, Enabled: true, Metadata: json.RawMessage(meta)}
+	must(t, s.CreateChannel(ctx, &c, map[string][]byte{"botToken": []byte("token-never-shown")}))
+	got, err := s.Channel(ctx, "tg")
+	must(t, err)
+	equal(t, "metadata", string(got.Metadata), meta)
+	again, err := s.User(ctx, u.ID)
+	must(t, err)
+	equal(t, "public key", *again.PublicKey, pk)
+	buckets, err := s.Buckets(ctx)
+	must(t, err)
+	for _, b := range buckets {
+		entries, err := s.Browse(ctx, []string{b.Name}, 1000)
+		must(t, err)
+		for _, e := range entries {
+			for _, plain := range []string{pk.X, pk.Y, "secret-never-shown", "PAIR0042", "token-never-shown"} {
+				if strings.Contains(strings.Join(e.Key, "/"), plain) || strings.Contains(string(e.Value), plain) {
+					t.Errorf("browser shows %q in %s/%v: %s", plain, b.Name, e.Key, e.Value)
+				}
+			}
+		}
+	}
 }
 
 func testEmailChannels(t *testing.T, open Opener) {

@@ -65,6 +65,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeliveriesListing", testDeliveriesListing},
 		{"DeleteUser", testDeleteUser},
 		{"Browse", testBrowse},
+		{"SecretsNeverBrowsed", testSecretsNeverBrowsed},
 		{"EmailChannels", testEmailChannels},
 		{"ChannelReadsFollowWrites", testChannelReadsFollowWrites},
 	}
