@@ -63,6 +63,8 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 		return err
 	}
 	s.hub.CloseUser(userID, live.CloseSessionDeleted, live.ReasonSessionDeleted)
+	s.keys.forget(userID)
+	s.nonces.forget(userID)
 	release()
 	s.log.Info("session deleted by the admin", "user_id", userID, "channels", len(deleted))
 	return nil

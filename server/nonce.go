@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
@@ -13,6 +14,12 @@ const (
 	nonceFull
 )
 
+// nonceKey is what a nonce is remembered by: 16 bytes of its SHA-256, so
+// that a nonce of up to 256 bytes costs the same as a short one. Two nonces
+// sharing it would make the second look replayed, which is harmless (the
+// client signs again with a new nonce) and, at 128 bits, never happens.
+type nonceKey [16]byte
+
 // nonceStore remembers the nonces of verified requests per user for ttl.
 // Memory is bounded per user: past max live nonces, requests are refused
 // until some expire. Nonces live in memory only; PROTOCOL §2.5 explains why
@@ -22,49 +29,59 @@ type nonceStore struct {
 	max int
 
 	mu    sync.Mutex
-	users map[string]map[string]time.Time // user → nonce → expiry
+	users map[string]map[nonceKey]int64 // user → nonce → expiry (unix ms)
 }
 
 func newNonceStore(ttl time.Duration, max int) *nonceStore {
-	return &nonceStore{ttl: ttl, max: max, users: map[string]map[string]time.Time{}}
+	return &nonceStore{ttl: ttl, max: max, users: map[string]map[nonceKey]int64{}}
 }
 
 // add checks and records nonce for user atomically.
 func (n *nonceStore) add(user, nonce string, now time.Time) nonceResult {
+	sum := sha256.Sum256([]byte(nonce))
+	key, ms := nonceKey(sum[:16]), now.UnixMilli()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	set := n.users[user]
 	if set == nil {
-		set = map[string]time.Time{}
+		set = map[nonceKey]int64{}
 		n.users[user] = set
 	}
-	if exp, ok := set[nonce]; ok && now.Before(exp) {
+	if exp, ok := set[key]; ok && ms < exp {
 		return nonceReplayed
 	}
 	if len(set) >= n.max {
-		expire(set, now)
+		expire(set, ms)
 		if len(set) >= n.max {
 			return nonceFull
 		}
 	}
-	set[nonce] = now.Add(n.ttl)
+	set[key] = now.Add(n.ttl).UnixMilli()
 	return nonceRecorded
+}
+
+// forget drops a user's nonces (the session was deleted).
+func (n *nonceStore) forget(user string) {
+	n.mu.Lock()
+	delete(n.users, user)
+	n.mu.Unlock()
 }
 
 // prune drops expired nonces and empty users.
 func (n *nonceStore) prune(now time.Time) {
+	ms := now.UnixMilli()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for user, set := range n.users {
-		if expire(set, now); len(set) == 0 {
+		if expire(set, ms); len(set) == 0 {
 			delete(n.users, user)
 		}
 	}
 }
 
-func expire(set map[string]time.Time, now time.Time) {
+func expire(set map[nonceKey]int64, ms int64) {
 	for k, exp := range set {
-		if !now.Before(exp) {
+		if ms >= exp {
 			delete(set, k)
 		}
 	}

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		version: deps.Version,
 		now:     deps.Now,
 		purge:   make(chan struct{}, 1),
-		keys:    newKeyCache(),
+		keys:    newKeyCache(keyCacheMax),
 		reqIDs:  newRequestIDs(),
 	}
 	if s.now == nil {

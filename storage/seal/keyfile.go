@@ -20,7 +20,15 @@ import (
 // is read and returned with created=false. An existing file that does not
 // parse is an error; it is never overwritten. A file readable by group or
 // others is accepted; checking its mode is left to the caller.
+//
+// Temporary files that a kill during an earlier creation left behind (they
+// hold a key) are removed once the key file is read.
 func LoadOrCreateKeyFile(path string) (k *RootKey, created bool, err error) {
+	defer func() {
+		if err == nil {
+			removeStaleTemps(path)
+		}
+	}()
 	k, err = readKeyFile(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return k, false, err
@@ -30,8 +38,9 @@ func LoadOrCreateKeyFile(path string) (k *RootKey, created bool, err error) {
 		return nil, false, err
 	}
 	err = createKeyFile(path, k)
-	if errors.Is(err, fs.ErrExist) {
-		// Lost a race with another process: use the key it wrote.
+	if errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist) {
+		// Lost a race with another process: use the key it wrote. (Its
+		// clean-up may have removed our temporary file before we linked it.)
 		k, err = readKeyFile(path)
 		return k, false, err
 	}
@@ -96,10 +105,24 @@ func createKeyFile(path string, k *RootKey) error {
 	return syncDir(filepath.Dir(path))
 }
 
+// tempPattern matches the temporary files writeTemp creates for path.
+func tempPattern(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+}
+
+// removeStaleTemps removes writeTemp's files for path. Once path exists, none
+// of them is needed: a creation in progress elsewhere finds path and reads it.
+func removeStaleTemps(path string) {
+	names, _ := filepath.Glob(tempPattern(path)) // the pattern is well formed
+	for _, name := range names {
+		_ = os.Remove(name)
+	}
+}
+
 // writeTemp writes k to a new 0600 file beside path, fsyncs it and returns
 // its name.
 func writeTemp(path string, k *RootKey) (name string, err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(tempPattern(path)))
 	if err != nil {
 		return "", err
 	}

@@ -168,3 +168,27 @@ func TestWriteKeyFile(t *testing.T) {
 	}
 	checkOnly(t, dir, "new.key", "root.key")
 }
+
+// TestLoadOrCreateKeyFileRemovesStaleTemps: a kill during the first start can
+// leave a temporary file holding a key; the next start removes it.
+func TestLoadOrCreateKeyFileRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "root.key")
+	k, err := GenerateRootKey()
+	noErr(t, err)
+	stale, err := writeTemp(path, k)
+	noErr(t, err)
+	if !strings.HasPrefix(filepath.Base(stale), ".root.key.tmp") {
+		t.Fatalf("temporary file %s", stale)
+	}
+	_, created, err := LoadOrCreateKeyFile(path)
+	noErr(t, err)
+	if !created {
+		t.Fatal("the key file was not created")
+	}
+	checkOnly(t, dir, "root.key")
+	noErr(t, os.WriteFile(filepath.Join(dir, ".root.key.tmp123"), []byte("left by a kill"), 0o600))
+	_, _, err = LoadOrCreateKeyFile(path) // the file exists now
+	noErr(t, err)
+	checkOnly(t, dir, "root.key")
+}
