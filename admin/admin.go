@@ -146,7 +146,7 @@ func New(cfg Config, store storage.Store, relay Relay, log *slog.Logger) *Handle
 	if err != nil {
 		panic(err)
 	}
-	return &Handler{key: cfg.Key, now: cfg.Now, store: store, relay: relay, log: log.With("component", "admin"), pages: p}
+	return &Handler{key: cfg.Key, now: cfg.Now, store: store, relay: relay, log: log, pages: p}
 }
 
 // Register adds every /admin route of PROTOCOL §9 to e, plus

@@ -7,17 +7,12 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"testing"
 
-	"github.com/chaos-relay/relay/channels"
-	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
-	"github.com/chaos-relay/relay/storage/bolt"
-	"github.com/chaos-relay/relay/storage/seal"
+	"github.com/chaos-relay/relay/cmd/relay/app"
 )
 
 // relayURL is the relay the examples talk to, e.g. "http://127.0.0.1:8787".
@@ -169,37 +164,20 @@ func startRelay() (url string, stop func() error, err error) {
 		_ = os.RemoveAll(dir)
 		return "", nil, err
 	}
-	key, err := seal.GenerateRootKey()
-	if err != nil {
-		return fail(err)
-	}
-	store, err := bolt.Open(dir, bolt.Options{RootKey: key})
-	if err != nil {
-		return fail(err)
-	}
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
+	cfg := app.DefaultConfig()
+	cfg.Store.DataDir, cfg.Port = dir, 0
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Deps{Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Platforms: []channels.Platform{webhook.Platform{}}})
+	rl, err := app.New(ctx, cfg, app.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		cancel()
-		_ = store.Close()
-		return fail(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		_ = store.Close()
 		return fail(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
+	go func() { done <- rl.Run(ctx) }()
 	stop = func() error {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		cancel()
-		runErr := <-done
-		return errors.Join(runErr, store.Close(), os.RemoveAll(dir))
+		return errors.Join(<-done, os.RemoveAll(dir))
 	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return "http://" + rl.Addr().String(), stop, nil
 }

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 )
 
 // TestAdminThroughTheRelay: the admin routes as mounted by the server: live
@@ -15,7 +16,7 @@ import (
 // and revokes the apiKey.
 func TestAdminThroughTheRelay(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.AdminKey = "correct horse" })
+	r := newRelay(t, func(c *app.Config) { c.AdminKey = "correct horse" })
 	c := r.register(t, true)
 	_, hook := webhookChannel(t, c, client.NewChannel{Name: "<b>hook</b>"})
 	postN(t, hook, 2, "m")

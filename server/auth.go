@@ -50,7 +50,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if kind != "" {
 			s.metrics.authFailures.WithLabelValues(kind).Inc()
-			s.log.Debug("authentication failed", "component", "auth", "reason", reason, "route", c.Path())
+			s.log.Debug("authentication failed", "reason", reason, "route", c.Path())
 			return errUnauthorized
 		}
 		c.Set(ctxUser, u)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,11 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chaos-relay/relay/channels"
-	"github.com/chaos-relay/relay/channels/webhook"
-	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/server"
-	"github.com/chaos-relay/relay/storage/bolt"
+	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -22,23 +19,21 @@ import (
 // in process (no sockets, no load generator), from 64 concurrent senders.
 func BenchmarkWebhookIngest(b *testing.B) {
 	key, _ := seal.GenerateRootKey()
-	store, err := bolt.Open(b.TempDir(), bolt.Options{RootKey: key})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	cfg := server.DefaultConfig()
-	cfg.DataDir = b.TempDir()
+	cfg := app.DefaultConfig()
+	cfg.Store.DataDir = b.TempDir()
+	cfg.Port = 0
 	cfg.RateLimits.Disabled = true
 	cfg.MaxBacklogPerUser = 1 << 30 // one user takes every message
-	cfg.LogLevel = "warn"
-	srv, err := server.New(bg, cfg, server.Deps{Store: store, Limits: ratelimit.New(cfg.RateLimits, nil),
-		Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})), Version: "bench",
-		Platforms: []channels.Platform{webhook.Platform{}}})
+	ctx, cancel := context.WithCancel(bg)
+	rl, err := app.New(ctx, cfg, app.Options{RootKey: key, Version: "bench",
+		Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := srv.Handler()
+	done := make(chan error, 1)
+	go func() { done <- rl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h := rl.Handler()
 	do := func(method, target, token string, body []byte) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, target, bytes.NewReader(body))
 		if token != "" {

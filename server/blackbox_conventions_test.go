@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 )
 
 // webhookUrl uses RELAY_BASE_URL, else the request's origin, where forwarded
@@ -46,13 +47,13 @@ func TestWebhookURLOrigin(t *testing.T) {
 		}
 	}
 
-	base := newRelay(t, func(c *server.Config) { c.BaseURL = "https://relay.example.com" })
+	base := newRelay(t, func(c *app.Config) { c.BaseURL = "https://relay.example.com" })
 	check("base URL", createWith(base, forwarded), "https://relay.example.com")
 
-	untrusted := newRelay(t, func(*server.Config) {})
+	untrusted := newRelay(t, func(*app.Config) {})
 	check("untrusted peer", createWith(untrusted, forwarded), untrusted.URL)
 
-	trusted := newRelay(t, func(c *server.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	trusted := newRelay(t, func(c *app.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
 	check("trusted proxy", createWith(trusted, forwarded), "https://relay.example.org")
 	check("trusted proxy without headers", createWith(trusted, nil), trusted.URL)
 }
@@ -93,7 +94,7 @@ func TestJSONBodiesIgnoreContentType(t *testing.T) {
 func TestBodyTooLarge(t *testing.T) {
 	t.Parallel()
 	const limit = 256
-	r := newRelay(t, func(c *server.Config) { c.MaxBodyBytes = limit })
+	r := newRelay(t, func(c *app.Config) { c.MaxBodyBytes = limit })
 	h := newHook(t, r, `{}`)
 	legacy := r.register(t, false)
 	over, at := bytes.Repeat([]byte("a"), limit+1), bytes.Repeat([]byte("a"), limit)

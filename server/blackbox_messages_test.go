@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/cmd/relay/app"
 )
 
 // poll sends GET /messages with a raw query and returns the page.
@@ -124,7 +124,7 @@ func TestMessagesSinceForms(t *testing.T) {
 // limit defaults to 100 and is clamped to 500 (§5.3).
 func TestMessagesLimitClamp(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.RateLimits.Disabled = true })
+	r := newRelay(t, func(c *app.Config) { c.RateLimits.Disabled = true })
 	h := newHook(t, r, `{}`)
 	const total = 501
 	var wg sync.WaitGroup

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/server"
 )
 
 // Each limit of §8 answers 429 with its text and Retry-After; malformed
@@ -20,7 +21,7 @@ func TestRateLimits(t *testing.T) {
 
 	t.Run("register", func(t *testing.T) {
 		t.Parallel()
-		r := newRelay(t, func(c *server.Config) { c.RateLimits.Register = two(time.Hour) })
+		r := newRelay(t, func(c *app.Config) { c.RateLimits.Register = two(time.Hour) })
 		checkRegistered(t, send(t, http.MethodPost, r.URL+"/auth/register", []byte("not json"), nil))
 		key := r.register(t, true).Key
 		for _, body := range [][]byte{nil, []byte(`{"publicKey":"bad"}`)} {
@@ -34,7 +35,7 @@ func TestRateLimits(t *testing.T) {
 	// a trusted proxy; then X-Forwarded-For right to left, else X-Real-IP (§1.9).
 	t.Run("client IP", func(t *testing.T) {
 		t.Parallel()
-		one := func(c *server.Config) { c.RateLimits.Register = ratelimit.Rate{N: 1, Per: time.Hour} }
+		one := func(c *app.Config) { c.RateLimits.Register = ratelimit.Rate{N: 1, Per: time.Hour} }
 		reg := func(r *relay, h map[string]string) answer {
 			return send(t, http.MethodPost, r.URL+"/auth/register", nil, h)
 		}
@@ -44,7 +45,7 @@ func TestRateLimits(t *testing.T) {
 		checkRegistered(t, reg(direct, map[string]string{"X-Forwarded-For": "203.0.113.1"}))
 		expectRateLimited(t, reg(direct, map[string]string{"X-Forwarded-For": "203.0.113.2", "X-Real-IP": "203.0.113.3"}), text, 3600)
 
-		proxied := newRelay(t, one, func(c *server.Config) {
+		proxied := newRelay(t, one, func(c *app.Config) {
 			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}
 		})
 		checkRegistered(t, reg(proxied, map[string]string{"X-Forwarded-For": "203.0.113.1"}))
@@ -59,7 +60,7 @@ func TestRateLimits(t *testing.T) {
 
 	t.Run("messages", func(t *testing.T) {
 		t.Parallel()
-		r := newRelay(t, func(c *server.Config) { c.RateLimits.Messages = two(time.Minute) })
+		r := newRelay(t, func(c *app.Config) { c.RateLimits.Messages = two(time.Minute) })
 		h, other := newHook(t, r, `{}`), newHook(t, r, `{}`)
 		poll(t, h, "")
 		expectError(t, signedSend(t, h.c, http.MethodGet, "/messages?since=bad", nil), http.StatusBadRequest, "Invalid since parameter")
@@ -77,7 +78,7 @@ func TestRateLimits(t *testing.T) {
 
 	t.Run("reply", func(t *testing.T) {
 		t.Parallel()
-		r := newRelay(t, func(c *server.Config) { c.RateLimits.Reply = two(time.Minute) })
+		r := newRelay(t, func(c *app.Config) { c.RateLimits.Reply = two(time.Minute) })
 		h := newHook(t, r, `{}`)
 		expectError(t, replyRaw(t, h.c, `{`), http.StatusBadRequest, "Invalid JSON body")
 		replied(t, replyRaw(t, h.c, `{"channelId":"`+h.id+`","content":"one"}`))
@@ -90,7 +91,7 @@ func TestRateLimits(t *testing.T) {
 
 	t.Run("channels", func(t *testing.T) {
 		t.Parallel()
-		r := newRelay(t, func(c *server.Config) { c.RateLimits.Channels = two(time.Hour) })
+		r := newRelay(t, func(c *app.Config) { c.RateLimits.Channels = two(time.Hour) })
 		c := r.register(t, true)
 		expectError(t, createChannel(t, c, `{"type":"sms"}`), http.StatusBadRequest, "Invalid channel type")
 		id := mustCreate(t, c, `{}`).id

@@ -2,18 +2,14 @@ package server_test
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/chaos-relay/relay/cmd/relay/app"
 
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
-	"github.com/chaos-relay/relay/storage"
 )
 
 // Routing happens before authentication (PROTOCOL §1.2): unknown paths are 404
@@ -219,7 +215,7 @@ func TestMetricsArePublicAndCarryNoIDs(t *testing.T) {
 
 func TestMetricsToken(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.MetricsToken = "metrics-secret" })
+	r := newRelay(t, func(c *app.Config) { c.MetricsToken = "metrics-secret" })
 	for _, h := range []map[string]string{nil, {"Authorization": "Bearer wrong"}, {"Authorization": "metrics-secret"}} {
 		expect(t, send(t, http.MethodGet, r.URL+"/metrics", nil, h), http.StatusUnauthorized, `{"error":"Unauthorized"}`)
 	}
@@ -241,35 +237,6 @@ func TestAuthenticatedAnswersAreNotCached(t *testing.T) {
 		checkCommon(t, a)
 		if cc := a.header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("%d answer: Cache-Control %q, want no-store", a.status, cc)
-		}
-	}
-}
-
-// TestCommitObserver: the store's commits feed the store metrics.
-func TestCommitObserver(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	observe := server.CommitObserver(reg)
-	observe(storage.Commit{Duration: time.Millisecond, Writes: 3, Pages: 7})
-	observe(storage.Commit{Duration: time.Millisecond, Writes: 1, Pages: 2, Err: errors.New("fsync")})
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		m := f.GetMetric()[0]
-		switch {
-		case m.GetCounter() != nil:
-			got[f.GetName()] = m.GetCounter().GetValue()
-		case m.GetHistogram() != nil:
-			got[f.GetName()] = m.GetHistogram().GetSampleSum()
-		}
-	}
-	want := map[string]float64{"relay_store_pages_written_total": 9, "relay_store_commit_writes": 4,
-		"relay_store_commit_errors_total": 1, "relay_store_commit_duration_seconds": 0.002}
-	for name, v := range want {
-		if got[name] != v {
-			t.Errorf("%s = %v, want %v", name, got[name], v)
 		}
 	}
 }

@@ -11,9 +11,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/server"
 )
 
 // storedMsg is a message of GET /messages with its metadata kept raw.
@@ -443,7 +444,7 @@ func TestWebhookFitsLargeBodies(t *testing.T) {
 // Retry-After = the sweep interval, and nothing is stored (§4.1 step 8).
 func TestWebhookInboxFull(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.MaxBacklogPerUser = 2; c.SweepInterval = 90 * time.Second })
+	r := newRelay(t, func(c *app.Config) { c.MaxBacklogPerUser = 2; c.SweepInterval = 90 * time.Second })
 	h := newHook(t, r, `{}`)
 	second := mustCreate(t, h.c, `{}`)
 	accepted(t, hook(t, h.url, "text/plain", []byte("1"), nil))
@@ -465,7 +466,7 @@ func TestWebhookInboxFull(t *testing.T) {
 	accepted(t, hook(t, other.url, "text/plain", []byte("1"), nil))
 
 	// A sweep interval below a second still gives a Retry-After (at least 1).
-	fast := newRelay(t, func(c *server.Config) { c.MaxBacklogPerUser = 1; c.SweepInterval = 500 * time.Millisecond })
+	fast := newRelay(t, func(c *app.Config) { c.MaxBacklogPerUser = 1; c.SweepInterval = 500 * time.Millisecond })
 	h = newHook(t, fast, `{}`)
 	accepted(t, hook(t, h.url, "text/plain", []byte("1"), nil))
 	a := hook(t, h.url, "text/plain", []byte("2"), nil)
@@ -477,7 +478,7 @@ func TestWebhookInboxFull(t *testing.T) {
 
 func TestWebhookRateLimit(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.RateLimits.Webhook = ratelimit.Rate{N: 2, Per: time.Hour} })
+	r := newRelay(t, func(c *app.Config) { c.RateLimits.Webhook = ratelimit.Rate{N: 2, Per: time.Hour} })
 	h := newHook(t, r, `{}`)
 	second := mustCreate(t, h.c, `{}`)
 	accepted(t, hook(t, h.url, "text/plain", []byte("1"), nil))

@@ -5,15 +5,16 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 )
 
 // TestCursorIsLossless: writers ingest concurrently while a poller follows
 // `since` with pages smaller than the backlog. The poller sees every
 // acknowledged message exactly once, in timestamp order (PROTOCOL §5.2).
 func TestCursorIsLossless(t *testing.T) {
-	r := newRelay(t, func(c *server.Config) { c.RateLimits.Disabled = true })
+	r := newRelay(t, func(c *app.Config) { c.RateLimits.Disabled = true })
 	c := r.register(t, true)
 	_, hook := webhookChannel(t, c, client.NewChannel{})
 

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/channels/discord/discordtest"
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -39,8 +40,8 @@ func discordRelay(t *testing.T) (*relay, *discordtest.Server, testBot) {
 		Username: fmt.Sprintf("relaybot%d", n), ApplicationID: strconv.FormatInt(800000000000000000+n, 10),
 		VerifyKey: discordtest.VerifyKey(discordtest.TestSeed())}}
 	fakeDiscord.AddBot(b.token, b.bot)
-	r := newRelay(t, func(c *server.Config) {
-		c.DiscordAPIURL = fakeDiscord.URL
+	r := newRelay(t, func(c *app.Config) {
+		c.Discord.APIURL = fakeDiscord.URL
 		fastRetries(c)
 	})
 	return r, fakeDiscord, b

@@ -8,20 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/channels/email/emailtest"
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage"
 )
 
 const mailDomain = "mail.example.org"
 
-func emailRelay(t *testing.T, mutate ...func(*server.Config)) (*relay, *emailtest.Server) {
+func emailRelay(t *testing.T, mutate ...func(*app.Config)) (*relay, *emailtest.Server) {
 	t.Helper()
 	fake := emailtest.New(t)
-	r := newRelay(t, append([]func(*server.Config){func(c *server.Config) {
-		c.ResendAPIURL, c.ResendAPIKey = fake.URL, emailtest.APIKey
-		c.EmailDomain, c.ResendWebhookSecret = mailDomain, emailtest.WebhookSecret
+	r := newRelay(t, append([]func(*app.Config){func(c *app.Config) {
+		c.Email.APIURL, c.Email.APIKey = fake.URL, emailtest.APIKey
+		c.Email.Domain, c.Email.WebhookSecret = mailDomain, emailtest.WebhookSecret
 		c.BaseURL = "https://relay.example.com"
 		fastRetries(c)
 	}}, mutate...)...)
@@ -112,10 +113,10 @@ func TestEmailRegistrationFailuresLeaveNothing(t *testing.T) {
 	if chans, _ := c.Channels(bg); len(chans) != 0 {
 		t.Fatalf("channels after failures: %+v", chans)
 	}
-	noDomain, _ := emailRelay(t, func(c *server.Config) { c.EmailDomain = "" })
+	noDomain, _ := emailRelay(t, func(c *app.Config) { c.Email.Domain = "" })
 	nc := noDomain.register(t, false)
 	expectError(t, signedSend(t, nc, http.MethodPost, "/channels/email/register", []byte(`{"userEmail":"a@b.c"}`)), 503, "Email not configured (set CHAOS_EMAIL_DOMAIN env var)")
-	noKey, _ := emailRelay(t, func(c *server.Config) { c.ResendAPIKey = "" })
+	noKey, _ := emailRelay(t, func(c *app.Config) { c.Email.APIKey = "" })
 	kc := noKey.register(t, false)
 	expectError(t, signedSend(t, kc, http.MethodPost, "/channels/email/register", []byte(`{"userEmail":"a@b.c"}`)), 503, "Email registration failed: RESEND_API_KEY environment variable is not set")
 }
@@ -143,7 +144,7 @@ func TestEmailInboundSignatures(t *testing.T) {
 		t.Fatalf("%d messages after a replayed delivery", n)
 	}
 	expect(t, inbound(t, r, "msg_4", []byte(`{"type":"email.sent","data":{}}`), now), 200, `{"ok":true}`)
-	unconfigured, _ := emailRelay(t, func(c *server.Config) { c.ResendWebhookSecret = "" })
+	unconfigured, _ := emailRelay(t, func(c *app.Config) { c.Email.WebhookSecret = "" })
 	expectError(t, send(t, http.MethodPost, unconfigured.URL+"/email/inbound", body, nil), 503, "Inbound email not configured (set RELAY_RESEND_WEBHOOK_SECRET)")
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/chaos-relay/relay/storage"
 )
 
 // metrics are the relay's Prometheus metrics (PROTOCOL §10.2). Labels never
@@ -54,27 +53,6 @@ func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
 			[]string{"kind"}),
 		retentionDeleted: f.NewCounterVec(prometheus.CounterOpts{Name: "relay_retention_deleted_total", Help: "Items removed by retention."},
 			[]string{"kind"}),
-	}
-}
-
-// CommitObserver returns the store's commit hook (bolt.Options.OnCommit),
-// registering its metrics on reg. The store is built before the Server, so
-// its metrics are created here rather than in New.
-func CommitObserver(reg *prometheus.Registry) func(storage.Commit) {
-	f := promauto.With(reg)
-	dur := f.NewHistogram(prometheus.HistogramOpts{Name: "relay_store_commit_duration_seconds", Help: "Duration of group commits (including fsync).",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}})
-	size := f.NewHistogram(prometheus.HistogramOpts{Name: "relay_store_commit_writes", Help: "Writes per group commit.",
-		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
-	pages := f.NewCounter(prometheus.CounterOpts{Name: "relay_store_pages_written_total", Help: "Pages written to the store file by commits."})
-	errs := f.NewCounter(prometheus.CounterOpts{Name: "relay_store_commit_errors_total", Help: "Failed store commits."})
-	return func(c storage.Commit) {
-		dur.Observe(c.Duration.Seconds())
-		size.Observe(float64(c.Writes))
-		pages.Add(float64(c.Pages))
-		if c.Err != nil {
-			errs.Inc()
-		}
 	}
 }
 

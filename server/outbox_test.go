@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -56,16 +57,16 @@ func (f *fakeSender) parts() []channels.Part {
 var _ channels.Sender = (*fakeSender)(nil)
 
 // fastRetries makes the backoff milliseconds instead of seconds.
-func fastRetries(c *server.Config) {
+func fastRetries(c *app.Config) {
 	c.Delivery.MaxBackoff = 5 * time.Millisecond
 	c.RateLimits.Disabled = true
 }
 
 // outboxRelay starts a relay whose telegram replies go to sender, with a
 // session owning a credentialed telegram channel.
-func outboxRelay(t *testing.T, sender *fakeSender, mutate ...func(*server.Config)) (*relay, *client.Client, string) {
+func outboxRelay(t *testing.T, sender *fakeSender, mutate ...func(*app.Config)) (*relay, *client.Client, string) {
 	t.Helper()
-	r := newRelay(t, append([]func(*server.Config){fastRetries}, mutate...)...)
+	r := newRelay(t, append([]func(*app.Config){fastRetries}, mutate...)...)
 	r.senders = map[string]channels.Sender{storage.TypeTelegram: sender}
 	r.restart(t)
 	c := r.register(t, true)
@@ -133,7 +134,7 @@ func TestOutboxRetriesThenSends(t *testing.T) {
 func TestOutboxGivesUp(t *testing.T) {
 	t.Parallel()
 	always := &fakeSender{fail: func(int, channels.Part) error { return errors.New("HTTP 502") }}
-	r, c, ch := outboxRelay(t, always, func(c *server.Config) { c.Delivery.MaxAttempts = 5 })
+	r, c, ch := outboxRelay(t, always, func(c *app.Config) { c.Delivery.MaxAttempts = 5 })
 	id := replyTo(t, c, ch, "doomed")
 	d := waitDelivery(t, r, id)
 	if d.Status != storage.StatusFailed || d.Attempts != 5 || d.LastError != "HTTP 502" {
@@ -217,7 +218,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		}
 		return nil
 	}}
-	r, c, ch := outboxRelay(t, sender, func(c *server.Config) { c.Delivery.MaxBackoff = 50 * time.Millisecond })
+	r, c, ch := outboxRelay(t, sender, func(c *app.Config) { c.Delivery.MaxBackoff = 50 * time.Millisecond })
 	done := replyTo(t, c, ch, "done")
 	if d := waitDelivery(t, r, done); d.Status != storage.StatusSent {
 		t.Fatalf("first reply %+v", d)

@@ -18,15 +18,9 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/channels"
-	"github.com/chaos-relay/relay/channels/discord"
-	"github.com/chaos-relay/relay/channels/email"
-	"github.com/chaos-relay/relay/channels/telegram"
-	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/storage"
-	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -34,19 +28,18 @@ import (
 // the one at RELAY_URL (black-box runs against any relay).
 type relay struct {
 	URL string
-	dir string
 	key *seal.RootKey
-	cfg server.Config
+	cfg app.Config
 
 	stop func() // stops an in-process relay and closes its store; nil for RELAY_URL
 
-	store   *bolt.Store                // the in-process relay's store, for white-box setup
-	senders map[string]channels.Sender // reply senders by channel type
+	store   storage.Store              // the in-process relay's store, for white-box setup
+	senders map[string]channels.Sender // reply senders by channel type, replacing the platforms'
 }
 
 // newRelay returns the relay under test. Tests that need their own
 // configuration (mutate) run only in-process and skip under RELAY_URL.
-func newRelay(t *testing.T, mutate ...func(*server.Config)) *relay {
+func newRelay(t *testing.T, mutate ...func(*app.Config)) *relay {
 	t.Helper()
 	if u := os.Getenv("RELAY_URL"); u != "" {
 		if len(mutate) > 0 {
@@ -58,47 +51,22 @@ func newRelay(t *testing.T, mutate ...func(*server.Config)) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.DefaultConfig()
-	cfg.DataDir = t.TempDir()
+	cfg := app.DefaultConfig()
+	cfg.Store.DataDir = t.TempDir()
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	r := &relay{dir: cfg.DataDir, key: key, cfg: cfg}
+	r := &relay{key: key, cfg: cfg}
 	r.start(t)
 	return r
 }
 
-// start runs the relay on its data directory and key.
+// start runs the relay on its data directory and key, as cmd/relay does.
 func (r *relay) start(t *testing.T) {
 	t.Helper()
-	store, err := bolt.Open(r.dir, bolt.Options{RootKey: r.key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.store = store
-	tg := telegram.New(telegram.Config{APIURL: r.cfg.TelegramAPIURL}, log)
-	mail := email.New(email.Config{APIURL: r.cfg.ResendAPIURL, APIKey: r.cfg.ResendAPIKey, Domain: r.cfg.EmailDomain,
-		WebhookSecret: r.cfg.ResendWebhookSecret}, log)
-	senders := r.senders
-	if senders == nil {
-		senders = map[string]channels.Sender{storage.TypeTelegram: tg, storage.TypeEmail: mail}
-	}
-	dc := discord.New(discord.Config{APIURL: r.cfg.DiscordAPIURL, Gateway: r.cfg.DiscordGateway}, log)
-	if r.senders == nil {
-		senders[storage.TypeDiscord] = dc
-	}
-	platforms := []channels.Platform{webhook.Platform{}, tg, mail, dc, channels.StoreOnly(storage.TypeSlack)}
-	srv, err := server.New(ctx, r.cfg, server.Deps{Store: store, Limits: ratelimit.New(r.cfg.RateLimits, nil), Log: log,
-		Version: "test", Senders: senders, Platforms: platforms})
-	if err != nil {
-		cancel()
-		_ = store.Close()
-		t.Fatal(err)
 	}
 	addr := "127.0.0.1:0"
 	if r.URL != "" {
@@ -108,9 +76,16 @@ func (r *relay) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rl, err := app.New(ctx, r.cfg, app.Options{Log: log, Version: "test", Listener: ln, RootKey: r.key, Senders: r.senders})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r.store = rl.Store()
 	r.URL = "http://" + ln.Addr().String()
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
+	go func() { done <- rl.Run(ctx) }()
 	stopped := false
 	r.stop = func() {
 		if stopped {
@@ -120,9 +95,6 @@ func (r *relay) start(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("relay run: %v", err)
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
 		}
 	}
 	t.Cleanup(r.stop)

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
@@ -16,7 +17,7 @@ import (
 // sealed secret), channels, messages and responses survive a clean restart,
 // and a root-key rotation still opens everything.
 func TestRestartKeepsEverything(t *testing.T) {
-	r := newRelay(t, func(*server.Config) {})
+	r := newRelay(t, func(*app.Config) {})
 	signed := r.register(t, true)
 	legacy := r.register(t, false)
 	ch, hook := webhookChannel(t, signed, client.NewChannel{Name: "GitHub"})
@@ -99,14 +100,14 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := bolt.RotateRootKey(r.dir, r.key, next)
+	n, err := bolt.RotateRootKey(r.cfg.Store.DataDir, r.key, next)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n < 2 { // the API-key secret and the server key pair at least
 		t.Fatalf("rotated %d sealed values", n)
 	}
-	if _, err := bolt.Open(r.dir, bolt.Options{RootKey: r.key}); !errors.Is(err, seal.ErrWrongKey) {
+	if _, err := bolt.Open(r.cfg.Store.DataDir, bolt.Options{RootKey: r.key}); !errors.Is(err, seal.ErrWrongKey) {
 		t.Fatalf("opening with the old key after rotation: %v, want ErrWrongKey", err)
 	}
 	r.key = next

@@ -41,7 +41,7 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.PATCH("/channels/:channelId", s.updateChannel, auth)
 	e.DELETE("/channels/:channelId", s.deleteChannel, auth)
 	s.mountPlatforms(e)
-	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.log.With("component", "admin")).Register(e)
+	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.root.With("component", "admin")).Register(e)
 	return e
 }
 

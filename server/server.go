@@ -50,6 +50,7 @@ type Server struct {
 	store   storage.Store
 	limits  *ratelimit.Limiters
 	log     *slog.Logger
+	root    *slog.Logger // without a component: each part gets its own
 	version string
 	now     func() time.Time
 	started time.Time
@@ -91,6 +92,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		store:   deps.Store,
 		limits:  deps.Limits,
 		log:     deps.Log.With("component", "server"),
+		root:    deps.Log,
 		version: deps.Version,
 		now:     deps.Now,
 		purge:   make(chan struct{}, 1),

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/chaos-relay/relay/channels/telegram/telegramtest"
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -18,12 +19,12 @@ const botToken = "123456:ABC-test-token"
 
 // telegramRelay starts a relay pointed at a fake Bot API, with an HTTPS
 // public origin (Telegram refuses plain HTTP webhooks).
-func telegramRelay(t *testing.T, mutate ...func(*server.Config)) (*relay, *telegramtest.Server) {
+func telegramRelay(t *testing.T, mutate ...func(*app.Config)) (*relay, *telegramtest.Server) {
 	t.Helper()
 	fake := telegramtest.New(t)
 	fake.AddBot(botToken, "relay_test_bot")
-	r := newRelay(t, append([]func(*server.Config){func(c *server.Config) {
-		c.TelegramAPIURL = fake.URL
+	r := newRelay(t, append([]func(*app.Config){func(c *app.Config) {
+		c.Telegram.APIURL = fake.URL
 		c.BaseURL = "https://relay.example.com"
 		fastRetries(c)
 	}}, mutate...)...)
@@ -120,7 +121,7 @@ func TestTelegramRegistrationFailuresLeaveNothing(t *testing.T) {
 	}
 
 	// Without an HTTPS public origin nothing is even attempted.
-	plain := newRelay(t, func(cfg *server.Config) { cfg.TelegramAPIURL = fake.URL })
+	plain := newRelay(t, func(cfg *app.Config) { cfg.Telegram.APIURL = fake.URL })
 	pc := plain.register(t, false)
 	before := len(fake.Calls())
 	expectError(t, signedSend(t, pc, http.MethodPost, "/channels/telegram/register", []byte(`{"botToken":"`+botToken+`"}`)),

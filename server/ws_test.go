@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/server"
 )
 
 // frame is a server → client WebSocket frame.
@@ -110,7 +111,7 @@ func postN(t *testing.T, hook string, n int, prefix string) []string {
 	return ids
 }
 
-func noLimits(c *server.Config) { c.RateLimits.Disabled = true }
+func noLimits(c *app.Config) { c.RateLimits.Disabled = true }
 
 func TestWSHandshakeErrors(t *testing.T) {
 	t.Parallel()
@@ -178,7 +179,7 @@ func TestWSLiveDeliveryAndReplay(t *testing.T) {
 
 func TestWSClientFrames(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.RateLimits.Reply = ratelimit.Rate{N: 3, Per: time.Hour} })
+	r := newRelay(t, func(c *app.Config) { c.RateLimits.Reply = ratelimit.Rate{N: 3, Per: time.Hour} })
 	c := r.register(t, false)
 	other := r.register(t, false)
 	ch, _ := webhookChannel(t, c, client.NewChannel{})
@@ -284,7 +285,7 @@ func TestWSMalformedControlFrame(t *testing.T) {
 
 func TestWSConnectionCap(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.WS.MaxConnPerUser = 2 })
+	r := newRelay(t, func(c *app.Config) { c.WS.MaxConnPerUser = 2 })
 	c := r.register(t, false)
 	first := r.dialWS(t, c, "", nil)
 	second := r.dialWS(t, c, "", nil)
@@ -311,7 +312,7 @@ func TestWSConnectionCap(t *testing.T) {
 
 func TestWSFrameLimit(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) { c.WS.MaxFrameBytes = 1024 })
+	r := newRelay(t, func(c *app.Config) { c.WS.MaxFrameBytes = 1024 })
 	c := r.register(t, false)
 	conn := r.dialWS(t, c, "", nil)
 	ok := `{"type":"ping","pad":"` + strings.Repeat("x", 1024-len(`{"type":"ping","pad":""}`)) + `"}`
@@ -331,7 +332,7 @@ func TestWSFrameLimit(t *testing.T) {
 
 func TestWSKeepalive(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) {
+	r := newRelay(t, func(c *app.Config) {
 		c.WS.PingInterval = 20 * time.Millisecond
 		c.WS.PongTimeout = 300 * time.Millisecond
 	})
@@ -379,7 +380,7 @@ func TestWSKeepalive(t *testing.T) {
 
 func TestWSGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(*server.Config) {})
+	r := newRelay(t, func(*app.Config) {})
 	c := r.register(t, false)
 	conn := r.dialWS(t, c, "", nil)
 	done := make(chan *websocket.CloseError, 1)
@@ -528,7 +529,7 @@ func TestWSEverySocketOfAUserGetsEveryMessage(t *testing.T) {
 // receiving meanwhile.
 func TestWSSlowConsumer(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) {
+	r := newRelay(t, func(c *app.Config) {
 		noLimits(c)
 		c.WS.SendQueue = 8
 		c.WS.WriteTimeout = time.Minute // the 1013 here comes from the queue bound
@@ -578,7 +579,7 @@ func TestWSSlowConsumer(t *testing.T) {
 // without limit (1.69 GB in 30 s from one socket) and was never cut.
 func TestWSFloodOfFramesIsCut(t *testing.T) {
 	t.Parallel()
-	r := newRelay(t, func(c *server.Config) {
+	r := newRelay(t, func(c *app.Config) {
 		noLimits(c)
 		c.WS.SendQueue = 8
 		c.WS.WriteTimeout = time.Minute // the cut must come from the bound, not from a write timing out

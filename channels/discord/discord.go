@@ -43,8 +43,8 @@ const Intents = discordgo.IntentsGuildMessages | discordgo.IntentsDirectMessages
 // Config configures the adapter.
 type Config struct {
 	APIURL  string        // RELAY_DISCORD_API_URL, default "https://discord.com/api/v10"
-	Timeout time.Duration // per REST call, default 10s
-	HTTP    *http.Client  // optional base client; copied, with Timeout capped and redirects kept on the host
+	Timeout time.Duration `setting:"-"` // per REST call, default 10s
+	HTTP    *http.Client  `setting:"-"` // optional base client; copied, with Timeout capped and redirects kept on the host
 	Gateway bool          // false: no gateway sessions (interactions-only deployments)
 }
 
@@ -92,7 +92,7 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 		timeout:    cfg.Timeout,
 		client:     apihttp.NewClient(cfg.HTTP, cfg.Timeout),
 		gateway:    cfg.Gateway,
-		log:        log.With("component", "discord"),
+		log:        log,
 		minBackoff: time.Second,
 		maxBackoff: 2 * time.Minute,
 		sessions:   make(map[string]*gwSession),

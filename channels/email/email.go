@@ -41,11 +41,11 @@ const DefaultTimeout = 10 * time.Second
 // PROTOCOL's 503s and error texts for those cases.
 type Config struct {
 	APIURL        string        // RELAY_RESEND_API_URL, default "https://api.resend.com"
-	APIKey        string        // RELAY_RESEND_API_KEY; "" = not configured
+	APIKey        string        `secret:"true"` // RELAY_RESEND_API_KEY; "" = not configured
 	Domain        string        // RELAY_EMAIL_DOMAIN; "" = not configured
-	WebhookSecret string        // RELAY_RESEND_WEBHOOK_SECRET (whsec_…); "" = inbound not configured
-	Timeout       time.Duration // per call, default 10s
-	HTTP          *http.Client  // optional base client (tests); its Transport and Jar are used
+	WebhookSecret string        `secret:"true"` // RELAY_RESEND_WEBHOOK_SECRET (whsec_…); "" = inbound not configured
+	Timeout       time.Duration `setting:"-"`   // per call, default 10s
+	HTTP          *http.Client  `setting:"-"`   // optional base client (tests); its Transport and Jar are used
 }
 
 // Validate reports configuration values that can never work, naming the variable, so that the
@@ -54,17 +54,17 @@ func (c Config) Validate() error {
 	if c.APIURL != "" {
 		u, err := url.Parse(c.APIURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return errors.New("email: RELAY_RESEND_API_URL must be an http or https URL without query")
+			return errors.New("RELAY_RESEND_API_URL: must be an http or https URL without query")
 		}
 	}
 	if c.Domain != "" && strings.ContainsFunc(c.Domain, func(r rune) bool {
 		return r <= ' ' || r == '@' || r == '/' || r == '<' || r == '>'
 	}) {
-		return errors.New("email: RELAY_EMAIL_DOMAIN must be a bare domain name")
+		return errors.New("RELAY_EMAIL_DOMAIN: must be a bare domain name")
 	}
 	if c.WebhookSecret != "" {
 		if _, err := webhookKey(c.WebhookSecret); err != nil {
-			return errors.New("email: RELAY_RESEND_WEBHOOK_SECRET must be whsec_ followed by standard base64")
+			return errors.New("RELAY_RESEND_WEBHOOK_SECRET: must be whsec_ followed by standard base64")
 		}
 	}
 	if c.Timeout < 0 {
@@ -121,7 +121,7 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 		webhookSecret: cfg.WebhookSecret,
 		timeout:       cfg.Timeout,
 		rs:            rs,
-		log:           log.With("component", "email"),
+		log:           log,
 	}
 }
 

@@ -44,8 +44,8 @@ const maxBots = 1024
 // Config configures the adapter.
 type Config struct {
 	APIURL  string        // RELAY_TELEGRAM_API_URL, default "https://api.telegram.org"
-	Timeout time.Duration // per call, default 10s
-	HTTP    *http.Client  // optional base client (tests); copied, with Timeout capped and redirects kept on the host
+	Timeout time.Duration `setting:"-"` // per call, default 10s
+	HTTP    *http.Client  `setting:"-"` // optional base client (tests); copied, with Timeout capped and redirects kept on the host
 }
 
 // Adapter calls the Bot API on behalf of every Telegram channel. It is safe for concurrent use.
@@ -76,7 +76,7 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 		apiURL:  strings.TrimRight(cfg.APIURL, "/"),
 		timeout: cfg.Timeout,
 		client:  recordingClient{c: apihttp.NewClient(cfg.HTTP, cfg.Timeout)},
-		log:     log.With("component", "telegram"),
+		log:     log,
 		bots:    make(map[string]*bot.Bot),
 	}
 }

@@ -12,13 +12,14 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/ratelimit"
-	"github.com/chaos-relay/relay/server"
 )
 
 // configNotes are things run() should log after the logger exists.
 type configNotes struct {
 	Dump                 bool // --config-dump given: print the redacted config and exit 0
+	Version              bool // --version given: print the version and exit 0
 	IgnoredEncryptionKey bool // CHAOS_ENCRYPTION_KEY is set (logged as a warning: it is not used)
 }
 
@@ -35,7 +36,7 @@ const redacted = "[redacted]"
 // variables count as unset. Flags and RELAY_ variables are parsed strictly; the original's variables as
 // leniently as the original did, so an existing deployment keeps starting. _FILE applies to the
 // RELAY_ names only: the original had no _FILE variables, so RESEND_API_KEY_FILE is not read.
-func loadConfig(args []string, getenv func(string) string, readFile func(string) ([]byte, error)) (server.Config, configNotes, error) {
+func loadConfig(args []string, getenv func(string) string, readFile func(string) ([]byte, error)) (app.Config, configNotes, error) {
 	var notes configNotes
 	table := settings()
 
@@ -49,36 +50,40 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 		}
 	}
 	fs.BoolVar(&notes.Dump, "config-dump", false, "print the effective configuration, secrets redacted, and exit")
+	fs.BoolVar(&notes.Version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		return server.Config{}, notes, err
+		return app.Config{}, notes, err
 	}
 	if fs.NArg() > 0 {
-		return server.Config{}, notes, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return app.Config{}, notes, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	flags := make(map[string]string) // flags given on the command line, even with an empty value
 	fs.Visit(func(f *flag.Flag) { flags[f.Name] = f.Value.String() })
 
 	src := configSource{flags: flags, getenv: getenv, readFile: readFile}
-	cfg := server.DefaultConfig()
+	cfg := app.DefaultConfig()
 	var errs []error
+	labels := map[string]string{} // variable → the flag or variable its value came from
 	for _, s := range table {
-		if err := src.apply(&cfg, s); err != nil {
+		label, err := src.apply(&cfg, s)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		labels[s.name] = label
 	}
 	notes.IgnoredEncryptionKey = getenv("CHAOS_ENCRYPTION_KEY") != ""
 	if err := errors.Join(errs...); err != nil {
-		return server.Config{}, notes, err
+		return app.Config{}, notes, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return server.Config{}, notes, err
+		return app.Config{}, notes, relabel(err, labels)
 	}
 	return cfg, notes, nil
 }
 
 // dumpConfig writes the effective configuration as "RELAY_NAME=value" lines, one per variable in the
 // table's order, with every secret shown as "[redacted]" when set and "" when unset.
-func dumpConfig(w io.Writer, c server.Config) {
+func dumpConfig(w io.Writer, c app.Config) {
 	for _, s := range settings() {
 		v := s.get(c)
 		if s.secret && v != "" {
@@ -97,7 +102,7 @@ variable, then the original relay's variable (in parentheses), then the default.
 also accept RELAY_<NAME>_FILE or --<flag>-file: a file holding the value.
 
 `)
-	defaults := server.DefaultConfig()
+	defaults := app.DefaultConfig()
 	for _, s := range settings() {
 		vars := s.name
 		if s.fallback != "" {
@@ -117,14 +122,14 @@ also accept RELAY_<NAME>_FILE or --<flag>-file: a file holding the value.
 
 // setting is one row of the PROTOCOL §10.3 table.
 type setting struct {
-	name     string                                 // RELAY_ variable; the flag name derives from it
-	fallback string                                 // the original relay's variable; "" if none
-	secret   bool                                   // † in the table: accepts _FILE, redacted by dumpConfig
-	kind     string                                 // value syntax, for usage
-	help     string                                 // meaning, for usage
-	set      func(c *server.Config, v string) error // strict parse, for flags and RELAY_ variables
-	lenient  func(c *server.Config, v string)       // parse of the fallback variable; never fails
-	get      func(c server.Config) string           // the value in the syntax set accepts
+	name     string                              // RELAY_ variable; the flag name derives from it
+	fallback string                              // the original relay's variable; "" if none
+	secret   bool                                // † in the table: accepts _FILE, redacted by dumpConfig
+	kind     string                              // value syntax, for usage
+	help     string                              // meaning, for usage
+	set      func(c *app.Config, v string) error // strict parse, for flags and RELAY_ variables
+	lenient  func(c *app.Config, v string)       // parse of the fallback variable; never fails
+	get      func(c app.Config) string           // the value in the syntax set accepts
 }
 
 // flagName is the variable without RELAY_, lower-cased, with _ replaced by - (RELAY_DATA_DIR → data-dir).
@@ -134,12 +139,12 @@ func (s setting) flagName() string {
 
 // settings returns the table of PROTOCOL §10.3, in its order.
 func settings() []setting {
-	type cfg = server.Config
+	type cfg = app.Config
 	return []setting{
 		stringSetting("RELAY_HOST", "listen address; 0.0.0.0 or :: listens on all interfaces", func(c *cfg) *string { return &c.Host }),
 		intSetting("RELAY_PORT", "listen port", func(c *cfg) *int { return &c.Port }).
 			withFallback("PORT", lenientInt(func(c *cfg) *int { return &c.Port }, 1, 65535)),
-		stringSetting("RELAY_DATA_DIR", "directory for relay.db and root.key", func(c *cfg) *string { return &c.DataDir }),
+		stringSetting("RELAY_DATA_DIR", "directory for relay.db and root.key", func(c *cfg) *string { return &c.Store.DataDir }),
 		{
 			name: "RELAY_BASE_URL", kind: "url", help: "public origin without a path, e.g. https://relay.example.com",
 			set: func(c *cfg, v string) error { c.BaseURL = strings.TrimRight(v, "/"); return nil },
@@ -152,21 +157,21 @@ func settings() []setting {
 		},
 		intSetting("RELAY_MAX_BODY_BYTES", "request body limit in bytes", func(c *cfg) *int64 { return &c.MaxBodyBytes }),
 		durationSetting("RELAY_SHUTDOWN_TIMEOUT", "grace period on SIGINT/SIGTERM", func(c *cfg) *time.Duration { return &c.ShutdownTimeout }),
-		rootKeySetting("RELAY_ROOT_KEY", "base64 of 32 bytes; unset: generated into <data dir>/root.key", func(c *cfg) *string { return &c.RootKey }),
-		rootKeySetting("RELAY_NEW_ROOT_KEY", "new root key, read only by rotate-root-key; unset: generated", func(c *cfg) *string { return &c.NewRootKey }),
+		rootKeySetting("RELAY_ROOT_KEY", "base64 of 32 bytes; unset: generated into <data dir>/root.key", func(c *cfg) *string { return &c.Store.RootKey }),
+		rootKeySetting("RELAY_NEW_ROOT_KEY", "new root key, read only by rotate-root-key; unset: generated", func(c *cfg) *string { return &c.Store.NewRootKey }),
 		secretSetting("RELAY_ADMIN_KEY", "admin password; unset: admin disabled", func(c *cfg) *string { return &c.AdminKey }).
 			withFallback("CHAOS_ADMIN_KEY", nil),
-		stringSetting("RELAY_EMAIL_DOMAIN", "domain of inbound addresses; unset: email disabled", func(c *cfg) *string { return &c.EmailDomain }).
+		stringSetting("RELAY_EMAIL_DOMAIN", "domain of inbound addresses; unset: email disabled", func(c *cfg) *string { return &c.Email.Domain }).
 			withFallback("CHAOS_EMAIL_DOMAIN", nil),
-		secretSetting("RELAY_RESEND_API_KEY", "Resend API key", func(c *cfg) *string { return &c.ResendAPIKey }).
+		secretSetting("RELAY_RESEND_API_KEY", "Resend API key", func(c *cfg) *string { return &c.Email.APIKey }).
 			withFallback("RESEND_API_KEY", nil),
-		secretSetting("RELAY_RESEND_WEBHOOK_SECRET", "Svix signing secret whsec_…; unset: inbound mail answers 503", func(c *cfg) *string { return &c.ResendWebhookSecret }).
+		secretSetting("RELAY_RESEND_WEBHOOK_SECRET", "Svix signing secret whsec_…; unset: inbound mail answers 503", func(c *cfg) *string { return &c.Email.WebhookSecret }).
 			withFallback("RESEND_WEBHOOK_SECRET", nil),
 		intSetting("RELAY_WS_MAX_CONN_PER_USER", "per-user WebSocket cap", func(c *cfg) *int { return &c.WS.MaxConnPerUser }).
 			withFallback("WS_MAX_CONN_PER_USER", lenientInt(func(c *cfg) *int { return &c.WS.MaxConnPerUser }, 1, 1<<31-1)),
 		durationSetting("RELAY_WS_PING_INTERVAL", "protocol ping period", func(c *cfg) *time.Duration { return &c.WS.PingInterval }),
 		durationSetting("RELAY_WS_PONG_TIMEOUT", "silence before a connection is dropped", func(c *cfg) *time.Duration { return &c.WS.PongTimeout }),
-		intSetting("RELAY_WS_SEND_QUEUE", "live-message backlog per connection before 1013", func(c *cfg) *int { return &c.WS.SendQueue }),
+		intSetting("RELAY_WS_SEND_QUEUE", "messages, and separately other frames, waiting per connection before 1013", func(c *cfg) *int { return &c.WS.SendQueue }),
 		durationSetting("RELAY_WS_WRITE_TIMEOUT", "single-frame write deadline", func(c *cfg) *time.Duration { return &c.WS.WriteTimeout }),
 		intSetting("RELAY_WS_MAX_FRAME_BYTES", "read limit for client frames", func(c *cfg) *int64 { return &c.WS.MaxFrameBytes }),
 		durationSetting("RELAY_WS_REPLAY_WINDOW", "replay window when since is absent", func(c *cfg) *time.Duration { return &c.WS.ReplayWindow }),
@@ -196,22 +201,22 @@ func settings() []setting {
 		intSetting("RELAY_DELIVERY_MAX_ATTEMPTS", "attempts before a delivery fails", func(c *cfg) *int { return &c.Delivery.MaxAttempts }),
 		durationSetting("RELAY_DELIVERY_MAX_AGE", "age before a delivery fails", func(c *cfg) *time.Duration { return &c.Delivery.MaxAge }),
 		durationSetting("RELAY_DELIVERY_MAX_BACKOFF", "retry delay cap", func(c *cfg) *time.Duration { return &c.Delivery.MaxBackoff }),
-		intSetting("RELAY_STORE_BATCH_MAX_SIZE", "most writes per group commit", func(c *cfg) *int { return &c.StoreBatchMaxSize }),
+		intSetting("RELAY_STORE_BATCH_MAX_SIZE", "most writes per group commit", func(c *cfg) *int { return &c.Store.BatchMaxSize }),
 		{
 			name: "RELAY_LOG_LEVEL", kind: "level", help: "debug, info, warn or error",
 			set: func(c *cfg, v string) error {
 				if !isLogLevel(v) {
 					return errors.New("want debug, info, warn or error")
 				}
-				c.LogLevel = v
+				c.Log.Level = v
 				return nil
 			},
-			get: func(c cfg) string { return c.LogLevel },
+			get: func(c cfg) string { return c.Log.Level },
 			// The original treated an unknown level as info.
 			fallback: "LOG_LEVEL", lenient: func(c *cfg, v string) {
-				c.LogLevel = "info"
+				c.Log.Level = "info"
 				if v := strings.ToLower(strings.TrimSpace(v)); isLogLevel(v) {
-					c.LogLevel = v
+					c.Log.Level = v
 				}
 			},
 		},
@@ -220,31 +225,31 @@ func settings() []setting {
 			set: func(c *cfg, v string) error {
 				switch v {
 				case "json", "text":
-					c.LogFormat = v
+					c.Log.Format = v
 				case "pretty":
-					c.LogFormat = "text"
+					c.Log.Format = "text"
 				default:
 					return errors.New("want text or json")
 				}
 				return nil
 			},
-			get: func(c cfg) string { return c.LogFormat },
+			get: func(c cfg) string { return c.Log.Format },
 			// The original logged JSON for "json" and text for anything else.
 			fallback: "LOG_FORMAT", lenient: func(c *cfg, v string) {
-				c.LogFormat = "text"
+				c.Log.Format = "text"
 				if strings.EqualFold(strings.TrimSpace(v), "json") {
-					c.LogFormat = "json"
+					c.Log.Format = "json"
 				}
 			},
 		},
 		secretSetting("RELAY_METRICS_TOKEN", "bearer token for /metrics; unset: public", func(c *cfg) *string { return &c.MetricsToken }),
-		stringSetting("RELAY_TELEGRAM_API_URL", "Telegram Bot API base", func(c *cfg) *string { return &c.TelegramAPIURL }),
-		stringSetting("RELAY_DISCORD_API_URL", "Discord REST base", func(c *cfg) *string { return &c.DiscordAPIURL }),
-		stringSetting("RELAY_RESEND_API_URL", "Resend API base", func(c *cfg) *string { return &c.ResendAPIURL }),
+		stringSetting("RELAY_TELEGRAM_API_URL", "Telegram Bot API base", func(c *cfg) *string { return &c.Telegram.APIURL }),
+		stringSetting("RELAY_DISCORD_API_URL", "Discord REST base", func(c *cfg) *string { return &c.Discord.APIURL }),
+		stringSetting("RELAY_RESEND_API_URL", "Resend API base", func(c *cfg) *string { return &c.Email.APIURL }),
 		{
 			name: "RELAY_DISCORD_GATEWAY", kind: "on|off", help: "off: no Discord gateway sessions (interactions and forwarded payloads only)",
-			set: func(c *cfg, v string) (err error) { c.DiscordGateway, err = parseOnOff(v); return err },
-			get: func(c cfg) string { return formatOnOff(c.DiscordGateway) },
+			set: func(c *cfg, v string) (err error) { c.Discord.Gateway, err = parseOnOff(v); return err },
+			get: func(c cfg) string { return formatOnOff(c.Discord.Gateway) },
 		},
 		stringSetting("RELAY_DEBUG_ADDR", "address of an opt-in pprof listener, e.g. 127.0.0.1:6060; unset: none", func(c *cfg) *string { return &c.DebugAddr }),
 	}
@@ -252,12 +257,12 @@ func settings() []setting {
 
 // withFallback adds the original relay's variable name. A nil lenient uses set and keeps the
 // default when set fails: the original ignored values it could not use.
-func (s setting) withFallback(name string, lenient func(c *server.Config, v string)) setting {
+func (s setting) withFallback(name string, lenient func(c *app.Config, v string)) setting {
 	s.fallback = name
 	s.lenient = lenient
 	if lenient == nil {
 		set := s.set
-		s.lenient = func(c *server.Config, v string) { _ = set(c, v) }
+		s.lenient = func(c *app.Config, v string) { _ = set(c, v) }
 	}
 	return s
 }
@@ -269,27 +274,54 @@ type configSource struct {
 	readFile func(string) ([]byte, error)
 }
 
-// apply sets s in c from the first source that has it, and leaves the default otherwise.
-func (src configSource) apply(c *server.Config, s setting) error {
+// apply sets s in c from the first source that has it, and leaves the default otherwise. It
+// returns the flag or variable the value came from ("" for the default).
+func (src configSource) apply(c *app.Config, s setting) (label string, err error) {
 	v, label, ok, err := src.strict(s)
 	if err != nil {
-		return err
+		return label, err
 	}
 	if ok {
 		if err := s.set(c, v); err != nil {
 			if s.secret { // never echo a secret
-				return fmt.Errorf("%s: invalid value: %w", label, err)
+				return label, fmt.Errorf("%s: invalid value: %w", label, err)
 			}
-			return fmt.Errorf("%s: invalid value %q: %w", label, v, err)
+			return label, fmt.Errorf("%s: invalid value %q: %w", label, v, err)
 		}
-		return nil
+		return label, nil
 	}
 	if s.fallback != "" {
 		if v := src.getenv(s.fallback); v != "" {
 			s.lenient(c, v)
+			return s.fallback, nil
 		}
 	}
-	return nil
+	return "", nil
+}
+
+// relabel rewrites the errors of Validate, which name the RELAY_ variable, to
+// name what the user gave instead (--port for a flag, PORT for the
+// original's variable).
+func relabel(err error, labels map[string]string) error {
+	var leaves []error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		leaves = append(leaves, err)
+	}
+	walk(err)
+	for i, e := range leaves {
+		name, rest, ok := strings.Cut(e.Error(), ": ")
+		if label := labels[name]; ok && label != "" && label != name {
+			leaves[i] = fmt.Errorf("%s: %s", label, rest)
+		}
+	}
+	return errors.Join(leaves...)
 }
 
 // strict returns the value of s from the flags or the RELAY_ variables, with the name of the flag or
@@ -348,15 +380,15 @@ func (src configSource) readSecret(label, path string) (string, error) {
 	return v, nil
 }
 
-func stringSetting(name, help string, field func(*server.Config) *string) setting {
+func stringSetting(name, help string, field func(*app.Config) *string) setting {
 	return setting{
 		name: name, kind: "string", help: help,
-		set: func(c *server.Config, v string) error { *field(c) = v; return nil },
-		get: func(c server.Config) string { return *field(&c) },
+		set: func(c *app.Config, v string) error { *field(c) = v; return nil },
+		get: func(c app.Config) string { return *field(&c) },
 	}
 }
 
-func secretSetting(name, help string, field func(*server.Config) *string) setting {
+func secretSetting(name, help string, field func(*app.Config) *string) setting {
 	s := stringSetting(name, help, field)
 	s.secret = true
 	return s
@@ -365,10 +397,10 @@ func secretSetting(name, help string, field func(*server.Config) *string) settin
 // rootKeySetting is a secret holding a root key: standard base64 with padding of exactly 32 bytes,
 // surrounding whitespace trimmed (PROTOCOL §11.3). Checking it here makes a bad key a configuration
 // error (status 2) that names the variable.
-func rootKeySetting(name, help string, field func(*server.Config) *string) setting {
+func rootKeySetting(name, help string, field func(*app.Config) *string) setting {
 	s := secretSetting(name, help, field)
 	s.kind = "base64"
-	s.set = func(c *server.Config, v string) error {
+	s.set = func(c *app.Config, v string) error {
 		v = strings.TrimSpace(v)
 		if b, err := base64.StdEncoding.Strict().DecodeString(v); err != nil || len(b) != 32 {
 			return errors.New("want standard base64 (with padding) of exactly 32 bytes")
@@ -379,10 +411,10 @@ func rootKeySetting(name, help string, field func(*server.Config) *string) setti
 	return s
 }
 
-func intSetting[T int | int64](name, help string, field func(*server.Config) *T) setting {
+func intSetting[T int | int64](name, help string, field func(*app.Config) *T) setting {
 	return setting{
 		name: name, kind: "int", help: help,
-		set: func(c *server.Config, v string) error {
+		set: func(c *app.Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || int64(T(n)) != n {
 				return errors.New("want an integer")
@@ -390,24 +422,24 @@ func intSetting[T int | int64](name, help string, field func(*server.Config) *T)
 			*field(c) = T(n)
 			return nil
 		},
-		get: func(c server.Config) string { return strconv.FormatInt(int64(*field(&c)), 10) },
+		get: func(c app.Config) string { return strconv.FormatInt(int64(*field(&c)), 10) },
 	}
 }
 
 // lenientInt parses an integer the way the original did: anything that is not a number in
 // [lo, hi] is ignored and the default kept.
-func lenientInt(field func(*server.Config) *int, lo, hi int) func(*server.Config, string) {
-	return func(c *server.Config, v string) {
+func lenientInt(field func(*app.Config) *int, lo, hi int) func(*app.Config, string) {
+	return func(c *app.Config, v string) {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= lo && n <= hi {
 			*field(c) = n
 		}
 	}
 }
 
-func durationSetting(name, help string, field func(*server.Config) *time.Duration) setting {
+func durationSetting(name, help string, field func(*app.Config) *time.Duration) setting {
 	return setting{
 		name: name, kind: "duration", help: help,
-		set: func(c *server.Config, v string) error {
+		set: func(c *app.Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil {
 				return errors.New("want a duration such as 90s, 10m or 24h")
@@ -415,14 +447,14 @@ func durationSetting(name, help string, field func(*server.Config) *time.Duratio
 			*field(c) = d
 			return nil
 		},
-		get: func(c server.Config) string { return formatDuration(*field(&c)) },
+		get: func(c app.Config) string { return formatDuration(*field(&c)) },
 	}
 }
 
-func rateSetting(name, help string, field func(*server.Config) *ratelimit.Rate) setting {
+func rateSetting(name, help string, field func(*app.Config) *ratelimit.Rate) setting {
 	return setting{
 		name: name, kind: "rate", help: help + "; count/duration, e.g. 30/1m",
-		set: func(c *server.Config, v string) error {
+		set: func(c *app.Config, v string) error {
 			r, err := ratelimit.ParseRate(v)
 			if err != nil {
 				// apply already names the variable and quotes the value.
@@ -432,7 +464,7 @@ func rateSetting(name, help string, field func(*server.Config) *ratelimit.Rate) 
 			*field(c) = r
 			return nil
 		},
-		get: func(c server.Config) string { return field(&c).String() },
+		get: func(c app.Config) string { return field(&c).String() },
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/server/live"
@@ -39,7 +40,7 @@ func fakeFiles(m map[string]string) func(string) ([]byte, error) {
 }
 
 // mustLoad runs loadConfig and fails the test on error.
-func mustLoad(t *testing.T, args []string, env, files map[string]string) (server.Config, configNotes) {
+func mustLoad(t *testing.T, args []string, env, files map[string]string) (app.Config, configNotes) {
 	t.Helper()
 	cfg, notes, err := loadConfig(args, fakeEnv(env), fakeFiles(files))
 	if err != nil {
@@ -65,7 +66,7 @@ func testFlagName(variable string) string {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	cfg, notes := mustLoad(t, nil, nil, nil)
-	if want := server.DefaultConfig(); !reflect.DeepEqual(cfg, want) {
+	if want := app.DefaultConfig(); !reflect.DeepEqual(cfg, want) {
 		t.Errorf("loadConfig with nothing set:\n got %+v\nwant %+v", cfg, want)
 	}
 	if notes != (configNotes{}) {
@@ -84,7 +85,7 @@ func TestLoadConfigEmptyVariablesAreUnset(t *testing.T) {
 		t.Errorf("Port = %d, want 9000: an empty RELAY_PORT must fall through to PORT", cfg.Port)
 	}
 	cfg.Port = server.DefaultPort
-	if want := server.DefaultConfig(); !reflect.DeepEqual(cfg, want) {
+	if want := app.DefaultConfig(); !reflect.DeepEqual(cfg, want) {
 		t.Errorf("empty variables changed the config:\n got %+v\nwant %+v", cfg, want)
 	}
 }
@@ -94,7 +95,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		name string
 		args []string
 		env  map[string]string
-		get  func(server.Config) any
+		get  func(app.Config) any
 		want any
 	}{
 		{"port flag", []string{"--port", "1001"}, map[string]string{"RELAY_PORT": "1002", "PORT": "1003"}, port, 1001},
@@ -122,10 +123,10 @@ func TestLoadConfigPrecedence(t *testing.T) {
 
 		{"data dir flag", []string{"--data-dir", "/f"}, map[string]string{"RELAY_DATA_DIR": "/r"}, dataDir, "/f"},
 		{"data dir RELAY_", nil, map[string]string{"RELAY_DATA_DIR": "/r"}, dataDir, "/r"},
-		{"data dir default", nil, nil, dataDir, server.DefaultDataDir},
+		{"data dir default", nil, nil, dataDir, app.DefaultDataDir},
 
 		// An explicit flag wins even when empty: --base-url= clears RELAY_BASE_URL.
-		{"empty flag clears", []string{"--base-url="}, map[string]string{"RELAY_BASE_URL": "https://x.example"}, func(c server.Config) any { return c.BaseURL }, ""},
+		{"empty flag clears", []string{"--base-url="}, map[string]string{"RELAY_BASE_URL": "https://x.example"}, func(c app.Config) any { return c.BaseURL }, ""},
 		// A flag given twice: the last one wins, as with the flag package.
 		{"last flag wins", []string{"--port=1", "--port=2"}, nil, port, 2},
 	}
@@ -140,70 +141,70 @@ func TestLoadConfigPrecedence(t *testing.T) {
 	}
 }
 
-func port(c server.Config) any     { return c.Port }
-func adminKey(c server.Config) any { return c.AdminKey }
-func logLevel(c server.Config) any { return c.LogLevel }
-func wsCap(c server.Config) any    { return c.WS.MaxConnPerUser }
-func dataDir(c server.Config) any  { return c.DataDir }
+func port(c app.Config) any     { return c.Port }
+func adminKey(c app.Config) any { return c.AdminKey }
+func logLevel(c app.Config) any { return c.Log.Level }
+func wsCap(c app.Config) any    { return c.WS.MaxConnPerUser }
+func dataDir(c app.Config) any  { return c.Store.DataDir }
 
 // variableCase sets one variable and says where its value lands.
 type variableCase struct {
 	name  string
 	value string
-	get   func(server.Config) any
+	get   func(app.Config) any
 	want  any
 }
 
 // everyVariable is the table of PROTOCOL §10.3, in its order, with a non-default value for each.
 func everyVariable() []variableCase {
 	return []variableCase{
-		{"RELAY_HOST", "0.0.0.0", func(c server.Config) any { return c.Host }, "0.0.0.0"},
-		{"RELAY_PORT", "9999", func(c server.Config) any { return c.Port }, 9999},
-		{"RELAY_DATA_DIR", "/var/lib/relay", func(c server.Config) any { return c.DataDir }, "/var/lib/relay"},
-		{"RELAY_BASE_URL", "https://relay.example.com/", func(c server.Config) any { return c.BaseURL }, "https://relay.example.com"},
-		{"RELAY_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,2001:db8::1,fd00::/8", func(c server.Config) any { return c.TrustedProxies }, []netip.Prefix{
+		{"RELAY_HOST", "0.0.0.0", func(c app.Config) any { return c.Host }, "0.0.0.0"},
+		{"RELAY_PORT", "9999", func(c app.Config) any { return c.Port }, 9999},
+		{"RELAY_DATA_DIR", "/var/lib/relay", func(c app.Config) any { return c.Store.DataDir }, "/var/lib/relay"},
+		{"RELAY_BASE_URL", "https://relay.example.com/", func(c app.Config) any { return c.BaseURL }, "https://relay.example.com"},
+		{"RELAY_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,2001:db8::1,fd00::/8", func(c app.Config) any { return c.TrustedProxies }, []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("192.168.0.0/16"),
 			netip.MustParsePrefix("2001:db8::1/128"), netip.MustParsePrefix("fd00::/8"),
 		}},
-		{"RELAY_MAX_BODY_BYTES", "2048", func(c server.Config) any { return c.MaxBodyBytes }, int64(2048)},
-		{"RELAY_SHUTDOWN_TIMEOUT", "90s", func(c server.Config) any { return c.ShutdownTimeout }, 90 * time.Second},
-		{"RELAY_ROOT_KEY", testRootKey, func(c server.Config) any { return c.RootKey }, testRootKey},
-		{"RELAY_NEW_ROOT_KEY", testNewRootKey, func(c server.Config) any { return c.NewRootKey }, testNewRootKey},
-		{"RELAY_ADMIN_KEY", "admin-pw", func(c server.Config) any { return c.AdminKey }, "admin-pw"},
-		{"RELAY_EMAIL_DOMAIN", "mail.example.com", func(c server.Config) any { return c.EmailDomain }, "mail.example.com"},
-		{"RELAY_RESEND_API_KEY", "re_123", func(c server.Config) any { return c.ResendAPIKey }, "re_123"},
-		{"RELAY_RESEND_WEBHOOK_SECRET", "whsec_abc", func(c server.Config) any { return c.ResendWebhookSecret }, "whsec_abc"},
-		{"RELAY_WS_MAX_CONN_PER_USER", "11", func(c server.Config) any { return c.WS.MaxConnPerUser }, 11},
-		{"RELAY_WS_PING_INTERVAL", "15s", func(c server.Config) any { return c.WS.PingInterval }, 15 * time.Second},
-		{"RELAY_WS_PONG_TIMEOUT", "45s", func(c server.Config) any { return c.WS.PongTimeout }, 45 * time.Second},
-		{"RELAY_WS_SEND_QUEUE", "512", func(c server.Config) any { return c.WS.SendQueue }, 512},
-		{"RELAY_WS_WRITE_TIMEOUT", "3s", func(c server.Config) any { return c.WS.WriteTimeout }, 3 * time.Second},
-		{"RELAY_WS_MAX_FRAME_BYTES", "131072", func(c server.Config) any { return c.WS.MaxFrameBytes }, int64(131072)},
-		{"RELAY_WS_REPLAY_WINDOW", "0s", func(c server.Config) any { return c.WS.ReplayWindow }, time.Duration(0)},
-		{"RELAY_RETENTION", "48h", func(c server.Config) any { return c.Retention }, 48 * time.Hour},
-		{"RELAY_SWEEP_INTERVAL", "1m30s", func(c server.Config) any { return c.SweepInterval }, 90 * time.Second},
-		{"RELAY_MAX_BACKLOG_PER_USER", "500", func(c server.Config) any { return c.MaxBacklogPerUser }, 500},
-		{"RELAY_RATE_LIMITS", "off", func(c server.Config) any { return c.RateLimits.Disabled }, true},
-		{"RELAY_RATE_REGISTER", "5/h", func(c server.Config) any { return c.RateLimits.Register }, ratelimit.Rate{N: 5, Per: time.Hour}},
-		{"RELAY_RATE_MESSAGES", "6/1m", func(c server.Config) any { return c.RateLimits.Messages }, ratelimit.Rate{N: 6, Per: time.Minute}},
-		{"RELAY_RATE_REPLY", "7/30s", func(c server.Config) any { return c.RateLimits.Reply }, ratelimit.Rate{N: 7, Per: 30 * time.Second}},
-		{"RELAY_RATE_WEBHOOK", "8/2m", func(c server.Config) any { return c.RateLimits.Webhook }, ratelimit.Rate{N: 8, Per: 2 * time.Minute}},
-		{"RELAY_RATE_EMAIL_INBOUND", "9/1h", func(c server.Config) any { return c.RateLimits.EmailInbound }, ratelimit.Rate{N: 9, Per: time.Hour}},
-		{"RELAY_RATE_CHANNELS", "10/1h", func(c server.Config) any { return c.RateLimits.Channels }, ratelimit.Rate{N: 10, Per: time.Hour}},
-		{"RELAY_RATE_ADMIN_LOGIN", "3/10m", func(c server.Config) any { return c.RateLimits.AdminLogin }, ratelimit.Rate{N: 3, Per: 10 * time.Minute}},
-		{"RELAY_DELIVERY_WORKERS", "2", func(c server.Config) any { return c.Delivery.Workers }, 2},
-		{"RELAY_DELIVERY_MAX_ATTEMPTS", "20", func(c server.Config) any { return c.Delivery.MaxAttempts }, 20},
-		{"RELAY_DELIVERY_MAX_AGE", "2h", func(c server.Config) any { return c.Delivery.MaxAge }, 2 * time.Hour},
-		{"RELAY_DELIVERY_MAX_BACKOFF", "1m", func(c server.Config) any { return c.Delivery.MaxBackoff }, time.Minute},
-		{"RELAY_STORE_BATCH_MAX_SIZE", "16", func(c server.Config) any { return c.StoreBatchMaxSize }, 16},
-		{"RELAY_LOG_LEVEL", "debug", func(c server.Config) any { return c.LogLevel }, "debug"},
-		{"RELAY_LOG_FORMAT", "json", func(c server.Config) any { return c.LogFormat }, "json"},
-		{"RELAY_METRICS_TOKEN", "metrics-tok", func(c server.Config) any { return c.MetricsToken }, "metrics-tok"},
-		{"RELAY_TELEGRAM_API_URL", "http://127.0.0.1:9001", func(c server.Config) any { return c.TelegramAPIURL }, "http://127.0.0.1:9001"},
-		{"RELAY_DISCORD_API_URL", "http://127.0.0.1:9002/api", func(c server.Config) any { return c.DiscordAPIURL }, "http://127.0.0.1:9002/api"},
-		{"RELAY_RESEND_API_URL", "http://127.0.0.1:9003", func(c server.Config) any { return c.ResendAPIURL }, "http://127.0.0.1:9003"},
-		{"RELAY_DISCORD_GATEWAY", "off", func(c server.Config) any { return c.DiscordGateway }, false},
-		{"RELAY_DEBUG_ADDR", "127.0.0.1:6060", func(c server.Config) any { return c.DebugAddr }, "127.0.0.1:6060"},
+		{"RELAY_MAX_BODY_BYTES", "2048", func(c app.Config) any { return c.MaxBodyBytes }, int64(2048)},
+		{"RELAY_SHUTDOWN_TIMEOUT", "90s", func(c app.Config) any { return c.ShutdownTimeout }, 90 * time.Second},
+		{"RELAY_ROOT_KEY", testRootKey, func(c app.Config) any { return c.Store.RootKey }, testRootKey},
+		{"RELAY_NEW_ROOT_KEY", testNewRootKey, func(c app.Config) any { return c.Store.NewRootKey }, testNewRootKey},
+		{"RELAY_ADMIN_KEY", "admin-pw", func(c app.Config) any { return c.AdminKey }, "admin-pw"},
+		{"RELAY_EMAIL_DOMAIN", "mail.example.com", func(c app.Config) any { return c.Email.Domain }, "mail.example.com"},
+		{"RELAY_RESEND_API_KEY", "re_123", func(c app.Config) any { return c.Email.APIKey }, "re_123"},
+		{"RELAY_RESEND_WEBHOOK_SECRET", "whsec_abc", func(c app.Config) any { return c.Email.WebhookSecret }, "whsec_abc"},
+		{"RELAY_WS_MAX_CONN_PER_USER", "11", func(c app.Config) any { return c.WS.MaxConnPerUser }, 11},
+		{"RELAY_WS_PING_INTERVAL", "15s", func(c app.Config) any { return c.WS.PingInterval }, 15 * time.Second},
+		{"RELAY_WS_PONG_TIMEOUT", "45s", func(c app.Config) any { return c.WS.PongTimeout }, 45 * time.Second},
+		{"RELAY_WS_SEND_QUEUE", "512", func(c app.Config) any { return c.WS.SendQueue }, 512},
+		{"RELAY_WS_WRITE_TIMEOUT", "3s", func(c app.Config) any { return c.WS.WriteTimeout }, 3 * time.Second},
+		{"RELAY_WS_MAX_FRAME_BYTES", "131072", func(c app.Config) any { return c.WS.MaxFrameBytes }, int64(131072)},
+		{"RELAY_WS_REPLAY_WINDOW", "0s", func(c app.Config) any { return c.WS.ReplayWindow }, time.Duration(0)},
+		{"RELAY_RETENTION", "48h", func(c app.Config) any { return c.Retention }, 48 * time.Hour},
+		{"RELAY_SWEEP_INTERVAL", "1m30s", func(c app.Config) any { return c.SweepInterval }, 90 * time.Second},
+		{"RELAY_MAX_BACKLOG_PER_USER", "500", func(c app.Config) any { return c.MaxBacklogPerUser }, 500},
+		{"RELAY_RATE_LIMITS", "off", func(c app.Config) any { return c.RateLimits.Disabled }, true},
+		{"RELAY_RATE_REGISTER", "5/h", func(c app.Config) any { return c.RateLimits.Register }, ratelimit.Rate{N: 5, Per: time.Hour}},
+		{"RELAY_RATE_MESSAGES", "6/1m", func(c app.Config) any { return c.RateLimits.Messages }, ratelimit.Rate{N: 6, Per: time.Minute}},
+		{"RELAY_RATE_REPLY", "7/30s", func(c app.Config) any { return c.RateLimits.Reply }, ratelimit.Rate{N: 7, Per: 30 * time.Second}},
+		{"RELAY_RATE_WEBHOOK", "8/2m", func(c app.Config) any { return c.RateLimits.Webhook }, ratelimit.Rate{N: 8, Per: 2 * time.Minute}},
+		{"RELAY_RATE_EMAIL_INBOUND", "9/1h", func(c app.Config) any { return c.RateLimits.EmailInbound }, ratelimit.Rate{N: 9, Per: time.Hour}},
+		{"RELAY_RATE_CHANNELS", "10/1h", func(c app.Config) any { return c.RateLimits.Channels }, ratelimit.Rate{N: 10, Per: time.Hour}},
+		{"RELAY_RATE_ADMIN_LOGIN", "3/10m", func(c app.Config) any { return c.RateLimits.AdminLogin }, ratelimit.Rate{N: 3, Per: 10 * time.Minute}},
+		{"RELAY_DELIVERY_WORKERS", "2", func(c app.Config) any { return c.Delivery.Workers }, 2},
+		{"RELAY_DELIVERY_MAX_ATTEMPTS", "20", func(c app.Config) any { return c.Delivery.MaxAttempts }, 20},
+		{"RELAY_DELIVERY_MAX_AGE", "2h", func(c app.Config) any { return c.Delivery.MaxAge }, 2 * time.Hour},
+		{"RELAY_DELIVERY_MAX_BACKOFF", "1m", func(c app.Config) any { return c.Delivery.MaxBackoff }, time.Minute},
+		{"RELAY_STORE_BATCH_MAX_SIZE", "16", func(c app.Config) any { return c.Store.BatchMaxSize }, 16},
+		{"RELAY_LOG_LEVEL", "debug", func(c app.Config) any { return c.Log.Level }, "debug"},
+		{"RELAY_LOG_FORMAT", "json", func(c app.Config) any { return c.Log.Format }, "json"},
+		{"RELAY_METRICS_TOKEN", "metrics-tok", func(c app.Config) any { return c.MetricsToken }, "metrics-tok"},
+		{"RELAY_TELEGRAM_API_URL", "http://127.0.0.1:9001", func(c app.Config) any { return c.Telegram.APIURL }, "http://127.0.0.1:9001"},
+		{"RELAY_DISCORD_API_URL", "http://127.0.0.1:9002/api", func(c app.Config) any { return c.Discord.APIURL }, "http://127.0.0.1:9002/api"},
+		{"RELAY_RESEND_API_URL", "http://127.0.0.1:9003", func(c app.Config) any { return c.Email.APIURL }, "http://127.0.0.1:9003"},
+		{"RELAY_DISCORD_GATEWAY", "off", func(c app.Config) any { return c.Discord.Gateway }, false},
+		{"RELAY_DEBUG_ADDR", "127.0.0.1:6060", func(c app.Config) any { return c.DebugAddr }, "127.0.0.1:6060"},
 	}
 }
 
@@ -217,7 +218,7 @@ func everyVariableEnv() map[string]string {
 }
 
 func TestLoadConfigEveryVariable(t *testing.T) {
-	defaults := server.DefaultConfig()
+	defaults := app.DefaultConfig()
 	for _, v := range everyVariable() {
 		t.Run(v.name, func(t *testing.T) {
 			if reflect.DeepEqual(v.get(defaults), v.want) {
@@ -251,7 +252,7 @@ func TestEveryVariableMatchesSettings(t *testing.T) {
 	}
 	var dumped []string
 	var b bytes.Buffer
-	dumpConfig(&b, server.DefaultConfig())
+	dumpConfig(&b, app.DefaultConfig())
 	for line := range strings.Lines(b.String()) {
 		name, _, _ := strings.Cut(line, "=")
 		dumped = append(dumped, name)
@@ -261,14 +262,17 @@ func TestEveryVariableMatchesSettings(t *testing.T) {
 	}
 }
 
-// Setting every variable changes every field of server.Config: no field lacks a variable.
+// Setting every variable changes every field of app.Config: no field lacks a variable (but
+// those tagged setting:"-", such as an HTTP client for tests).
 func TestEveryConfigFieldHasAVariable(t *testing.T) {
 	cfg, _ := mustLoad(t, nil, everyVariableEnv(), nil)
 	var walk func(path string, got, def reflect.Value)
 	walk = func(path string, got, def reflect.Value) {
 		if got.Kind() == reflect.Struct && strings.HasSuffix(got.Type().Name(), "Config") {
 			for i := range got.NumField() {
-				walk(path+"."+got.Type().Field(i).Name, got.Field(i), def.Field(i))
+				if got.Type().Field(i).Tag.Get("setting") != "-" {
+					walk(path+"."+got.Type().Field(i).Name, got.Field(i), def.Field(i))
+				}
 			}
 			return
 		}
@@ -276,7 +280,7 @@ func TestEveryConfigFieldHasAVariable(t *testing.T) {
 			t.Errorf("%s is still the default after setting every variable: is a variable missing?", path)
 		}
 	}
-	walk("Config", reflect.ValueOf(cfg), reflect.ValueOf(server.DefaultConfig()))
+	walk("Config", reflect.ValueOf(cfg), reflect.ValueOf(app.DefaultConfig()))
 }
 
 func TestLoadConfigFile(t *testing.T) {
@@ -296,19 +300,19 @@ func TestLoadConfigFile(t *testing.T) {
 	if cfg.AdminKey != "hunter2" {
 		t.Errorf("AdminKey = %q, want %q", cfg.AdminKey, "hunter2")
 	}
-	if cfg.RootKey != testRootKey {
-		t.Errorf("RootKey = %q, want %q", cfg.RootKey, testRootKey)
+	if cfg.Store.RootKey != testRootKey {
+		t.Errorf("RootKey = %q, want %q", cfg.Store.RootKey, testRootKey)
 	}
 	if cfg.MetricsToken != "  tok" { // only trailing whitespace is trimmed
 		t.Errorf("MetricsToken = %q, want %q", cfg.MetricsToken, "  tok")
 	}
-	if cfg.ResendAPIKey != "" {
-		t.Errorf("ResendAPIKey = %q from RESEND_API_KEY_FILE, want it ignored", cfg.ResendAPIKey)
+	if cfg.Email.APIKey != "" {
+		t.Errorf("ResendAPIKey = %q from RESEND_API_KEY_FILE, want it ignored", cfg.Email.APIKey)
 	}
 
 	cfg, _ = mustLoad(t, []string{"--resend-webhook-secret-file", "/run/secrets/admin"}, nil, files)
-	if cfg.ResendWebhookSecret != "hunter2" {
-		t.Errorf("--resend-webhook-secret-file: ResendWebhookSecret = %q, want %q", cfg.ResendWebhookSecret, "hunter2")
+	if cfg.Email.WebhookSecret != "hunter2" {
+		t.Errorf("--resend-webhook-secret-file: ResendWebhookSecret = %q, want %q", cfg.Email.WebhookSecret, "hunter2")
 	}
 }
 
@@ -406,7 +410,7 @@ func TestLoadConfigLenientFallbacks(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
-		get  func(server.Config) any
+		get  func(app.Config) any
 		want any
 	}{
 		{"PORT not a number", map[string]string{"PORT": "abc"}, port, server.DefaultPort},
@@ -419,9 +423,9 @@ func TestLoadConfigLenientFallbacks(t *testing.T) {
 		{"LOG_FORMAT json", map[string]string{"LOG_FORMAT": "json"}, logFormat, "json"},
 		{"WS_MAX_CONN_PER_USER not a number", map[string]string{"WS_MAX_CONN_PER_USER": "many"}, wsCap, live.DefaultMaxConnPerUser},
 		{"WS_MAX_CONN_PER_USER zero", map[string]string{"WS_MAX_CONN_PER_USER": "0"}, wsCap, live.DefaultMaxConnPerUser},
-		{"CHAOS_EMAIL_DOMAIN", map[string]string{"CHAOS_EMAIL_DOMAIN": "in.example.com"}, func(c server.Config) any { return c.EmailDomain }, "in.example.com"},
-		{"RESEND_API_KEY", map[string]string{"RESEND_API_KEY": "re_x"}, func(c server.Config) any { return c.ResendAPIKey }, "re_x"},
-		{"RESEND_WEBHOOK_SECRET", map[string]string{"RESEND_WEBHOOK_SECRET": "whsec_x"}, func(c server.Config) any { return c.ResendWebhookSecret }, "whsec_x"},
+		{"CHAOS_EMAIL_DOMAIN", map[string]string{"CHAOS_EMAIL_DOMAIN": "in.example.com"}, func(c app.Config) any { return c.Email.Domain }, "in.example.com"},
+		{"RESEND_API_KEY", map[string]string{"RESEND_API_KEY": "re_x"}, func(c app.Config) any { return c.Email.APIKey }, "re_x"},
+		{"RESEND_WEBHOOK_SECRET", map[string]string{"RESEND_WEBHOOK_SECRET": "whsec_x"}, func(c app.Config) any { return c.Email.WebhookSecret }, "whsec_x"},
 		{"RELAY_LOG_FORMAT pretty", map[string]string{"RELAY_LOG_FORMAT": "pretty"}, logFormat, "text"},
 	}
 	for _, tt := range tests {
@@ -434,7 +438,7 @@ func TestLoadConfigLenientFallbacks(t *testing.T) {
 	}
 }
 
-func logFormat(c server.Config) any { return c.LogFormat }
+func logFormat(c app.Config) any { return c.Log.Format }
 
 func TestLoadConfigRateLimits(t *testing.T) {
 	for _, tt := range []struct {
@@ -461,7 +465,7 @@ func TestLoadConfigNotes(t *testing.T) {
 	if !notes.Dump {
 		t.Error("--config-dump: Dump = false")
 	}
-	if want := server.DefaultConfig(); !reflect.DeepEqual(cfg, want) {
+	if want := app.DefaultConfig(); !reflect.DeepEqual(cfg, want) {
 		t.Errorf("--config-dump changed the config: %+v", cfg)
 	}
 }
@@ -492,7 +496,7 @@ func TestUsage(t *testing.T) {
 
 // setSecretFields sets every string field of c tagged secret:"true" to a recognisable value and
 // returns the values by field path.
-func setSecretFields(t *testing.T, c *server.Config) map[string]string {
+func setSecretFields(t *testing.T, c *app.Config) map[string]string {
 	t.Helper()
 	set := make(map[string]string)
 	var walk func(path string, v reflect.Value)
@@ -517,7 +521,7 @@ func setSecretFields(t *testing.T, c *server.Config) map[string]string {
 }
 
 func TestDumpConfigRedactsSecrets(t *testing.T) {
-	c := server.DefaultConfig()
+	c := app.DefaultConfig()
 	secrets := setSecretFields(t, &c)
 	if len(secrets) != 6 {
 		t.Errorf("found %d secret fields, want 6 (PROTOCOL §10.3 †): %v", len(secrets), secrets)
@@ -537,7 +541,7 @@ func TestDumpConfigRedactsSecrets(t *testing.T) {
 	}
 
 	b.Reset()
-	dumpConfig(&b, server.DefaultConfig())
+	dumpConfig(&b, app.DefaultConfig())
 	if strings.Contains(b.String(), "[redacted]") || !strings.Contains(b.String(), "\nRELAY_ADMIN_KEY=\n") {
 		t.Errorf("an unset secret must dump as empty:\n%s", b.String())
 	}
@@ -573,7 +577,7 @@ func TestDumpConfigRoundTrip(t *testing.T) {
 
 func TestDumpConfigFormat(t *testing.T) {
 	var b bytes.Buffer
-	dumpConfig(&b, server.DefaultConfig())
+	dumpConfig(&b, app.DefaultConfig())
 	for _, want := range []string{
 		"RELAY_HOST=127.0.0.1\n", "RELAY_PORT=8787\n", "RELAY_BASE_URL=\n", "RELAY_TRUSTED_PROXIES=\n",
 		"RELAY_SHUTDOWN_TIMEOUT=10s\n", "RELAY_RETENTION=24h\n", "RELAY_WS_REPLAY_WINDOW=5m\n",

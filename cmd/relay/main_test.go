@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
@@ -26,6 +31,9 @@ func TestRunCommands(t *testing.T) {
 		out, err string
 	}{
 		{"version", []string{"version"}, nil, 0, "dev\n", ""},
+		{"version flag", []string{"--version"}, nil, 0, "dev\n", ""},
+		{"bad port flag", []string{"--port=70000"}, map[string]string{"RELAY_PORT": "8080"}, 2, "", "relay: --port: must be 0-65535"},
+		{"bad original variable", []string{"serve"}, map[string]string{"PORT": "70000", "RELAY_MAX_BODY_BYTES": "0"}, 2, "", "relay: RELAY_MAX_BODY_BYTES: must be positive"},
 		{"unknown command", []string{"frobnicate"}, nil, 2, "", `relay: unknown command "frobnicate"`},
 		{"bad configuration", []string{"serve"}, map[string]string{"RELAY_PORT": "eighty"}, 2, "", "RELAY_PORT"},
 		{"bad flag", []string{"--port=eighty"}, nil, 2, "", "--port"},
@@ -43,6 +51,26 @@ func TestRunCommands(t *testing.T) {
 				t.Fatal("a secret was printed")
 			}
 		})
+	}
+}
+
+// TestPortInUseWritesNothing: the relay binds its port before anything else,
+// so a port in use fails at once and leaves no key file or store behind.
+func TestPortInUseWritesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"serve"}, env(map[string]string{"RELAY_DATA_DIR": dir, "RELAY_PORT": port}), &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "address already in use") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the listen error", code, errOut.String())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the data directory was created (%v): something was written before the port was bound", err)
 	}
 }
 
@@ -139,5 +167,58 @@ func TestRotateRootKeyEnv(t *testing.T) {
 	}
 	if _, err := openWith(t, dir, third); err != nil {
 		t.Fatalf("RELAY_NEW_ROOT_KEY does not open the store: %v", err)
+	}
+}
+
+// TestJSONLogsNameOneComponent: every JSON log line of a relay at work has
+// exactly one component key (some log pipelines reject a line with a key
+// twice; the server's parts used to add theirs to the server's).
+func TestJSONLogsNameOneComponent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	p := startProcess(t, t.TempDir(), "RELAY_LOG_LEVEL=debug", "RELAY_ADMIN_KEY=admin-password")
+	ctx := context.Background()
+	c, err := client.Register(ctx, p.URL, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hook, err := c.CreateChannel(ctx, client.NewChannel{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PostWebhook(ctx, nil, hook, "text/plain", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/admin/status", "/nowhere", "/messages"} { // admin, 404, auth failure
+		resp, err := http.Get(p.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Post(p.URL+"/admin/login", "application/json", strings.NewReader(`{"password":"wrong"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := p.stop(t); err != nil {
+		t.Fatalf("relay exit: %v", err)
+	}
+	components := map[string]bool{}
+	for _, line := range p.logged() {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %s", line)
+		}
+		if n := strings.Count(line, `"component":`); n != 1 {
+			t.Errorf("%d component keys in %s", n, line)
+		}
+		components[fmt.Sprint(m["component"])] = true
+	}
+	for _, want := range []string{"server", "admin", "relay", "crypto"} {
+		if !components[want] {
+			t.Errorf("no line of component %q among %v", want, components)
+		}
 	}
 }

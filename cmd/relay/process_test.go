@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +33,16 @@ type process struct {
 	cmd  *exec.Cmd
 	URL  string
 	done chan error
+
+	mu    sync.Mutex
+	lines []string // what the relay logged
+}
+
+// logged returns the lines the relay has logged so far.
+func (p *process) logged() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lines)
 }
 
 // startProcess runs the relay on dir in a child process with env added, and
@@ -53,6 +65,9 @@ func startProcess(t *testing.T, dir string, env ...string) *process {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
 			var line struct{ Message, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "listening" {
 				addr <- line.Addr

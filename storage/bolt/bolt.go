@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/chaos-relay/relay/storage"
@@ -36,6 +37,8 @@ type Options struct {
 	Now func() time.Time
 	// OnCommit, if set, observes every commit.
 	OnCommit func(storage.Commit)
+	// Registry, if set, receives the store's commit metrics.
+	Registry prometheus.Registerer
 }
 
 // Store is the bbolt implementation of storage.Store.
@@ -112,6 +115,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = DefaultBatchMaxSize
 	}
+
 	err = db.Update(func(tx *bbolt.Tx) (err error) {
 		if s.indexKey, err = prepare(tx, s.key); err != nil {
 			return err
@@ -123,6 +127,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if opts.Registry != nil { // once the store is open: a failed Open registers nothing
+		m, hook := newCommitMetrics(opts.Registry), opts.OnCommit
+		s.onCommit = func(c storage.Commit) {
+			m.observe(c)
+			if hook != nil {
+				hook(c)
+			}
+		}
 	}
 	go s.writer()
 	return s, nil

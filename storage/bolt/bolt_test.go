@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
@@ -106,5 +108,41 @@ func TestChannelCopies(t *testing.T) {
 		}
 		got.Metadata[1] = 'X'
 		got.Platform["botUserId"] = "changed"
+	}
+}
+
+// TestCommitMetrics: with a registry, the store counts its commits, their
+// writes and the pages they wrote.
+func TestCommitMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := bolt.Open(t.TempDir(), bolt.Options{RootKey: testKey(t), Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for range 3 {
+		m := storage.Message{UserID: "u", ChannelType: storage.TypeWebhook, ChannelID: "c", Content: "x"}
+		if err := s.AppendMessage(context.Background(), &m, storage.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		m := f.GetMetric()[0]
+		switch {
+		case m.GetCounter() != nil:
+			got[f.GetName()] = m.GetCounter().GetValue()
+		case m.GetHistogram() != nil:
+			got[f.GetName()+"_count"] = float64(m.GetHistogram().GetSampleCount())
+			got[f.GetName()] = m.GetHistogram().GetSampleSum()
+		}
+	}
+	if got["relay_store_commit_writes"] != 3 || got["relay_store_commit_duration_seconds_count"] < 1 ||
+		got["relay_store_pages_written_total"] < 2 || got["relay_store_commit_errors_total"] != 0 {
+		t.Fatalf("metrics %v", got)
 	}
 }

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/chaos-relay/relay/channels/discord"
+	"github.com/chaos-relay/relay/channels/email"
+	"github.com/chaos-relay/relay/channels/telegram"
+	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/storage/bolt"
+)
+
+// Config is the relay process's configuration: every RELAY_ setting
+// (PROTOCOL §10.3). cmd/relay fills it from flags and the environment; tests
+// start from DefaultConfig. Each part is the configuration of the component
+// it configures, which owns its defaults and its checks.
+type Config struct {
+	server.Config // HTTP, WebSockets, reply delivery, retention
+
+	RateLimits ratelimit.Config
+	Store      StoreConfig
+	Telegram   telegram.Config
+	Discord    discord.Config
+	Email      email.Config
+	Log        LogConfig
+}
+
+// StoreConfig says where the relay keeps its records and with which key.
+type StoreConfig struct {
+	DataDir      string // directory of relay.db and, without RootKey, root.key
+	RootKey      string `secret:"true"` // base64; "" = <DataDir>/root.key
+	NewRootKey   string `secret:"true"` // read only by rotate-root-key
+	BatchMaxSize int    // most writes per bbolt group commit
+}
+
+// LogConfig is the process's logging (PROTOCOL §10.4).
+type LogConfig struct {
+	Level  string // debug, info, warn, error
+	Format string // text, json
+}
+
+// DefaultDataDir is where a relay with nothing configured keeps its data:
+// beside the working directory, so that `make run` needs no setup.
+const DefaultDataDir = "./data"
+
+// DefaultConfig is the configuration of a relay with nothing configured.
+func DefaultConfig() Config {
+	return Config{
+		Config:     server.DefaultConfig(),
+		RateLimits: ratelimit.DefaultConfig(),
+		Store:      StoreConfig{DataDir: DefaultDataDir, BatchMaxSize: bolt.DefaultBatchMaxSize},
+		Telegram:   telegram.Config{APIURL: telegram.DefaultAPIURL},
+		Discord:    discord.Config{APIURL: discord.DefaultAPIURL, Gateway: true},
+		Email:      email.Config{APIURL: email.DefaultAPIURL},
+		Log:        LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Validate checks every part; each error names its variable.
+func (c Config) Validate() error {
+	errs := []error{c.Config.Validate(), c.RateLimits.Validate()}
+	if c.Store.DataDir == "" {
+		errs = append(errs, errors.New("RELAY_DATA_DIR: must not be empty"))
+	}
+	if c.Store.BatchMaxSize <= 0 {
+		errs = append(errs, errors.New("RELAY_STORE_BATCH_MAX_SIZE: must be positive"))
+	}
+	for name, v := range map[string]string{"RELAY_TELEGRAM_API_URL": c.Telegram.APIURL, "RELAY_DISCORD_API_URL": c.Discord.APIURL,
+		"RELAY_RESEND_API_URL": c.Email.APIURL} {
+		if u, err := url.Parse(v); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: must be an http(s) URL", name))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, errors.New("RELAY_LOG_LEVEL: must be debug, info, warn or error"))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, errors.New("RELAY_LOG_FORMAT: must be text or json"))
+	}
+	return errors.Join(errs...)
+}
