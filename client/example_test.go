@@ -136,7 +136,8 @@ func ExampleClient_Reply() {
 }
 
 // TestMain runs the tests and examples with a relay started in-process on a
-// temporary database, as server/relay_test.go does, and removes it afterwards.
+// temporary database (built by app.New, as every test relay is), and removes it
+// afterwards.
 func TestMain(m *testing.M) {
 	url, stop, err := startRelay()
 	if err != nil {
