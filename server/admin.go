@@ -19,6 +19,9 @@ func (a adminRelay) Version() string                  { return a.s.version }
 func (a adminRelay) Uptime() time.Duration            { return a.s.now().Sub(a.s.started) }
 func (a adminRelay) WebSockets() int                  { return a.s.hub.Count() }
 func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.UserCount(userID) }
+func (a adminRelay) UserMCP(userID string) (sessions, callsLastHour int) {
+	return a.s.mcp.Stats(userID)
+}
 func (a adminRelay) GatewayState(channelID string) string {
 	if a.s.discord == nil {
 		return ""
@@ -60,6 +63,7 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 		return err
 	}
 	s.hub.CloseUser(userID, live.CloseSessionDeleted, live.ReasonSessionDeleted)
+	s.mcp.DeleteUser(userID)
 	for _, ch := range deleted {
 		s.releasePlatform(ch, tokens[ch.ID])
 	}

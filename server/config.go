@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/live"
+	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/server/outbox"
 )
 
@@ -53,6 +54,10 @@ type Config struct {
 
 	WS live.Config
 
+	// MCP is the /mcp bridge (PROTOCOL §13.9); its rate limit is
+	// RateLimits.MCP.
+	MCP mcp.Config
+
 	Retention         time.Duration
 	SweepInterval     time.Duration
 	MaxBacklogPerUser int
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      DefaultMaxBodyBytes,
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		WS:                live.DefaultConfig(),
+		MCP:               mcp.DefaultConfig(),
 		Retention:         DefaultRetention,
 		SweepInterval:     DefaultSweepInterval,
 		MaxBacklogPerUser: DefaultMaxBacklog,
@@ -124,6 +130,9 @@ func (c Config) Validate() error {
 	check(c.MaxBodyBytes > 0, "RELAY_MAX_BODY_BYTES", "must be positive")
 	check(c.ShutdownTimeout > 0, "RELAY_SHUTDOWN_TIMEOUT", "must be positive")
 	if err := c.WS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.MCP.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	check(c.Retention > 0, "RELAY_RETENTION", "must be positive")

@@ -60,6 +60,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	if s.discord != nil {
 		e.POST("/channels/discord/register", s.registerDiscord, auth)
 	}
+	if s.cfg.MCP.Enabled {
+		e.Any("/mcp/:agentId", s.mcpRoute) // off: every /mcp path is 404
+	}
 	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.log.With("component", "admin")).Register(e)
 	return e
 }

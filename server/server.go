@@ -24,6 +24,7 @@ import (
 	"github.com/chaos-relay/relay/channels/telegram"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/live"
+	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/server/outbox"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -71,6 +72,8 @@ type Server struct {
 	serverKey    *ecdsa.PrivateKey
 
 	hub      *live.Hub
+	mcp      *mcp.Bridge // the /mcp bridge (mcp.go)
+	mcpLocal *mcp.Local  // its forwarder to this process's sockets
 	telegram *telegram.Adapter
 	email    *email.Adapter
 	discord  *discord.Adapter
@@ -133,7 +136,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.outbox = outbox.New(cfg.Delivery, deps.Store, deps.Senders, outbox.Options{
 		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg})
 	s.hub = live.New(cfg.WS, deps.Store, live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
-		Encode: encodeMessageFrame, Handler: frames{s}})
+		Encode: encodeMessageFrame, Handler: frames{s}, LastClosed: s.lastSocketClosed})
+	s.newMCP(reg, deps.Log.With("component", "mcp"))
 	s.metrics = newMetrics(reg, s)
 	s.e = s.routes(reg)
 	return s, nil
@@ -169,7 +173,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 				hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 				// Shutdown does not wait for hijacked connections: close
 				// them (1001) as soon as it begins.
-				hs.RegisterOnShutdown(func() { s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) })
+				hs.RegisterOnShutdown(func() {
+					s.mcp.Shutdown() // answers waiting MCP requests before their sockets close
+					s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown)
+				})
 				return nil
 			},
 		}
@@ -181,12 +188,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	g.Go(func() error { every(ctx, time.Minute, s.janitor); return nil })
 	g.Go(func() error { s.hub.Run(ctx); return nil })
+	g.Go(func() error { s.mcp.Run(ctx); return nil })
 	g.Go(func() error { s.outbox.Run(ctx); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
 	if s.discord != nil {
 		s.startGateways(ctx) // sessions connect in the background: listening does not wait
 	}
 	err := g.Wait()
+	s.mcp.Shutdown()
 	s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) // also when serving failed
 	s.hub.Wait()
 	if s.discord != nil {
