@@ -391,10 +391,14 @@ func TestMCPBatch(t *testing.T) {
 	expectMCP(t, post(big), http.StatusBadRequest, rpcError("", -32600, "Batch too large"))
 }
 
-// dialUser opens a raw socket of c (an extension the test drives by hand).
+// dialUser opens a raw socket of c (an extension the test drives by hand),
+// registered with the hub when it returns: the handshake's answer can reach
+// the client before the hub knows the socket, and the pong cannot.
 func (r *relay) dialUser(t *testing.T, c *client.Client) *websocket.Conn {
 	t.Helper()
-	return r.dialWS(t, c, "", nil)
+	conn := r.dialWS(t, c, "", nil)
+	pingPong(t, conn)
+	return conn
 }
 
 // ctxDone is a cancelled context.

@@ -86,9 +86,22 @@ func (e *Extension) Reconnect(ctx context.Context) error {
 	e.mu.Lock()
 	e.conn = conn
 	e.mu.Unlock()
+	pong := make(chan struct{}, 1)
 	e.wg.Add(1)
-	go e.read(conn)
-	return nil
+	go e.read(conn, pong)
+	// The handshake's answer can arrive before the relay registered the
+	// socket; its answer to a ping cannot.
+	if err := e.Send([]byte(`{"type":"ping"}`)); err != nil {
+		return fmt.Errorf("mcptest: ping: %w", err)
+	}
+	select {
+	case <-pong:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("mcptest: no pong within 10 s")
+	}
 }
 
 // Disconnect closes the current socket without opening another.
@@ -138,7 +151,7 @@ func (e *Extension) Answer(correlationID string, jsonrpc json.RawMessage) error 
 }
 
 // read handles the frames of one socket until it closes.
-func (e *Extension) read(conn *websocket.Conn) {
+func (e *Extension) read(conn *websocket.Conn, pong chan<- struct{}) {
 	defer e.wg.Done()
 	for {
 		_, data, err := conn.ReadMessage()
@@ -157,7 +170,13 @@ func (e *Extension) read(conn *websocket.Conn) {
 			JSONRPC       json.RawMessage `json:"jsonrpc"`
 		}
 		if json.Unmarshal(data, &f) != nil || f.Type != "mcp-request" {
-			continue // messages, pongs, …
+			if f.Type == "pong" {
+				select {
+				case pong <- struct{}{}:
+				default:
+				}
+			}
+			continue // messages, …
 		}
 		select {
 		case e.Frames <- Frame{Raw: data, CorrelationID: f.CorrelationID, AgentID: f.AgentID, JSONRPC: f.JSONRPC}:
