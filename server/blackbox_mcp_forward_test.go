@@ -13,6 +13,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/server/mcp/mcptest"
 )
 
 // Forwarding to the extension (PROTOCOL §13.7, §13.8), black box: raw
@@ -478,5 +479,22 @@ func TestMCPShutdownAnswersPendingRequests(t *testing.T) {
 	a := await(t, ch)
 	if a.status != http.StatusOK || a.body != rpcError("8", -32000, "Server shutting down") {
 		t.Fatalf("%d %s", a.status, a.body)
+	}
+}
+
+// The end-to-end check of cmd/mcpcheck (PROTOCOL §13.11, last paragraph),
+// against the relay under test: the official Go SDK client drives a session
+// through the relay to a fake extension.
+func TestMCPEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *server.Config) { c.MCP.DisconnectGrace = 100 * time.Millisecond })
+	results := mcptest.Check(bg, r.URL)
+	if len(results) < 15 {
+		t.Errorf("%d checks ran", len(results))
+	}
+	for _, res := range results {
+		if res.Err != nil {
+			t.Errorf("%s: %v", res.Name, res.Err)
+		}
 	}
 }

@@ -52,6 +52,7 @@ type Extension struct {
 
 	mu   sync.Mutex
 	conn *websocket.Conn // the open socket; nil between sockets
+	pong chan struct{}   // the open socket's pongs
 	wmu  sync.Mutex      // serialises writes on conn
 }
 
@@ -83,16 +84,28 @@ func (e *Extension) Reconnect(ctx context.Context) error {
 		}
 		return fmt.Errorf("mcptest: dial /ws: %w", err)
 	}
-	e.mu.Lock()
-	e.conn = conn
-	e.mu.Unlock()
 	pong := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.conn, e.pong = conn, pong
+	e.mu.Unlock()
 	e.wg.Add(1)
 	go e.read(conn, pong)
 	// The handshake's answer can arrive before the relay registered the
 	// socket; its answer to a ping cannot.
+	if err := e.Ping(ctx); err != nil {
+		return fmt.Errorf("mcptest: first ping: %w", err)
+	}
+	return nil
+}
+
+// Ping sends an application ping on the current socket and waits for the
+// pong: the socket is open and the frames sent before were handled.
+func (e *Extension) Ping(ctx context.Context) error {
+	e.mu.Lock()
+	pong := e.pong
+	e.mu.Unlock()
 	if err := e.Send([]byte(`{"type":"ping"}`)); err != nil {
-		return fmt.Errorf("mcptest: ping: %w", err)
+		return err
 	}
 	select {
 	case <-pong:
