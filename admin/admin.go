@@ -54,6 +54,9 @@ type Relay interface {
 	WebSockets() int
 	// UserWebSockets is the number of a user's open WebSockets.
 	UserWebSockets(userID string) int
+	// UserMCP is a user's live MCP sessions and the MCP calls forwarded to
+	// its extension in the last hour.
+	UserMCP(userID string) (sessions, callsLastHour int)
 	// GatewayState is a Discord channel's gateway state ("" when it has none).
 	GatewayState(channelID string) string
 	// DeleteSession deletes a session and everything it owns, closes its

@@ -151,3 +151,22 @@ func TestPreview(t *testing.T) {
 	equal(t, "short id of a short id", shortID("wh"), "wh")
 	equal(t, "short id counts characters", shortID("ééééééééé"), "éééééééé")
 }
+
+// A session's MCP use: in the status JSON after the documented members, and
+// a line on its dashboard card; absent when the session has none.
+func TestStatusMCPUse(t *testing.T) {
+	v := newEnv(t)
+	seedOverview(t, v)
+	v.relay.mu.Lock()
+	v.relay.mcp = map[string][2]int{userA: {2, 5}}
+	v.relay.mu.Unlock()
+	cookie := v.login(t)
+	body := v.as(cookie, "GET", "/admin/status", "").Body.String()
+	contains(t, "status", body, `"channels":[]}`) // userB: no mcp member
+	contains(t, "status", body, `"name":"GitHub"}],"mcp":{"sessions":2,"callsLastHour":5}}`)
+	page := v.as(cookie, "GET", "/admin", "").Body.String()
+	contains(t, "dashboard", page, `<div class="session-mcp muted">MCP: 2 sessions open · 5 calls in the last hour</div>`)
+	if n := strings.Count(page, "session-mcp"); n != 1 {
+		t.Errorf("%d MCP lines, want 1", n)
+	}
+}
