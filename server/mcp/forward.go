@@ -65,6 +65,8 @@ type Local struct {
 	grace       time.Duration
 	maxResponse int64
 	log         *slog.Logger
+	// afterFunc starts a grace timer (time.AfterFunc; tests fire it by hand).
+	afterFunc func(time.Duration, func()) stopper
 
 	mu      sync.Mutex
 	pending map[string]*pending              // by correlation id
@@ -76,8 +78,11 @@ type pending struct {
 	id, userID string
 	done       chan answer // receives exactly one answer (finish)
 	release    func()      // the frame-size grant
-	grace      *time.Timer // runs while the user has no socket; guarded by Local.mu
+	grace      stopper     // runs while the user has no socket; guarded by Local.mu
 }
+
+// stopper is a timer as Local uses it.
+type stopper interface{ Stop() bool }
 
 type answer struct {
 	jsonrpc json.RawMessage
@@ -89,7 +94,8 @@ type answer struct {
 func NewLocal(cfg Config, sockets Sockets, log *slog.Logger) *Local {
 	return &Local{sockets: sockets, timeout: cfg.RequestTimeout, grace: cfg.DisconnectGrace,
 		maxResponse: cfg.MaxResponseBytes, log: log,
-		pending: map[string]*pending{}, byUser: map[string]map[*pending]struct{}{}}
+		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
+		pending:   map[string]*pending{}, byUser: map[string]map[*pending]struct{}{}}
 }
 
 var _ Forwarder = (*Local)(nil)
@@ -204,7 +210,7 @@ func (l *Local) LastClosed(userID string) {
 		if p.grace != nil {
 			p.grace.Stop()
 		}
-		p.grace = time.AfterFunc(l.grace, func() {
+		p.grace = l.afterFunc(l.grace, func() {
 			if l.sockets.UserCount(userID) == 0 {
 				l.finish(p, answer{err: ErrDisconnected})
 			}
