@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -108,13 +109,23 @@ func TestMCPInitializeNegotiatesTheVersion(t *testing.T) {
 	t.Parallel()
 	r := newRelay(t)
 	c := r.register(t, false)
+	version := "test" // the relay's version; another relay's under RELAY_URL
+	if os.Getenv("RELAY_URL") != "" {
+		var res struct {
+			Result struct {
+				ServerInfo struct{ Version string } `json:"serverInfo"`
+			} `json:"result"`
+		}
+		decode(t, r.mcpPost(t, c.APIKey, "agent-1", strings.Replace(initBody, "%s", "2025-11-25", 1), nil), &res)
+		version = res.Result.ServerInfo.Version
+	}
 	for asked, want := range map[string]string{
 		"2025-11-25": "2025-11-25", "2025-06-18": "2025-06-18", "2025-03-26": "2025-03-26", "2024-11-05": "2024-11-05",
 		"2025-11-05": "2025-11-25", "1999-01-01": "2025-11-25",
 	} {
 		a := r.mcpPost(t, c.APIKey, "agent-1", strings.Replace(initBody, "%s", asked, 1), nil)
 		expectMCP(t, a, http.StatusOK, rpcResult("1", `{"protocolVersion":"`+want+`","capabilities":`+capabilitiesJSON+
-			`,"serverInfo":{"name":"chaos-agent-agent-1","version":"test"}}`))
+			`,"serverInfo":{"name":"chaos-agent-agent-1","version":"`+version+`"}}`))
 		if id := a.header.Get("Mcp-Session-Id"); !uuidV4.MatchString(id) {
 			t.Errorf("%s: Mcp-Session-Id %q, want a UUIDv4", asked, id)
 		}
