@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -261,6 +260,9 @@ func TestMCPClassifiesMessages(t *testing.T) {
 	} {
 		expectMCP(t, post(tt.body), http.StatusBadRequest, tt.want)
 	}
+	// A body over RELAY_MAX_BODY_BYTES (default 1 MiB) is 413 (§1.8).
+	expectMCP(t, post(`{"jsonrpc":"2.0","id":1,"method":"ping","pad":"`+strings.Repeat("x", 1<<20)+`"}`),
+		http.StatusRequestEntityTooLarge, `{"error":"Request body too large"}`)
 	// The id is echoed byte for byte; jsonrpc, Content-Type and Accept are not checked.
 	a := send(t, http.MethodPost, r.URL+"/mcp/a", []byte(`{"id":1.50,"method":"ping"}`),
 		map[string]string{"Authorization": "Bearer " + c.APIKey, "Content-Type": "text/plain"})
@@ -410,11 +412,4 @@ func (r *relay) dialUser(t *testing.T, c *client.Client) *websocket.Conn {
 	conn := r.dialWS(t, c, "", nil)
 	pingPong(t, conn)
 	return conn
-}
-
-// ctxDone is a cancelled context.
-func ctxDone() context.Context {
-	ctx, cancel := context.WithCancel(bg)
-	cancel()
-	return ctx
 }

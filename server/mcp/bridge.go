@@ -169,7 +169,9 @@ func (b *Bridge) post(w http.ResponseWriter, r *http.Request, userID, agentID st
 	}
 	// An answer may wait for the extension for up to the request timeout,
 	// past the server's usual write timeout.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.cfg.RequestTimeout + writeSlack))
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.cfg.RequestTimeout + writeSlack)); err != nil {
+		b.log.Debug("extend the write deadline", "err", err)
+	}
 	switch first {
 	case '{':
 		b.one(q, single)

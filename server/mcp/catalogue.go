@@ -62,9 +62,6 @@ type promptArg struct {
 	Required    bool   `json:"required"`
 }
 
-// toolNames are the catalogue's tools in order (PROTOCOL §13.6.2).
-var toolNames = []string{"chat", "delegate_task", "read_memory", "write_memory", "list_files", "get_status", "list_artifacts", "read_artifact"}
-
 func tools(agent string) json.RawMessage {
 	a := "agent " + agent
 	return encode(struct {
