@@ -57,6 +57,9 @@ type Relay interface {
 	WebSockets() int
 	// UserWebSockets is the number of a user's open WebSockets.
 	UserWebSockets(userID string) int
+	// UserMCP is a user's live MCP sessions and the MCP calls forwarded to
+	// its extension in the last hour.
+	UserMCP(userID string) (sessions, callsLastHour int)
 	// GatewayState is a Discord channel's gateway state: one of
 	// channels/discord's states, "off" when the relay runs without gateway
 	// sessions (RELAY_DISCORD_GATEWAY=off), or "" when the channel has no

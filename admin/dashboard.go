@@ -44,6 +44,7 @@ type sessionView struct {
 	Signed       bool
 	ChannelCount string
 	Badges       []badgeView
+	MCP          string // "MCP: 1 session open · 3 calls in the last hour", or ""
 }
 
 // badgeView is a channel badge (PROTOCOL §9 "Dashboard contents").
@@ -110,6 +111,9 @@ func sessionCard(s sessionJSON) sessionView {
 	}
 	if v.Connected {
 		v.Connection = strconv.Itoa(s.WSConnections) + " connected"
+	}
+	if m := s.MCP; m != nil { // as web/static/admin.js, sessionEl
+		v.MCP = "MCP: " + plural(m.Sessions, "session") + " open · " + plural(m.CallsLastHour, "call") + " in the last hour"
 	}
 	for _, ch := range s.Channels {
 		v.Badges = append(v.Badges, channelBadge(ch))

@@ -54,6 +54,7 @@ type fakeRelay struct {
 
 	mu         sync.Mutex
 	ws         map[string]int
+	mcp        map[string][2]int // user → MCP sessions, calls in the last hour
 	gateways   map[string]string
 	loginLimit time.Duration // > 0: AllowLogin refuses with this wait
 	logins     []string      // client IPs that AllowLogin saw
@@ -80,6 +81,13 @@ func (f *fakeRelay) UserWebSockets(userID string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ws[userID]
+}
+
+func (f *fakeRelay) UserMCP(userID string) (sessions, callsLastHour int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.mcp[userID]
+	return m[0], m[1]
 }
 
 func (f *fakeRelay) GatewayState(channelID string) string {

@@ -55,6 +55,15 @@ type sessionJSON struct {
 	Signed        bool          `json:"signed"`
 	WSConnections int           `json:"wsConnections"`
 	Channels      []channelJSON `json:"channels"`
+	// MCP is this relay's addition (after the documented members), present
+	// when the session has MCP sessions or calls in the last hour.
+	MCP *mcpJSON `json:"mcp,omitempty"`
+}
+
+// mcpJSON is a session's use of the MCP bridge.
+type mcpJSON struct {
+	Sessions      int `json:"sessions"`      // live MCP sessions
+	CallsLastHour int `json:"callsLastHour"` // calls forwarded to the extension
 }
 
 // channelJSON is a channel entry. The metadata members are copied as they are
@@ -196,6 +205,9 @@ func (h *Handler) sessionEntry(ctx context.Context, u storage.User) (sessionJSON
 		Signed:        u.PublicKey != nil,
 		WSConnections: h.relay.UserWebSockets(u.ID),
 		Channels:      make([]channelJSON, 0, len(chans)),
+	}
+	if n, calls := h.relay.UserMCP(u.ID); n > 0 || calls > 0 {
+		s.MCP = &mcpJSON{Sessions: n, CallsLastHour: calls}
 	}
 	for _, ch := range chans {
 		s.Channels = append(s.Channels, h.channelEntry(ch))

@@ -192,3 +192,22 @@ func TestShortID(t *testing.T) {
 	}
 	equal(t, "the last 8 are shown", strings.HasSuffix(shortID(a), a[len(a)-8:]), true)
 }
+
+// A session's MCP use: in the status JSON after the documented members, and
+// a line on its dashboard card; absent when the session has none.
+func TestStatusMCPUse(t *testing.T) {
+	v := newEnv(t)
+	seedOverview(t, v)
+	v.relay.mu.Lock()
+	v.relay.mcp = map[string][2]int{userA: {2, 5}}
+	v.relay.mu.Unlock()
+	cookie := v.login(t)
+	body := v.as(cookie, "GET", "/admin/status", "").Body.String()
+	contains(t, "status", body, `"channels":[]}`) // userB: no mcp member
+	contains(t, "status", body, `"name":"GitHub"}],"mcp":{"sessions":2,"callsLastHour":5}}`)
+	page := v.as(cookie, "GET", "/admin", "").Body.String()
+	contains(t, "dashboard", page, `<div class="session-mcp muted">MCP: 2 sessions open · 5 calls in the last hour</div>`)
+	if n := strings.Count(page, "session-mcp"); n != 1 {
+		t.Errorf("%d MCP lines, want 1", n)
+	}
+}

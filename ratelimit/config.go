@@ -19,6 +19,7 @@ const (
 	EmailInbound Name = "email-inbound" // POST /email/inbound, one global bucket
 	Channels     Name = "channels"      // POST /channels and the three register routes, per user
 	AdminLogin   Name = "admin-login"   // POST /admin/login, per client IP
+	MCP          Name = "mcp"           // every authenticated /mcp request, per user
 )
 
 // Config is every limit of §8 plus the off switch.
@@ -35,6 +36,7 @@ type Config struct {
 	EmailInbound Rate // RELAY_RATE_EMAIL_INBOUND
 	Channels     Rate // RELAY_RATE_CHANNELS
 	AdminLogin   Rate // RELAY_RATE_ADMIN_LOGIN
+	MCP          Rate // RELAY_RATE_MCP
 }
 
 // DefaultConfig returns the defaults of PROTOCOL §8. (Rate is a struct, so
@@ -49,6 +51,7 @@ func DefaultConfig() Config {
 		EmailInbound: Rate{N: 60, Per: time.Minute},
 		Channels:     Rate{N: 100, Per: time.Hour},
 		AdminLogin:   Rate{N: 10, Per: 15 * time.Minute}, // 40 password guesses an hour per IP
+		MCP:          Rate{N: 120, Per: time.Minute},     // the original's 120 per minute
 	}
 }
 
@@ -68,6 +71,7 @@ func (c Config) rates() [numLimits]namedRate {
 		{EmailInbound, c.EmailInbound},
 		{Channels, c.Channels},
 		{AdminLogin, c.AdminLogin},
+		{MCP, c.MCP},
 	}
 }
 

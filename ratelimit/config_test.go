@@ -16,6 +16,7 @@ func TestDefaultConfig(t *testing.T) {
 		EmailInbound: "60/1m",
 		Channels:     "100/1h",
 		AdminLogin:   "10/15m",
+		MCP:          "120/1m",
 	}
 	rates := c.rates()
 	equal(t, "number of limits", len(rates), len(want))
@@ -28,7 +29,7 @@ func TestDefaultConfig(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	err := Config{}.Validate()
-	for _, name := range []Name{Register, Messages, Reply, Webhook, EmailInbound, Channels, AdminLogin} {
+	for _, name := range []Name{Register, Messages, Reply, Webhook, EmailInbound, Channels, AdminLogin, MCP} {
 		errContains(t, err, "ratelimit: "+string(name)+" rate 0/0s: count 0 must be at least 1")
 	}
 

@@ -9,7 +9,7 @@ import (
 const emailInboundKey = "email-inbound"
 
 // numLimits is the number of Name constants.
-const numLimits = 7
+const numLimits = 8
 
 // index maps a Name to its slot in Limiters.keyed.
 func index(name Name) (int, bool) {
@@ -28,6 +28,8 @@ func index(name Name) (int, bool) {
 		return 5, true
 	case AdminLogin:
 		return 6, true
+	case MCP:
+		return 7, true
 	}
 	return 0, false
 }

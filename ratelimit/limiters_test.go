@@ -79,7 +79,7 @@ func TestLimitersPrune(t *testing.T) {
 func TestLimitersDisabled(t *testing.T) {
 	l := New(Config{Disabled: true}, nil)
 	equal(t, "Disabled", l.Disabled(), true)
-	for _, name := range []Name{Register, Messages, Reply, Webhook, EmailInbound, Channels, AdminLogin} {
+	for _, name := range []Name{Register, Messages, Reply, Webhook, EmailInbound, Channels, AdminLogin, MCP} {
 		for range 1000 {
 			d, ok := l.Allow(name, "k")
 			equal(t, "ok", ok, true)

@@ -20,6 +20,9 @@ func (a adminRelay) Version() string                  { return a.s.version }
 func (a adminRelay) Uptime() time.Duration            { return a.s.now().Sub(a.s.started) }
 func (a adminRelay) WebSockets() int                  { return a.s.hub.Count() }
 func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.UserCount(userID) }
+func (a adminRelay) UserMCP(userID string) (sessions, callsLastHour int) {
+	return a.s.mcp.Stats(userID)
+}
 func (a adminRelay) GatewayState(channelID string) string {
 	for _, pl := range a.s.platforms.list {
 		if s, ok := pl.(channels.Sessions); ok {
@@ -65,6 +68,7 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 	s.hub.CloseUser(userID, live.CloseSessionDeleted, live.ReasonSessionDeleted)
 	s.keys.forget(userID)
 	s.nonces.forget(userID)
+	s.mcp.DeleteUser(userID)
 	release()
 	s.log.Info("session deleted by the admin", "user_id", userID, "channels", len(deleted))
 	return nil

@@ -78,3 +78,30 @@ func TestAdminThroughTheRelay(t *testing.T) {
 		t.Fatalf("re-registration after delete: %v %v", again, err)
 	}
 }
+
+// TestAdminShowsAndDeletesMCPSessions: a session's MCP use is on the status
+// (and so on its dashboard card), and deleting the session deletes its MCP
+// sessions.
+func TestAdminShowsAndDeletesMCPSessions(t *testing.T) {
+	t.Parallel()
+	r := newRelay(t, func(c *app.Config) { c.AdminKey = "correct horse" })
+	c := r.register(t, false)
+	r.extension(t, c, nil)
+	r.mcpSession(t, c.APIKey, "a")
+	expectMCP(t, r.mcpPost(t, c.APIKey, "a", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_memory"}}`, nil),
+		http.StatusOK, rpcResult("1", `{"content":[{"type":"text","text":"{\"ok\":true}"}]}`))
+	login := send(t, http.MethodPost, r.URL+"/admin/login", []byte(`{"password":"correct horse"}`), map[string]string{"Content-Type": "application/json"})
+	withCookie := map[string]string{"Cookie": strings.Split(login.header.Get("Set-Cookie"), ";")[0], "Origin": r.URL}
+	if st := send(t, http.MethodGet, r.URL+"/admin/status", nil, withCookie); !strings.Contains(st.body, `"mcp":{"sessions":1,"callsLastHour":1}`) {
+		t.Fatalf("status %d %s", st.status, st.body)
+	}
+	if v := r.metric(t, "relay_mcp_sessions"); v != "1" {
+		t.Fatalf("relay_mcp_sessions %q, want 1", v)
+	}
+	if del := send(t, http.MethodDelete, r.URL+"/admin/sessions/"+c.UserID, nil, withCookie); del.status != 200 {
+		t.Fatalf("delete %d %s", del.status, del.body)
+	}
+	if v := r.metric(t, "relay_mcp_sessions"); v != "0" {
+		t.Fatalf("relay_mcp_sessions %q after the delete, want 0", v)
+	}
+}

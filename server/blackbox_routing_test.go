@@ -27,7 +27,9 @@ func TestUnknownPathIsNotFound(t *testing.T) {
 		"/Channels",
 		"/messages/",
 		"/health/",
-		"/mcp/agent-1", // the MCP bridge is not served yet
+		"/mcp", // the MCP bridge serves exactly one non-empty segment
+		"/mcp/",
+		"/mcp/a/b",
 		"/foo/../health",
 		"/./health",
 		"//health",

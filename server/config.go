@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/server/live"
+	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/server/outbox"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	WS       live.Config
 	Delivery outbox.Config
 
+	// MCP is the /mcp bridge (PROTOCOL §13.9); its rate limit is
+	// RateLimits.MCP.
+	MCP mcp.Config
+
 	Retention         time.Duration
 	SweepInterval     time.Duration
 	MaxBacklogPerUser int
@@ -61,6 +66,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		WS:                live.DefaultConfig(),
 		Delivery:          outbox.DefaultConfig(),
+		MCP:               mcp.DefaultConfig(),
 		Retention:         DefaultRetention,
 		SweepInterval:     DefaultSweepInterval,
 		MaxBacklogPerUser: DefaultMaxBacklog,
@@ -88,7 +94,7 @@ func (c Config) Validate() error {
 	check(c.Retention > 0, "RELAY_RETENTION", "must be positive")
 	check(c.SweepInterval > 0, "RELAY_SWEEP_INTERVAL", "must be positive")
 	check(c.MaxBacklogPerUser > 0, "RELAY_MAX_BACKLOG_PER_USER", "must be positive")
-	errs = append(errs, c.WS.Validate(), c.Delivery.Validate())
+	errs = append(errs, c.WS.Validate(), c.Delivery.Validate(), c.MCP.Validate())
 	return errors.Join(errs...)
 }
 

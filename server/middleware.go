@@ -33,7 +33,7 @@ func commonHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 var fixedHeaders = http.Header{
 	"Access-Control-Allow-Origin":  {"*"},
 	"Access-Control-Allow-Methods": {"GET, POST, PATCH, DELETE, OPTIONS"},
-	"Access-Control-Allow-Headers": {"Content-Type, Authorization, X-Timestamp, X-Nonce, X-Signature, X-Webhook-Token, X-Webhook-Source"},
+	"Access-Control-Allow-Headers": {"Content-Type, Authorization, X-Timestamp, X-Nonce, X-Signature, X-Webhook-Token, X-Webhook-Source, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID"},
 	"X-Content-Type-Options":       {"nosniff"},
 }
 

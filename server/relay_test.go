@@ -201,7 +201,7 @@ func checkCommon(t *testing.T, a answer) {
 	for k, v := range map[string]string{
 		"Access-Control-Allow-Origin":  "*",
 		"Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
-		"Access-Control-Allow-Headers": "Content-Type, Authorization, X-Timestamp, X-Nonce, X-Signature, X-Webhook-Token, X-Webhook-Source",
+		"Access-Control-Allow-Headers": "Content-Type, Authorization, X-Timestamp, X-Nonce, X-Signature, X-Webhook-Token, X-Webhook-Source, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID",
 		"X-Content-Type-Options":       "nosniff",
 	} {
 		if got := a.header.Get(k); got != v {

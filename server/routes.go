@@ -41,6 +41,9 @@ func (s *Server) routes(reg *prometheus.Registry) *echo.Echo {
 	e.PATCH("/channels/:channelId", s.updateChannel, auth)
 	e.DELETE("/channels/:channelId", s.deleteChannel, auth)
 	s.mountPlatforms(e)
+	if s.cfg.MCP.Enabled {
+		e.Any("/mcp/:agentId", s.mcpRoute) // off: every /mcp path is 404
+	}
 	admin.New(admin.Config{Key: s.cfg.AdminKey, Now: s.now}, s.store, adminRelay{s}, s.root.With("component", "admin")).Register(e)
 	return e
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/live"
+	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/server/outbox"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -64,6 +65,8 @@ type Server struct {
 	serverKey    *ecdsa.PrivateKey
 
 	hub       *live.Hub
+	mcp       *mcp.Bridge // the /mcp bridge (mcp.go)
+	mcpLocal  *mcp.Local  // its forwarder to this process's sockets
 	platforms platforms
 	outbox    *outbox.Outbox
 
@@ -129,7 +132,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.outbox = outbox.New(cfg.Delivery, deps.Store, senders, outbox.Options{
 		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg})
 	s.hub = live.New(cfg.WS, deps.Store, live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
-		Encode: encodeMessageFrame, Handler: frames{s}})
+		Encode: encodeMessageFrame, Handler: frames{s}, LastClosed: s.lastSocketClosed})
+	s.newMCP(reg, deps.Log.With("component", "mcp"))
 	s.metrics = newMetrics(reg, s)
 	s.e = s.routes(reg)
 	return s, nil
@@ -165,7 +169,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 				hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 				// Shutdown does not wait for hijacked connections: close
 				// them (1001) as soon as it begins.
-				hs.RegisterOnShutdown(func() { s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) })
+				hs.RegisterOnShutdown(func() {
+					s.mcp.Shutdown() // answers waiting MCP requests before their sockets close
+					s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown)
+				})
 				return nil
 			},
 		}
@@ -177,6 +184,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	g.Go(func() error { every(ctx, time.Minute, s.janitor); return nil })
 	g.Go(func() error { s.hub.Run(ctx); return nil })
+	g.Go(func() error { s.mcp.Run(ctx); return nil })
 	g.Go(func() error { s.outbox.Run(ctx); return nil })
 	g.Go(func() error { return s.debugLoop(ctx) })
 	for _, pl := range s.platforms.list {
@@ -185,6 +193,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	err := g.Wait()
+	s.mcp.Shutdown()
 	s.hub.Shutdown(live.CloseGoingAway, live.ReasonShutdown) // also when serving failed
 	s.hub.Wait()
 	s.stopBackground()

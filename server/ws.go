@@ -83,6 +83,8 @@ func (h frames) HandleFrame(c *live.Conn, data []byte) {
 		}{"pong"})
 	case "reply":
 		h.reply(c, f)
+	case "mcp-response":
+		h.s.mcpLocal.Resolve(c.User().ID, data) // only the requesting user's sockets may answer
 	}
 }
 

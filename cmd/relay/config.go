@@ -175,6 +175,22 @@ func settings() []setting {
 		durationSetting("RELAY_WS_WRITE_TIMEOUT", "single-frame write deadline", func(c *cfg) *time.Duration { return &c.WS.WriteTimeout }),
 		intSetting("RELAY_WS_MAX_FRAME_BYTES", "read limit for client frames", func(c *cfg) *int64 { return &c.WS.MaxFrameBytes }),
 		durationSetting("RELAY_WS_REPLAY_WINDOW", "replay window when since is absent", func(c *cfg) *time.Duration { return &c.WS.ReplayWindow }),
+		{
+			name: "RELAY_MCP", kind: "on|off", help: "off: every /mcp path answers 404 (the MCP bridge is disabled)",
+			set: func(c *cfg, v string) (err error) { c.MCP.Enabled, err = parseOnOff(v); return err },
+			get: func(c cfg) string { return formatOnOff(c.MCP.Enabled) },
+		},
+		{
+			name: "RELAY_MCP_ALLOWED_ORIGINS", kind: "list", help: "comma-separated origins (scheme://host[:port]) accepted in Origin on /mcp; unset: any",
+			set: func(c *cfg, v string) error { c.MCP.AllowedOrigins = parseList(v); return nil },
+			get: func(c cfg) string { return strings.Join(c.MCP.AllowedOrigins, ",") },
+		},
+		durationSetting("RELAY_MCP_REQUEST_TIMEOUT", "wait for an extension's mcp-response (1s-10m)", func(c *cfg) *time.Duration { return &c.MCP.RequestTimeout }),
+		durationSetting("RELAY_MCP_DISCONNECT_GRACE", "wait once the extension has no socket left", func(c *cfg) *time.Duration { return &c.MCP.DisconnectGrace }),
+		intSetting("RELAY_MCP_MAX_INFLIGHT", "forwarded MCP requests in flight per user", func(c *cfg) *int { return &c.MCP.MaxInflight }),
+		intSetting("RELAY_MCP_MAX_RESPONSE_BYTES", "largest mcp-response frame, read while a request is pending", func(c *cfg) *int64 { return &c.MCP.MaxResponseBytes }),
+		durationSetting("RELAY_MCP_SESSION_TTL", "idle MCP session lifetime", func(c *cfg) *time.Duration { return &c.MCP.SessionTTL }),
+		intSetting("RELAY_MCP_MAX_SESSIONS_PER_USER", "live MCP sessions per user; the least recently used is evicted beyond", func(c *cfg) *int { return &c.MCP.MaxSessionsPerUser }),
 		durationSetting("RELAY_RETENTION", "message and response retention", func(c *cfg) *time.Duration { return &c.Retention }),
 		durationSetting("RELAY_SWEEP_INTERVAL", "retention sweep period", func(c *cfg) *time.Duration { return &c.SweepInterval }),
 		intSetting("RELAY_MAX_BACKLOG_PER_USER", "stored-message cap per user", func(c *cfg) *int { return &c.MaxBacklogPerUser }),
@@ -197,6 +213,7 @@ func settings() []setting {
 		rateSetting("RELAY_RATE_EMAIL_INBOUND", "POST /email/inbound, global", func(c *cfg) *ratelimit.Rate { return &c.RateLimits.EmailInbound }),
 		rateSetting("RELAY_RATE_CHANNELS", "channel creation and registration, per user", func(c *cfg) *ratelimit.Rate { return &c.RateLimits.Channels }),
 		rateSetting("RELAY_RATE_ADMIN_LOGIN", "POST /admin/login, per client IP", func(c *cfg) *ratelimit.Rate { return &c.RateLimits.AdminLogin }),
+		rateSetting("RELAY_RATE_MCP", "/mcp requests, per user", func(c *cfg) *ratelimit.Rate { return &c.RateLimits.MCP }),
 		intSetting("RELAY_DELIVERY_WORKERS", "delivery concurrency", func(c *cfg) *int { return &c.Delivery.Workers }),
 		intSetting("RELAY_DELIVERY_MAX_ATTEMPTS", "attempts before a delivery fails", func(c *cfg) *int { return &c.Delivery.MaxAttempts }),
 		durationSetting("RELAY_DELIVERY_MAX_AGE", "age before a delivery fails", func(c *cfg) *time.Duration { return &c.Delivery.MaxAge }),
@@ -529,6 +546,17 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// parseList splits a comma-separated list, trimming entries and skipping blank ones; "" gives nil.
+func parseList(v string) []string {
+	var out []string
+	for e := range strings.SplitSeq(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func joinStrings[T fmt.Stringer](xs []T) string {

@@ -305,13 +305,34 @@ func (c *Conn) readLoop() {
 			return
 		}
 		if int64(len(data)) > limit {
-			c.close(CloseTooBig, ReasonTooBig)
-			return
+			var ok bool
+			if data, ok, err = c.readGranted(r, data); err != nil {
+				return
+			} else if !ok {
+				c.close(CloseTooBig, ReasonTooBig)
+				return
+			}
 		}
 		if kind == websocket.TextMessage && c.h.handler != nil {
 			c.h.handler.HandleFrame(c, data)
 		}
 	}
+}
+
+// readGranted reads the rest of a frame over the frame limit, of which head
+// is read, when an open grant of the user (Hub.Grant) may cover it; ok is
+// false when none does: the socket is then closed with 1009.
+func (c *Conn) readGranted(r io.Reader, head []byte) (data []byte, ok bool, err error) {
+	limit := c.h.grantedMax(c.user.ID)
+	if limit <= int64(len(head)) {
+		return nil, false, nil
+	}
+	rest, err := io.ReadAll(io.LimitReader(r, limit+1-int64(len(head))))
+	if err != nil {
+		return nil, false, err
+	}
+	data = append(head, rest...)
+	return data, int64(len(data)) <= limit && c.h.granted(c.user.ID, data), nil
 }
 
 // alive extends the read deadline by the pong timeout.

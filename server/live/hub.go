@@ -59,6 +59,11 @@ type Options struct {
 	Encode func(storage.Message) ([]byte, error)
 	// Handler handles client frames (nil: they are ignored).
 	Handler Handler
+	// LastClosed, when set, is called after a user's last open socket was
+	// unregistered (on that socket's reader goroutine, without the hub's
+	// locks held): a caller waiting for an answer from the user's sockets
+	// learns that none is left.
+	LastClosed func(userID string)
 }
 
 // Hub knows every open WebSocket by user.
@@ -70,6 +75,7 @@ type Hub struct {
 	msgs     Messages
 	log      *slog.Logger
 	handler  Handler
+	gone     func(userID string) // Options.LastClosed
 	frames   *frameCache
 	upgrader *websocket.Upgrader
 	metrics  *metrics
@@ -88,13 +94,18 @@ type Hub struct {
 	// wg counts every connection goroutine (readers, writers, closers), so
 	// shutdown can wait for all of them before the store closes.
 	wg sync.WaitGroup
+
+	// grants are the larger frame sizes some users' sockets may read (see
+	// Grant); a leaf lock, never held with mu.
+	gmu    sync.Mutex
+	grants map[string]map[string]*grant // user → frame type → grant
 }
 
 // New builds a hub reading messages from msgs.
 func New(cfg Config, msgs Messages, opts Options) *Hub {
-	h := &Hub{cfg: cfg, msgs: msgs, log: opts.Log, handler: opts.Handler,
+	h := &Hub{cfg: cfg, msgs: msgs, log: opts.Log, handler: opts.Handler, gone: opts.LastClosed,
 		frames: newFrameCache(opts.Encode), upgrader: newUpgrader(),
-		users: map[string][]*Conn{}, pages: map[string]*sharedPage{}}
+		users: map[string][]*Conn{}, pages: map[string]*sharedPage{}, grants: map[string]map[string]*grant{}}
 	h.metrics = newMetrics(opts.Registry, h)
 	return h
 }
@@ -162,14 +173,22 @@ func (h *Hub) add(c *Conn) (evicted []*Conn, ok bool) {
 	return evicted, true
 }
 
-// remove forgets c (idempotent).
+// remove forgets c (idempotent), and reports a user's last socket to
+// Options.LastClosed.
 func (h *Hub) remove(c *Conn) {
+	if h.unregister(c) && h.gone != nil {
+		h.gone(c.user.ID)
+	}
+}
+
+// unregister forgets c; last is true when it was the user's last socket.
+func (h *Hub) unregister(c *Conn) (last bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	conns := h.users[c.user.ID]
 	i := slices.Index(conns, c)
 	if i < 0 {
-		return
+		return false
 	}
 	conns = slices.Delete(conns, i, i+1)
 	if len(conns) == 0 {
@@ -179,6 +198,7 @@ func (h *Hub) remove(c *Conn) {
 		h.users[c.user.ID] = conns
 	}
 	h.count.Add(-1)
+	return len(conns) == 0
 }
 
 // Notify wakes the user's sockets after a message of theirs committed.

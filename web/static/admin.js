@@ -236,6 +236,7 @@
     chans.append(el('span', 'muted channel-count', plural(s.channels.length, 'channel')));
     for (const ch of s.channels) chans.append(badgeEl(channelBadge(ch)));
     card.append(head, chans);
+    if (s.mcp) card.append(el('div', 'session-mcp muted', 'MCP: ' + plural(s.mcp.sessions, 'session') + ' open · ' + plural(s.mcp.callsLastHour, 'call') + ' in the last hour'));
     return card;
   }
 
