@@ -60,11 +60,14 @@ type Relay interface {
 	// UserMCP is a user's live MCP sessions and the MCP calls forwarded to
 	// its extension in the last hour.
 	UserMCP(userID string) (sessions, callsLastHour int)
-	// GatewayState is a Discord channel's gateway state: one of
+	// SessionState is the state of a channel's platform session, and
+	// whether its type keeps sessions at all (Discord's gateway: one of
 	// channels/discord's states, "off" when the relay runs without gateway
-	// sessions (RELAY_DISCORD_GATEWAY=off), or "" when the channel has no
-	// session (shown as "disconnected").
-	GatewayState(channelID string) string
+	// sessions, or "" when the channel has none, shown as "disconnected").
+	SessionState(ch storage.Channel) (state string, ok bool)
+	// Badge is what the dashboard shows of a channel beside its type, name
+	// and id, as its platform describes it (channels.Describer).
+	Badge(ch storage.Channel) (label string, details []string)
 	// DeleteSession deletes a session and everything it owns, closes its
 	// WebSockets with 1008 and releases its platform resources;
 	// storage.ErrNotFound when the session is unknown.

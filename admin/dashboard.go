@@ -1,13 +1,11 @@
 package admin
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/labstack/echo/v5"
-
-	"github.com/chaos-relay/relay/storage"
 )
 
 const (
@@ -121,64 +119,12 @@ func sessionCard(s sessionJSON) sessionView {
 	return v
 }
 
-// channelBadge describes a channel the way the dashboard script does
-// (web/static/admin.js, channelBadge): keep the two in step.
+// channelBadge is a channel's badge as its platform describes it; the
+// dashboard script draws the same from the status JSON.
 func channelBadge(ch channelJSON) badgeView {
-	b := badgeView{Type: ch.Type, ID: ch.ID, ShortID: shortID(ch.ID), Name: ch.Name, Disabled: !ch.Enabled}
-	switch ch.Type {
-	case storage.TypeTelegram, storage.TypeDiscord:
-		if u := rawString(ch.BotUsername); u != "" {
-			b.Label = "@" + u
-		}
-		switch n := rawLen(ch.AllowedUsers); {
-		case ch.HasPairingCode:
-			b.Details = append(b.Details, "awaiting pairing")
-		case n > 0:
-			b.Details = append(b.Details, plural(n, "user"))
-		default:
-			b.Details = append(b.Details, "locked")
-		}
-		if ch.Type == storage.TypeDiscord {
-			b.Details = append(b.Details, "gateway "+ch.Gateway)
-		}
-	case storage.TypeEmail:
-		b.Label = rawString(ch.InboundAddress)
-		if rawBool(ch.Verified) {
-			b.Details = append(b.Details, "verified")
-		} else {
-			b.Details = append(b.Details, "unverified")
-		}
-		if n := rawLen(ch.AllowedSenders); n > 0 {
-			b.Details = append(b.Details, plural(n, "sender"))
-		} else {
-			b.Details = append(b.Details, "all senders")
-		}
-	}
-	return b
+	return badgeView{Type: ch.Type, ID: ch.ID, ShortID: shortID(ch.ID), Name: ch.Name, Disabled: !ch.Enabled,
+		Label: ch.Label, Details: ch.Details}
 }
 
 // plural is "1 user", "2 users".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-func rawString(raw json.RawMessage) string {
-	var s string
-	_ = json.Unmarshal(raw, &s) // not a string: ""
-	return s
-}
-
-func rawBool(raw json.RawMessage) bool {
-	var b bool
-	_ = json.Unmarshal(raw, &b) // not a bool: false
-	return b
-}
-
-func rawLen(raw json.RawMessage) int {
-	var a []json.RawMessage
-	_ = json.Unmarshal(raw, &a) // not an array: 0
-	return len(a)
-}
+func plural(n int, noun string) string { return channels.Plural(n, noun) }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
@@ -90,11 +92,36 @@ func (f *fakeRelay) UserMCP(userID string) (sessions, callsLastHour int) {
 	return m[0], m[1]
 }
 
-func (f *fakeRelay) GatewayState(channelID string) string {
+// SessionState and Badge answer as the relay does, with the real platforms'
+// descriptions and the gateway states a test sets.
+func (f *fakeRelay) SessionState(ch storage.Channel) (string, bool) {
+	if ch.Type != storage.TypeDiscord {
+		return "", false
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.gateways[channelID]
+	return f.gateways[ch.ID], true
 }
+
+func (f *fakeRelay) Badge(ch storage.Channel) (string, []string) {
+	switch ch.Type {
+	case storage.TypeTelegram:
+		return channels.BotDescription(ch)
+	case storage.TypeDiscord:
+		label, details := channels.BotDescription(ch)
+		state, _ := f.SessionState(ch)
+		if state == "" {
+			state = "disconnected"
+		}
+		return label, append(details, "gateway "+state)
+	case storage.TypeEmail:
+		return emailPlatform.Badge(ch)
+	}
+	return "", nil
+}
+
+// emailPlatform describes email channels for the fake relay.
+var emailPlatform = email.New(email.Config{}, nil)
 
 func (f *fakeRelay) DeleteSession(ctx context.Context, userID string) error {
 	if _, err := f.store.DeleteUser(ctx, userID); err != nil {

@@ -83,6 +83,8 @@ type channelJSON struct {
 	HasPairingCode bool            `json:"hasPairingCode"`
 	Gateway        string          `json:"gateway,omitempty"`
 	Name           string          `json:"name,omitempty"`
+	Label          string          `json:"label,omitempty"`
+	Details        []string        `json:"details,omitempty"`
 }
 
 // recentJSON is a recentMessages entry: user and channel ids cut to 8
@@ -244,13 +246,14 @@ func (h *Handler) channelEntry(ch storage.Channel) channelJSON {
 	if e.AgentID == "" {
 		e.AgentID = "(default)"
 	}
-	if ch.Type == storage.TypeDiscord {
-		// Present for every Discord channel, and never "" (PROTOCOL §1.3);
-		// "off" passes through, so the badge reads "gateway off".
-		if e.Gateway = h.relay.GatewayState(ch.ID); e.Gateway == "" {
+	if state, ok := h.relay.SessionState(ch); ok {
+		// Present for every channel of a type with sessions (Discord's
+		// gateway), and never "" (PROTOCOL §1.3); "off" passes through.
+		if e.Gateway = state; e.Gateway == "" {
 			e.Gateway = "disconnected"
 		}
 	}
+	e.Label, e.Details = h.relay.Badge(ch)
 	return e
 }
 

@@ -56,9 +56,9 @@ func TestStatusShape(t *testing.T) {
 		`"sessions":[` +
 		`{"userId":"` + userB + `","createdAt":"2026-11-23T09:00:00.000Z","signed":false,"wsConnections":0,"channels":[]},` +
 		`{"userId":"` + userA + `","createdAt":"2026-11-23T08:00:00.000Z","signed":true,"wsConnections":2,"channels":[` +
-		`{"id":"` + tgID + `","type":"telegram","agentId":"(default)","enabled":true,"botUsername":"relay_bot","allowedUsers":["200","201"],"hasPairingCode":false},` +
-		`{"id":"dc-1","type":"discord","agentId":"agent-2","enabled":false,"botUsername":"dbot","hasPairingCode":true,"gateway":"connected"},` +
-		`{"id":"em-1","type":"email","agentId":"(default)","enabled":true,"allowedSenders":["o@x.example"],"inboundAddress":"slug-abc123defg@in.example","verified":true,"hasPairingCode":false},` +
+		`{"id":"` + tgID + `","type":"telegram","agentId":"(default)","enabled":true,"botUsername":"relay_bot","allowedUsers":["200","201"],"hasPairingCode":false,"label":"@relay_bot","details":["2 users"]},` +
+		`{"id":"dc-1","type":"discord","agentId":"agent-2","enabled":false,"botUsername":"dbot","hasPairingCode":true,"gateway":"connected","label":"@dbot","details":["awaiting pairing","gateway connected"]},` +
+		`{"id":"em-1","type":"email","agentId":"(default)","enabled":true,"allowedSenders":["o@x.example"],"inboundAddress":"slug-abc123defg@in.example","verified":true,"hasPairingCode":false,"label":"slug-abc123defg@in.example","details":["verified","1 sender"]},` +
 		`{"id":"wh-1","type":"webhook","agentId":"(default)","enabled":true,"hasPairingCode":false,"name":"GitHub"}]}],` +
 		`"recentMessages":[` +
 		`{"id":"` + r.ID + `","userId":"7c9e6679","channelType":"telegram","channelId":"3b241101","from":"agent","direction":"out","content":"Done.","timestamp":"2026-11-23T10:00:01.000Z","delivery":"pending",` +

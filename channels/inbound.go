@@ -32,6 +32,36 @@ func AddHints(o *rawjson.Object, ch storage.Channel, t Traits) {
 	}
 }
 
+// BotDescription is what the dashboard shows of a bot channel (Telegram,
+// Discord): "@botUsername", and its pairing state.
+func BotDescription(ch storage.Channel) (label string, details []string) {
+	meta, err := rawjson.ParseObject(ch.Metadata)
+	if err != nil {
+		return "", nil
+	}
+	if name, _ := meta.GetString("botUsername"); name != "" {
+		label = "@" + name
+	}
+	code, _ := meta.Get("pairingCode")
+	switch n := len(StringList(meta, "allowedUsers")); {
+	case len(code) > 0 && string(code) != "null" && string(code) != `""`:
+		details = append(details, "awaiting pairing")
+	case n > 0:
+		details = append(details, Plural(n, "user"))
+	default:
+		details = append(details, "locked")
+	}
+	return label, details
+}
+
+// Plural is "1 user", "2 users".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
 // PairingCode is the first 8 characters of a fresh UUIDv4, upper-cased
 // (PROTOCOL §1.4).
 func PairingCode() string { return strings.ToUpper(storage.NewID()[:8]) }

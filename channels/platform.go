@@ -14,7 +14,7 @@ import (
 // email): one package implements it, and one line of cmd/relay registers it.
 // The server knows platforms only through this interface and the optional
 // capabilities below (Sender, Typer, Releaser, Runner, Switcher, Linker,
-// Sessions), so adding a platform touches no switch on channel types.
+// Describer, Sessions), so adding a platform touches no switch on channel types.
 type Platform interface {
 	// Type is the channel type the platform serves ("telegram").
 	Type() string
@@ -76,6 +76,13 @@ type Switcher interface {
 // (webhookUrl).
 type Linker interface {
 	WebhookURL(origin string, ch storage.Channel) string
+}
+
+// Describer says what the admin's dashboard shows of a channel beside its
+// type, name and id: a label (the bot's name, the inbound address) and short
+// details (pairing, verification, the gateway session's state).
+type Describer interface {
+	Badge(ch storage.Channel) (label string, details []string)
 }
 
 // Sessions is a platform that keeps a session per channel (Discord's

@@ -9,6 +9,7 @@ import (
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/live"
+	"github.com/chaos-relay/relay/storage"
 )
 
 // adminRelay is what the admin package sees of the running relay.
@@ -23,15 +24,17 @@ func (a adminRelay) UserWebSockets(userID string) int { return a.s.hub.UserCount
 func (a adminRelay) UserMCP(userID string) (sessions, callsLastHour int) {
 	return a.s.mcp.Stats(userID)
 }
-func (a adminRelay) GatewayState(channelID string) string {
-	for _, pl := range a.s.platforms.list {
-		if s, ok := pl.(channels.Sessions); ok {
-			if state := s.SessionState(channelID); state != "" {
-				return state
-			}
-		}
+func (a adminRelay) SessionState(ch storage.Channel) (string, bool) {
+	if s, ok := a.s.platforms.of(ch.Type).(channels.Sessions); ok {
+		return s.SessionState(ch.ID), true
 	}
-	return ""
+	return "", false
+}
+func (a adminRelay) Badge(ch storage.Channel) (string, []string) {
+	if d, ok := a.s.platforms.of(ch.Type).(channels.Describer); ok {
+		return d.Badge(ch)
+	}
+	return "", nil
 }
 func (a adminRelay) ClientIP(r *http.Request) string { return clientIP(r, a.s.cfg.TrustedProxies) }
 func (a adminRelay) PublicOrigin(r *http.Request) string {

@@ -407,3 +407,14 @@ func (a *Adapter) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(n), state)
 	}
 }
+
+// Badge implements channels.Describer: the bot, its pairing state and its
+// gateway session.
+func (a *Adapter) Badge(ch storage.Channel) (string, []string) {
+	label, details := channels.BotDescription(ch)
+	state := a.GatewayState(ch.ID)
+	if state == "" {
+		state = "disconnected"
+	}
+	return label, append(details, "gateway "+state)
+}

@@ -283,3 +283,23 @@ func (a *Adapter) Plan(v storage.ChannelView, reply *rawjson.Object) storage.Del
 	}
 	return storage.Delivery{Status: storage.StatusPending, Target: target}
 }
+
+// Badge implements channels.Describer: the inbound address, whether the
+// owner verified it, and whose mail it takes.
+func (a *Adapter) Badge(ch storage.Channel) (string, []string) {
+	meta, err := rawjson.ParseObject(ch.Metadata)
+	if err != nil {
+		return ch.Address, nil
+	}
+	label, _ := meta.GetString("inboundAddress")
+	details := []string{"unverified"}
+	if v, _ := meta.Get("verified"); string(v) == "true" {
+		details[0] = "verified"
+	}
+	if n := len(channels.StringList(meta, "allowedSenders")); n > 0 {
+		details = append(details, channels.Plural(n, "sender"))
+	} else {
+		details = append(details, "all senders")
+	}
+	return label, details
+}

@@ -236,3 +236,6 @@ func (a *Adapter) PrepareRelease(ctx context.Context, st storage.Store, ch stora
 		}
 	}, nil
 }
+
+// Badge implements channels.Describer: the bot and its pairing state.
+func (a *Adapter) Badge(ch storage.Channel) (string, []string) { return channels.BotDescription(ch) }

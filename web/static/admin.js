@@ -86,10 +86,6 @@
     return typeof v === 'string' ? v : '';
   }
 
-  function count(v) {
-    return Array.isArray(v) ? v.length : 0;
-  }
-
   function statusEl(status) {
     return el('span', 'status status-' + status, status);
   }
@@ -176,24 +172,11 @@
 
   // ---- Sessions & channels ----
 
-  // channelBadge describes a channel as admin/dashboard.go channelBadge does:
-  // keep the two in step.
+  // channelBadge is a channel's badge as its platform describes it (label and
+  // details in the status JSON), as admin/dashboard.go channelBadge draws it.
   function channelBadge(ch) {
-    const b = { type: ch.type, id: ch.id, name: ch.name || '', label: '', details: [], disabled: !ch.enabled };
-    if (ch.type === 'telegram' || ch.type === 'discord') {
-      if (str(ch.botUsername)) b.label = '@' + ch.botUsername;
-      const n = count(ch.allowedUsers);
-      if (ch.hasPairingCode) b.details.push('awaiting pairing');
-      else if (n > 0) b.details.push(plural(n, 'user'));
-      else b.details.push('locked');
-      if (ch.type === 'discord') b.details.push('gateway ' + ch.gateway);
-    } else if (ch.type === 'email') {
-      b.label = str(ch.inboundAddress);
-      b.details.push(ch.verified === true ? 'verified' : 'unverified');
-      const n = count(ch.allowedSenders);
-      b.details.push(n > 0 ? plural(n, 'sender') : 'all senders');
-    }
-    return b;
+    return { type: ch.type, id: ch.id, name: ch.name || '', label: str(ch.label),
+      details: Array.isArray(ch.details) ? ch.details : [], disabled: !ch.enabled };
   }
 
   function badgeEl(b) {
