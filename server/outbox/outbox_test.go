@@ -1,12 +1,14 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // countingStore is the real store with a count of the outbox's reads.
@@ -288,4 +291,41 @@ func (q *queue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.claimed) == 0 && len(q.dirty) == 0
+}
+
+// TestPendingGaugeLogsAFailedRead: when the store cannot count the pending
+// deliveries, the gauge is missing from the scrape and a line says why
+// (before, it vanished silently).
+func TestPendingGaugeLogsAFailedRead(t *testing.T) {
+	st := openStore(t)
+	var logged bytes.Buffer
+	reg := prometheus.NewRegistry()
+	New(DefaultConfig(), st, map[string]channels.Sender{storage.TypeTelegram: newSender()},
+		Options{Log: slog.New(slog.NewTextHandler(&logged, nil)), Registry: reg})
+	if n := gaugeSeries(t, reg); n != 1 {
+		t.Fatalf("%d pending series with a readable store, want 1 (telegram)", n)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := gaugeSeries(t, reg); n != 0 {
+		t.Fatalf("%d pending series with a closed store", n)
+	}
+	if !strings.Contains(logged.String(), "count pending deliveries") || !strings.Contains(logged.String(), "closed") {
+		t.Fatalf("log %q, want the failed read and its cause", logged.String())
+	}
+}
+
+func gaugeSeries(t *testing.T, reg *prometheus.Registry) int {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "relay_deliveries_pending" {
+			return len(f.GetMetric())
+		}
+	}
+	return 0
 }
