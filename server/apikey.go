@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 
 	"github.com/chaos-relay/relay/storage"
@@ -38,12 +37,6 @@ func deriveAPIKey(secret []byte, userID string) string {
 func hashAPIKey(key string) []byte {
 	h := sha256.Sum256([]byte(key))
 	return h[:]
-}
-
-// secretEqual compares two secrets in constant time (for equal lengths; the
-// length itself is not secret).
-func secretEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 // loadServerKey loads (or creates) the server's P-256 key pair. The relay

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -62,7 +63,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // answers other than 401 (an oversized body, a nonce flood, a store failure).
 func (s *Server) authorize(c *echo.Context) (u storage.User, kind, reason string, err error) {
 	r := c.Request()
-	key, ok := bearerToken(r.Header.Get("Authorization"))
+	key, ok := channels.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
 		return u, "bearer", "missing or malformed Authorization", nil
 	}
@@ -123,20 +124,6 @@ func (s *Server) authorize(c *echo.Context) (u storage.User, kind, reason string
 		return u, "", "", &apiError{status: http.StatusTooManyRequests, msg: "Too many requests. Try again later.", retryAfter: 60}
 	}
 	return u, "", "", nil
-}
-
-// bearerToken extracts the credential of "Bearer <token>" (scheme
-// case-insensitive, any whitespace after it).
-func bearerToken(h string) (string, bool) {
-	scheme, rest, ok := strings.Cut(h, " ")
-	if !ok {
-		scheme, rest, ok = strings.Cut(h, "\t")
-	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	rest = strings.TrimLeft(rest, " \t")
-	return rest, rest != ""
 }
 
 // verifySignature checks a WebCrypto-style signature: standard base64 of the

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/rawjson"
 )
 
@@ -97,19 +97,10 @@ func (s *Server) readObject(c *echo.Context) (map[string]json.RawMessage, error)
 	return f, decodeObject(body, &f)
 }
 
-// decodeObject parses body as one JSON object into v. Anything else (invalid
-// JSON, trailing data, null, arrays, scalars) is errInvalidJSON.
+// decodeObject parses body as one JSON object into v (channels.DecodeObject);
+// anything else is errInvalidJSON.
 func decodeObject(body []byte, v any) error {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return errInvalidJSON
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return errInvalidJSON
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if channels.DecodeObject(body, v) != nil {
 		return errInvalidJSON
 	}
 	return nil

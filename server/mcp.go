@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/storage"
@@ -82,7 +83,7 @@ func mcpAgentID(r *http.Request) string {
 // sign (PROTOCOL §13.3). Signature headers are ignored.
 func (s *Server) bearerOnly(c *echo.Context) (storage.User, error) {
 	r := c.Request()
-	key, ok := bearerToken(r.Header.Get("Authorization"))
+	key, ok := channels.BearerToken(r.Header.Get("Authorization"))
 	reason := "missing or malformed Authorization"
 	if ok {
 		u, err := s.store.UserByAPIKeyHash(r.Context(), hashAPIKey(key))

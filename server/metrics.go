@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -60,8 +61,8 @@ func (s *Server) metricsHandler(reg *prometheus.Registry) echo.HandlerFunc {
 	h := echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return func(c *echo.Context) error {
 		if s.cfg.MetricsToken != "" {
-			tok, ok := bearerToken(c.Request().Header.Get("Authorization"))
-			if !ok || !secretEqual(tok, s.cfg.MetricsToken) {
+			tok, ok := channels.BearerToken(c.Request().Header.Get("Authorization"))
+			if !ok || !channels.SecretEqual(tok, s.cfg.MetricsToken) {
 				return newError(http.StatusUnauthorized, "Unauthorized")
 			}
 		}
