@@ -32,6 +32,11 @@ type Client struct {
 	Now             func() time.Time  // nil → time.Now; used for X-Timestamp
 	Cursor          string            // Poll's `since`, "" at first
 	ServerPublicKey JWK               // kept for compatibility; the relay signs nothing with it
+	// OnGap, when set, hears that messages after the cursor were deleted
+	// (by retention) before this client read them: Poll and Subscribe call
+	// it before delivering what follows. Subscribe asks for gap frames only
+	// when it is set.
+	OnGap func(Gap)
 }
 
 // registerRequest is the body of POST /auth/register (§2.2).

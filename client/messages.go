@@ -23,8 +23,17 @@ type Message struct {
 // MessagesPage is one answer of GET /messages (§5.3).
 type MessagesPage struct {
 	Messages []Message `json:"messages"`
-	Since    string    `json:"since"`   // the cursor to send next time
-	HasMore  bool      `json:"hasMore"` // more messages were waiting beyond limit
+	Since    string    `json:"since"`         // the cursor to send next time
+	HasMore  bool      `json:"hasMore"`       // more messages were waiting beyond limit
+	Gap      *Gap      `json:"gap,omitempty"` // messages after the request's since were lost
+}
+
+// Gap is the relay's gap signal (§5.5): messages with a timestamp after
+// Since, up to LostUntil, were deleted by retention before this client read
+// them.
+type Gap struct {
+	Since     string `json:"since"`
+	LostUntil string `json:"lostUntil"`
 }
 
 // Messages reads up to limit messages with a timestamp strictly after since (GET /messages).
@@ -51,6 +60,9 @@ func (c *Client) Poll(ctx context.Context, limit int) (*MessagesPage, error) {
 	page, err := c.Messages(ctx, c.Cursor, limit)
 	if err != nil {
 		return nil, err
+	}
+	if page.Gap != nil && c.OnGap != nil {
+		c.OnGap(*page.Gap)
 	}
 	if page.Since != "" {
 		c.Cursor = page.Since

@@ -27,6 +27,7 @@ const (
 
 // DialWS opens the session's WebSocket (/ws). since, when not empty, resumes
 // after that message timestamp; otherwise the relay replays its recent window.
+// With OnGap set, the relay is asked for a gap frame (§6.6) before the replay.
 func (c *Client) DialWS(ctx context.Context, since string) (*websocket.Conn, error) {
 	if c.APIKey == "" {
 		return nil, errors.New("client: dial ws: no apiKey")
@@ -40,6 +41,9 @@ func (c *Client) DialWS(ctx context.Context, since string) (*websocket.Conn, err
 	q := url.Values{"token": {c.APIKey}}
 	if since != "" {
 		q.Set("since", since)
+		if c.OnGap != nil {
+			q.Set("gaps", "1")
+		}
 	}
 	u.RawQuery = q.Encode()
 	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u.String(), nil)
@@ -53,7 +57,8 @@ func (c *Client) DialWS(ctx context.Context, since string) (*websocket.Conn, err
 }
 
 // Subscribe delivers the session's messages to fn, in order and each once,
-// until ctx is done or fn fails. It starts after c.Cursor (the relay's replay
+// until ctx is done or fn fails. Messages that retention deleted before they
+// could be delivered are reported to OnGap, when it is set. It starts after c.Cursor (the relay's replay
 // window when empty), advances c.Cursor after each message fn accepted, and
 // after any disconnect reconnects with back-off and resumes from c.Cursor, so
 // nothing is lost or repeated. It returns ctx's error, fn's error,
@@ -109,8 +114,16 @@ func (c *Client) subscribeOnce(ctx context.Context, fn func(Message) error) (pro
 		var f struct {
 			Type    string  `json:"type"`
 			Message Message `json:"message"`
+			Gap
 		}
-		if err := decodeJSON(bytes.NewReader(data), &f); err != nil || f.Type != "message" {
+		if err := decodeJSON(bytes.NewReader(data), &f); err != nil {
+			continue
+		}
+		if f.Type == "gap" && c.OnGap != nil {
+			c.OnGap(f.Gap)
+			continue
+		}
+		if f.Type != "message" {
 			continue // pongs, acks and frames of newer protocol versions
 		}
 		if c.Cursor != "" && f.Message.Timestamp <= c.Cursor {

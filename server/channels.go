@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -26,6 +28,10 @@ const (
 	maxMetadataBytes  = 16_384
 	maxWebhookSecret  = 256
 	msgChannelLimited = "Too many channel registration requests. Try again later."
+
+	// minChannelRetention is the shortest retention a channel may set: the
+	// sweep runs every few minutes, so less would promise what it cannot keep.
+	minChannelRetention = time.Minute
 )
 
 var channelIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -43,6 +49,8 @@ type channelJSON struct {
 	Metadata  json.RawMessage `json:"metadata"`
 	Name      string          `json:"name,omitempty"`
 	Prompt    string          `json:"prompt,omitempty"`
+	// Retention is an addition: present only when the channel has its own.
+	Retention string `json:"retention,omitempty"`
 }
 
 func toChannelJSON(c storage.Channel) channelJSON {
@@ -50,8 +58,12 @@ func toChannelJSON(c storage.Channel) channelJSON {
 	if len(meta) == 0 {
 		meta = json.RawMessage("{}")
 	}
-	return channelJSON{ID: c.ID, Type: c.Type, Direction: c.Direction, AgentID: c.AgentID, Enabled: c.Enabled,
+	out := channelJSON{ID: c.ID, Type: c.Type, Direction: c.Direction, AgentID: c.AgentID, Enabled: c.Enabled,
 		Metadata: meta, Name: c.Name, Prompt: c.Prompt}
+	if c.Retention > 0 {
+		out.Retention = FormatDuration(c.Retention)
+	}
+	return out
 }
 
 // listChannels handles GET /channels.
@@ -123,6 +135,9 @@ func (s *Server) createChannel(c *echo.Context) error {
 		ch.AgentID = *v
 	}
 	ch.Enabled = string(bytes.TrimSpace(f["enabled"])) != "false"
+	if ch.Retention, err = s.retention(f["retention"]); err != nil {
+		return err
+	}
 	meta, err := newChannelMetadata(f["metadata"], traits.InboundSecret)
 	if err != nil {
 		return err
@@ -203,6 +218,11 @@ func (s *Server) updateChannel(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if patch.retention != nil {
+		if *patch.retention, err = s.retention(patch.rawRetention); err != nil {
+			return err
+		}
+	}
 	ch, err := s.store.UpdateChannel(c.Request().Context(), id, func(ch *storage.Channel) error {
 		if ch.UserID != user.ID {
 			return storage.ErrNotFound
@@ -228,6 +248,8 @@ func (s *Server) updateChannel(c *echo.Context) error {
 type channelPatch struct {
 	name, prompt, agentID *string
 	enabled               *bool
+	retention             *time.Duration // set (0 for the relay's) when the body has the member
+	rawRetention          json.RawMessage
 	lists                 map[string]json.RawMessage // allowedUsers / allowedSenders, normalised
 }
 
@@ -265,6 +287,9 @@ func parseChannelPatch(body []byte) (channelPatch, error) {
 			}
 			p.agentID = a
 		}
+	}
+	if raw, ok := f["retention"]; ok {
+		p.retention, p.rawRetention = new(time.Duration), raw
 	}
 	switch string(bytes.TrimSpace(f["enabled"])) {
 	case "true":
@@ -307,6 +332,9 @@ func (p channelPatch) apply(ch *storage.Channel) error {
 	}
 	if p.enabled != nil {
 		ch.Enabled = *p.enabled
+	}
+	if p.retention != nil {
+		ch.Retention = *p.retention
 	}
 	if len(p.lists) == 0 {
 		return nil
@@ -467,4 +495,39 @@ func listElement(raw []byte) (string, bool) {
 		return "", false
 	}
 	return channels.NumberText(string(raw)), true
+}
+
+// errRetention is the 400 of a retention that is not a Go duration between a
+// minute and RELAY_MAX_RETENTION.
+var errRetention = badRequest("Invalid retention")
+
+// retention reads a channel's retention member (an addition to PROTOCOL
+// §3.4, §3.5): a Go duration such as "72h" within bounds; absent or null is
+// the relay's retention (0).
+func (s *Server) retention(raw json.RawMessage) (time.Duration, error) {
+	if raw = bytes.TrimSpace(raw); len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	v, ok := jsonString(raw)
+	if !ok {
+		return 0, errRetention
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minChannelRetention || d > s.cfg.MaxRetention {
+		return 0, errRetention
+	}
+	return d, nil
+}
+
+// FormatDuration is time.Duration.String without the zero tails: 24h, not
+// 24h0m0s (the relay's durations as people write them).
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

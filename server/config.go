@@ -22,6 +22,7 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20 // 1 MiB: far above any chat message, bounds memory per request
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultRetention       = 24 * time.Hour
+	DefaultMaxRetention    = 720 * time.Hour // a month: the longest a channel may keep its messages
 	DefaultSweepInterval   = 10 * time.Minute
 	DefaultMaxBacklog      = 100_000
 )
@@ -48,6 +49,7 @@ type Config struct {
 	MCP mcp.Config
 
 	Retention         time.Duration
+	MaxRetention      time.Duration // the longest retention a channel may set
 	SweepInterval     time.Duration
 	MaxBacklogPerUser int
 
@@ -68,6 +70,7 @@ func DefaultConfig() Config {
 		Delivery:          outbox.DefaultConfig(),
 		MCP:               mcp.DefaultConfig(),
 		Retention:         DefaultRetention,
+		MaxRetention:      DefaultMaxRetention,
 		SweepInterval:     DefaultSweepInterval,
 		MaxBacklogPerUser: DefaultMaxBacklog,
 	}
@@ -92,6 +95,7 @@ func (c Config) Validate() error {
 	check(c.MaxBodyBytes > 0, "RELAY_MAX_BODY_BYTES", "must be positive")
 	check(c.ShutdownTimeout > 0, "RELAY_SHUTDOWN_TIMEOUT", "must be positive")
 	check(c.Retention > 0, "RELAY_RETENTION", "must be positive")
+	check(c.MaxRetention >= minChannelRetention, "RELAY_MAX_RETENTION", "must be at least %s", minChannelRetention)
 	check(c.SweepInterval > 0, "RELAY_SWEEP_INTERVAL", "must be positive")
 	check(c.MaxBacklogPerUser > 0, "RELAY_MAX_BACKLOG_PER_USER", "must be positive")
 	errs = append(errs, c.WS.Validate(), c.Delivery.Validate(), c.MCP.Validate())

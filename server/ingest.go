@@ -39,6 +39,7 @@ func (s *Server) ingest(ctx context.Context, in channels.Inbound) (storage.Messa
 		DedupeKey:    in.DedupeKey,
 		ReplyTarget:  in.ReplyTarget,
 		AcceptSender: in.AcceptSender,
+		Retention:    in.Channel.Retention,
 	})
 	switch {
 	case errors.Is(err, storage.ErrInboxFull):

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -48,6 +49,24 @@ type messagesPage struct {
 	Messages []messageJSON `json:"messages"`
 	Since    string        `json:"since"`
 	HasMore  bool          `json:"hasMore"`
+	Gap      *gapJSON      `json:"gap,omitempty"` // an addition (the gap signal)
+}
+
+// gapJSON says that messages after since, up to lostUntil, were deleted
+// before the client read them (retention).
+type gapJSON struct {
+	Since     string `json:"since"`
+	LostUntil string `json:"lostUntil"`
+}
+
+// gap is the gap signal of a client resuming after since: set when the store
+// deleted a message of the user newer than since.
+func (s *Server) gap(ctx context.Context, userID string, since time.Time) (*gapJSON, error) {
+	horizon, err := s.store.Horizon(ctx, userID)
+	if err != nil || !horizon.After(since) {
+		return nil, err
+	}
+	return &gapJSON{Since: storage.FormatTime(since), LostUntil: storage.FormatTime(horizon)}, nil
 }
 
 // messages handles GET /messages (PROTOCOL §5.3): the caller's messages after
@@ -61,11 +80,17 @@ func (s *Server) messages(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, more, err := s.store.MessagesAfter(c.Request().Context(), user.ID, since, limit)
+	ctx := c.Request().Context()
+	list, more, err := s.store.MessagesAfter(ctx, user.ID, since, limit)
 	if err != nil {
 		return err
 	}
 	page := messagesPage{Messages: make([]messageJSON, len(list)), Since: sinceText, HasMore: more}
+	if !since.IsZero() {
+		if page.Gap, err = s.gap(ctx, user.ID, since); err != nil {
+			return err
+		}
+	}
 	for i, m := range list {
 		page.Messages[i] = toMessageJSON(m)
 	}

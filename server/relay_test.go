@@ -35,6 +35,7 @@ type relay struct {
 
 	store   storage.Store              // the in-process relay's store, for white-box setup
 	senders map[string]channels.Sender // reply senders by channel type, replacing the platforms'
+	now     func() time.Time           // the relay's clock (nil: time.Now)
 }
 
 // newRelay returns the relay under test. Tests that need their own
@@ -77,7 +78,7 @@ func (r *relay) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rl, err := app.New(ctx, r.cfg, app.Options{Log: log, Version: "test", Listener: ln, RootKey: r.key, Senders: r.senders})
+	rl, err := app.New(ctx, r.cfg, app.Options{Log: log, Version: "test", Listener: ln, RootKey: r.key, Senders: r.senders, Now: r.now})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

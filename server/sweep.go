@@ -32,7 +32,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 
 func (s *Server) sweep(ctx context.Context) {
 	start := time.Now()
-	res, err := s.store.Sweep(ctx, s.now().Add(-s.cfg.Retention), sweepBatch)
+	res, err := s.store.Sweep(ctx, s.now(), s.cfg.Retention, sweepBatch)
 	s.metrics.retentionDeleted.WithLabelValues("message").Add(float64(res.Messages))
 	s.metrics.retentionDeleted.WithLabelValues("response").Add(float64(res.Responses))
 	if err != nil {

@@ -40,15 +40,32 @@ func (s *Server) ws(c *echo.Context) error {
 		return err
 	}
 	cursor := s.now().Add(-s.cfg.WS.ReplayWindow)
+	var first [][]byte
 	if v := q.Get("since"); v != "" {
 		t, ok := storage.ParseTime(v)
 		if !ok {
 			return badRequest("Invalid since parameter")
 		}
 		cursor = t
+		if q.Get("gaps") == "1" { // only for clients that asked: older ones may not ignore new frame types
+			g, err := s.gap(r.Context(), user.ID, t)
+			if err != nil {
+				return err
+			}
+			if g != nil {
+				frame, _ := rawjson.Marshal(gapFrame{Type: "gap", Since: g.Since, LostUntil: g.LostUntil})
+				first = append(first, frame)
+			}
+		}
 	}
-	s.hub.Serve(c.Response(), r, user, cursor)
+	s.hub.Serve(c.Response(), r, user, cursor, first...)
 	return nil
+}
+
+type gapFrame struct {
+	Type      string `json:"type"`
+	Since     string `json:"since"`
+	LostUntil string `json:"lostUntil"`
 }
 
 type messageFrame struct {

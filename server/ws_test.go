@@ -26,6 +26,8 @@ import (
 // frame is a server → client WebSocket frame.
 type frame struct {
 	Type        string         `json:"type"`
+	Since       string         `json:"since"`
+	LostUntil   string         `json:"lostUntil"`
 	Message     client.Message `json:"message"`
 	Error       string         `json:"error"`
 	OK          bool           `json:"ok"`
@@ -45,6 +47,17 @@ func (r *relay) dialWS(t *testing.T, c *client.Client, since string, dialer *web
 		dialer = websocket.DefaultDialer
 	}
 	conn, resp, err := dialer.Dial(strings.Replace(r.URL, "http", "ws", 1)+"/ws?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatalf("dial /ws: %v (%v)", err, resp)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// dialWSQuery opens /ws for c with a raw query added to the token.
+func (r *relay) dialWSQuery(t *testing.T, c *client.Client, query string) *websocket.Conn {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(strings.Replace(r.URL, "http", "ws", 1)+"/ws?token="+url.QueryEscape(c.APIKey)+"&"+query, nil)
 	if err != nil {
 		t.Fatalf("dial /ws: %v (%v)", err, resp)
 	}

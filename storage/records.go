@@ -61,6 +61,9 @@ type Channel struct {
 	Platform map[string]string `json:"platform,omitempty"`
 	// Address is an email channel's inbound address, unique across channels.
 	Address string `json:"address,omitempty"`
+	// Retention is how long the channel's messages and responses are kept;
+	// 0 is the relay's retention.
+	Retention time.Duration `json:"retention,omitempty"`
 }
 
 // ChannelView is what AppendResponse's decide callback sees of a channel.

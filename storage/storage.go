@@ -110,9 +110,17 @@ type Store interface {
 	// A record that leaves the pending status leaves the pending index.
 	UpdateDelivery(ctx context.Context, responseID string, fn func(*Delivery) error) (Delivery, error)
 
-	// Sweep deletes messages and responses older than cutoff (keeping responses
-	// whose delivery is pending), at most batch keys per transaction.
-	Sweep(ctx context.Context, cutoff time.Time, batch int) (SweepResult, error)
+	// Sweep deletes, at most batch keys per transaction, what retention lets
+	// go at now: messages stored with AppendOptions.Retention once it has
+	// passed, other messages older than now − retention, and each channel's
+	// responses and dedupe keys older than now − its own retention
+	// (Channel.Retention, else retention), keeping responses whose delivery
+	// is pending. Every message it deletes moves its owner's horizon.
+	Sweep(ctx context.Context, now time.Time, retention time.Duration, batch int) (SweepResult, error)
+	// Horizon is the newest timestamp of a message of the user that the
+	// store deleted (zero when none): a client whose cursor is older may
+	// have missed messages (the gap signal).
+	Horizon(ctx context.Context, userID string) (time.Time, error)
 	// PurgeDeleted deletes the responses and state of deleted channels, at most
 	// batch keys per transaction, and then releases their ids.
 	PurgeDeleted(ctx context.Context, batch int) (int, error)
@@ -168,6 +176,10 @@ type AppendOptions struct {
 	// AcceptSender, when set, records that the channel accepted mail from this
 	// address (replies may go to it within the retention period).
 	AcceptSender string
+	// Retention, when set, is how long this message is kept (its channel's
+	// retention when it was stored); otherwise the relay's retention applies
+	// at each sweep.
+	Retention time.Duration
 }
 
 // Health is the store's state for /health and metrics.

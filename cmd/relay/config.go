@@ -14,6 +14,7 @@ import (
 
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/ratelimit"
+	"github.com/chaos-relay/relay/server"
 )
 
 // configNotes are things run() should log after the logger exists.
@@ -192,6 +193,7 @@ func settings() []setting {
 		durationSetting("RELAY_MCP_SESSION_TTL", "idle MCP session lifetime", func(c *cfg) *time.Duration { return &c.MCP.SessionTTL }),
 		intSetting("RELAY_MCP_MAX_SESSIONS_PER_USER", "live MCP sessions per user; the least recently used is evicted beyond", func(c *cfg) *int { return &c.MCP.MaxSessionsPerUser }),
 		durationSetting("RELAY_RETENTION", "message and response retention", func(c *cfg) *time.Duration { return &c.Retention }),
+		durationSetting("RELAY_MAX_RETENTION", "the longest retention a channel may set", func(c *cfg) *time.Duration { return &c.MaxRetention }),
 		durationSetting("RELAY_SWEEP_INTERVAL", "retention sweep period", func(c *cfg) *time.Duration { return &c.SweepInterval }),
 		intSetting("RELAY_MAX_BACKLOG_PER_USER", "stored-message cap per user", func(c *cfg) *int { return &c.MaxBacklogPerUser }),
 		{
@@ -464,7 +466,7 @@ func durationSetting(name, help string, field func(*app.Config) *time.Duration) 
 			*field(c) = d
 			return nil
 		},
-		get: func(c app.Config) string { return formatDuration(*field(&c)) },
+		get: func(c app.Config) string { return server.FormatDuration(*field(&c)) },
 	}
 }
 
@@ -483,18 +485,6 @@ func rateSetting(name, help string, field func(*app.Config) *ratelimit.Rate) set
 		},
 		get: func(c app.Config) string { return field(&c).String() },
 	}
-}
-
-// formatDuration is time.Duration.String without the zero tails: 24h, not 24h0m0s.
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 func parseOnOff(v string) (bool, error) {

@@ -191,6 +191,7 @@ func everyVariable() []variableCase {
 		{"RELAY_MCP_SESSION_TTL", "1h", func(c app.Config) any { return c.MCP.SessionTTL }, time.Hour},
 		{"RELAY_MCP_MAX_SESSIONS_PER_USER", "8", func(c app.Config) any { return c.MCP.MaxSessionsPerUser }, 8},
 		{"RELAY_RETENTION", "48h", func(c app.Config) any { return c.Retention }, 48 * time.Hour},
+		{"RELAY_MAX_RETENTION", "2160h", func(c app.Config) any { return c.MaxRetention }, 2160 * time.Hour},
 		{"RELAY_SWEEP_INTERVAL", "1m30s", func(c app.Config) any { return c.SweepInterval }, 90 * time.Second},
 		{"RELAY_MAX_BACKLOG_PER_USER", "500", func(c app.Config) any { return c.MaxBacklogPerUser }, 500},
 		{"RELAY_RATE_LIMITS", "off", func(c app.Config) any { return c.RateLimits.Disabled }, true},
@@ -604,11 +605,11 @@ func TestFormatDuration(t *testing.T) {
 		0: "0s", 90 * time.Second: "1m30s", 10 * time.Minute: "10m", 24 * time.Hour: "24h",
 		time.Hour + 5*time.Second: "1h0m5s", 500 * time.Millisecond: "500ms", 90 * time.Minute: "1h30m",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		if got := server.FormatDuration(d); got != want {
+			t.Errorf("server.FormatDuration(%v) = %q, want %q", d, got, want)
 		}
-		if back, err := time.ParseDuration(formatDuration(d)); err != nil || back != d {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", formatDuration(d), back, err, d)
+		if back, err := time.ParseDuration(server.FormatDuration(d)); err != nil || back != d {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", server.FormatDuration(d), back, err, d)
 		}
 	}
 }

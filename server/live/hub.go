@@ -122,10 +122,11 @@ func newUpgrader() *websocket.Upgrader {
 	}
 }
 
-// Serve upgrades an authenticated request and serves the socket: messages of
-// user after cursor, then every message as it commits. The caller answers
-// refused handshakes itself; once Serve is called the upgrader answers.
-func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, cursor time.Time) {
+// Serve upgrades an authenticated request and serves the socket: the first
+// frames given, then messages of user after cursor, then every message as it
+// commits. The caller answers refused handshakes itself; once Serve is called
+// the upgrader answers.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, cursor time.Time, first ...[]byte) {
 	hj := &hijacker{ResponseWriter: w}
 	seq := h.seq.Add(1) // before the 101: the order clients see (add)
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
@@ -141,6 +142,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, c
 	go c.readLoop()
 	for _, old := range evicted {
 		h.closeAsync(old, CloseTooMany, ReasonTooMany)
+	}
+	for _, f := range first {
+		c.Send(f) // written before any message: the writer sends queued frames first
 	}
 	c.wake() // replay
 }

@@ -368,6 +368,9 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 			}
 		}
 		s.changes.dropped(userID)
+		if err := tx.Bucket(bHorizons).Delete([]byte(userID)); err != nil {
+			return err
+		}
 		return tx.Bucket(bUsers).Delete([]byte(userID))
 	})
 	for _, ch := range deleted {

@@ -64,6 +64,10 @@ type Store struct {
 	// writer goroutine's record of what the transaction in progress does to it.
 	index   *userIndex
 	changes indexChanges
+
+	// sweepMark is where the log's next sweep starts (ms): before it, only
+	// messages with a retention of their own are left.
+	sweepMark atomic.Uint64
 }
 
 var _ storage.Store = (*Store)(nil)

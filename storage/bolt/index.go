@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync"
 
@@ -22,10 +23,13 @@ import (
 type userIndex struct {
 	mu    sync.RWMutex
 	users map[string][]uint64
-	// floor is the newest timestamp the sweep has deleted (kept in the meta
-	// bucket). With a user's newest retained timestamp it bounds every
-	// timestamp the user ever had, so new ones keep increasing.
+	// floor is at least the newest timestamp the sweep has deleted (kept in
+	// the meta bucket). With a user's newest retained timestamp it bounds
+	// every timestamp the user ever had, so new ones keep increasing.
 	floor uint64
+	// horizons are each user's newest deleted timestamp (the horizons
+	// bucket): the gap signal.
+	horizons map[string]uint64
 }
 
 // loadIndex builds the index from the keys of the message log.
@@ -42,11 +46,25 @@ func loadIndex(tx *bbolt.Tx) *userIndex {
 			lists[string(user)] = &[]uint64{ms}
 		}
 	}
-	x := &userIndex{users: make(map[string][]uint64, len(lists)), floor: getUint64(tx.Bucket(bMeta), keySweptThrough)}
+	x := &userIndex{users: make(map[string][]uint64, len(lists)), floor: getUint64(tx.Bucket(bMeta), keySweptThrough),
+		horizons: map[string]uint64{}}
 	for user, list := range lists {
 		x.users[user] = *list
 	}
+	_ = tx.Bucket(bHorizons).ForEach(func(k, v []byte) error {
+		if len(v) == 8 {
+			x.horizons[string(k)] = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
 	return x
+}
+
+// horizon is the newest timestamp of the user's deleted messages (0: none).
+func (x *userIndex) horizon(user string) uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.horizons[user]
 }
 
 // userTail is what appending to a user's messages needs to know.
@@ -109,13 +127,16 @@ func (x *userIndex) apply(ch *indexChanges) {
 		switch op.kind {
 		case opAppend:
 			x.users[op.user] = append(x.users[op.user], op.ms)
-		case opTrim:
+		case opRemove:
 			list := x.users[op.user]
-			i, found := slices.BinarySearch(list, op.ms)
-			if found {
-				i++
+			if i, found := slices.BinarySearch(list, op.ms); found {
+				if i == 0 {
+					list = list[1:] // the sweep's common case: the oldest goes
+				} else {
+					list = slices.Delete(list, i, i+1)
+				}
 			}
-			switch list = list[i:]; {
+			switch {
 			case len(list) == 0:
 				delete(x.users, op.user)
 			case len(list) < cap(list)/4: // let go of the trimmed head
@@ -124,8 +145,10 @@ func (x *userIndex) apply(ch *indexChanges) {
 				x.users[op.user] = list
 			}
 			x.floor = max(x.floor, op.ms)
+			x.horizons[op.user] = max(x.horizons[op.user], op.ms)
 		case opDrop:
 			delete(x.users, op.user)
+			delete(x.horizons, op.user)
 		}
 	}
 }
@@ -150,7 +173,7 @@ type indexOpKind uint8
 
 const (
 	opAppend indexOpKind = iota // a message at ms
-	opTrim                      // every message up to and including ms is gone
+	opRemove                    // the message at ms is gone (the sweep)
 	opDrop                      // every message of the user is gone
 )
 
@@ -174,13 +197,13 @@ func (ch *indexChanges) appended(user string, ms uint64) {
 	ch.record(indexOp{kind: opAppend, user: user, ms: ms}, t)
 }
 
-// trimmed records that the sweep deleted user's n oldest messages, the newest
-// of them at ms.
-func (ch *indexChanges) trimmed(user string, ms uint64, n int) {
+// removed records that the sweep deleted user's message at ms.
+func (ch *indexChanges) removed(user string, ms uint64) {
 	t := ch.tail(user)
-	t.count = max(0, t.count-n)
-	ch.record(indexOp{kind: opTrim, user: user, ms: ms}, t)
+	t.count = max(0, t.count-1)
+	ch.record(indexOp{kind: opRemove, user: user, ms: ms}, t)
 }
+
 
 func (ch *indexChanges) dropped(user string) {
 	ch.record(indexOp{kind: opDrop, user: user}, userTail{last: ch.tail(user).last})

@@ -73,7 +73,7 @@ func TestIndexRebuiltAtOpen(t *testing.T) {
 	appendTo(t, s, "u2", "x")
 	clock = t0.Add(time.Hour)
 	appendTo(t, s, "u1", "c")
-	if _, err := s.Sweep(bg, t0.Add(time.Minute), 10); err != nil {
+	if _, err := s.Sweep(bg, t0.Add(time.Minute), 0, 10); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

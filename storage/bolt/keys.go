@@ -34,10 +34,14 @@ var (
 	bUsersByTime  = []byte("users_by_time")  // ms \0 userId → nil, for newest-first paging
 	bAdmin        = []byte("admin_sessions") // SHA-256(token) → sealed {createdAt}
 	bAddresses    = []byte("addresses")      // inbound email address → channelId
+	bExpiry       = []byte("expiry")         // expiry ms \0 log key → nil, for messages stored with a retention of their own
+	bKeep         = []byte("keep")           // log key → nil: the same messages, which the log's sweep skips
+	bHorizons     = []byte("horizons")       // userId → newest deleted ms (the gap signal)
 )
 
 var allBuckets = [][]byte{bMeta, bUsers, bUserKeys, bAPIKeys, bPubKeys, bChannels, bUserChannels, bSecrets,
-	bMessageLog, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe, bUsersByTime, bAdmin, bAddresses}
+	bMessageLog, bResponses, bChanState, bDeliveries, bPending, bDeleted, bDedupe, bUsersByTime, bAdmin, bAddresses,
+	bExpiry, bKeep, bHorizons}
 
 // sealedBuckets hold only sealed values (plus the meta bucket's schema version).
 var sealedBuckets = [][]byte{bMeta, bUserKeys, bSecrets, bAdmin}

@@ -57,8 +57,17 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		ms = max(toMillis(s.now()), tail.last+1)
 		id = storage.TimeID(fromMillis(ms), random)
 		setID(record, id) // bbolt keeps record until the commit; a re-run sets it again
-		if err := streamBucket(tx, bMessageLog).Put(timeKey(ms, m.UserID), record); err != nil {
+		key := timeKey(ms, m.UserID)
+		if err := streamBucket(tx, bMessageLog).Put(key, record); err != nil {
 			return err
+		}
+		if opts.Retention > 0 { // swept when its own retention ends, not with the log
+			if err := tx.Bucket(bExpiry).Put(expiryKey(ms+uint64(opts.Retention.Milliseconds()), key), nil); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bKeep).Put(key, nil); err != nil {
+				return err
+			}
 		}
 		s.changes.appended(m.UserID, ms)
 		if dedupeKey != nil {

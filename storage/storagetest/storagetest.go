@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteFailsPendingAndPurgeReleasesID", testDeletePurge},
 		{"SweepExpiresOldItems", testSweep},
 		{"PendingHeadsInChannelOrder", testPendingHeads},
+		{"Retention", testRetention},
 		{"AdminSessions", testAdminSessions},
 		{"AdminOverview", testAdminOverview},
 		{"DeliveriesListing", testDeliveriesListing},
@@ -286,7 +288,7 @@ func testClockStepBack(t *testing.T, open Opener) {
 	equal(t, "after step back", second.Timestamp.Equal(first.Timestamp.Add(time.Millisecond)), true)
 	// Retention must not reset the stream: sweep everything, append again.
 	clock.Set(t0.Add(-2 * time.Hour))
-	_, err := s.Sweep(ctx, t0.Add(time.Hour), 1000)
+	_, err := s.Sweep(ctx, t0.Add(time.Hour), 0, 1000)
 	must(t, err)
 	third := appendN(t, s, u.ID, "c", 1)[0]
 	equal(t, "after sweep", third.Timestamp.Equal(second.Timestamp.Add(time.Millisecond)), true)
@@ -388,7 +390,7 @@ func testBacklogCap(t *testing.T, open Opener) {
 	equal(t, "stored", len(msgs), 2)
 	// Expiry frees room.
 	clock.Add(time.Hour)
-	res, err := s.Sweep(ctx, t0.Add(time.Minute), 1000)
+	res, err := s.Sweep(ctx, t0.Add(time.Minute), 0, 1000)
 	must(t, err)
 	equal(t, "swept", res.Messages, 2)
 	must(t, s.AppendMessage(ctx, &m, opts))
@@ -540,7 +542,7 @@ func testSweep(t *testing.T, open Opener) {
 
 	clock.Add(time.Hour)
 	recent := appendN(t, s, users[1].ID, "c", 2)
-	res, err := s.Sweep(ctx, t0.Add(30*time.Minute), 5) // batches smaller than the work
+	res, err := s.Sweep(ctx, t0.Add(30*time.Minute), 0, 5) // batches smaller than the work
 	must(t, err)
 	equal(t, "messages swept", res.Messages, 12)
 	equal(t, "responses swept", res.Responses, 3)
@@ -626,4 +628,76 @@ func testPendingHeads(t *testing.T, open Opener) {
 
 	_, err = s.UpdateDelivery(ctx, "nope", func(*storage.Delivery) error { return nil })
 	errorIs(t, err, storage.ErrNotFound)
+}
+
+// testRetention: messages stored with a retention of their own go when it
+// ends, the others with the relay's retention; a channel's responses go with
+// its own retention; each user's horizon is the newest timestamp deleted.
+func testRetention(t *testing.T, open Opener) {
+	clock := NewClock(t0)
+	s := open(t, clock.Now)
+	u := newUser(t, s, nil)
+	quiet := newUser(t, s, nil)
+	long := storage.Channel{ID: "long", UserID: u.ID, Type: storage.TypeWebhook, Enabled: true,
+		Metadata: json.RawMessage(`{}`), Retention: 5 * time.Hour}
+	must(t, s.CreateChannel(ctx, &long, nil))
+	newChannel(t, s, u.ID, "short", storage.TypeWebhook)
+	newChannel(t, s, u.ID, "plain", storage.TypeWebhook)
+	appendWith := func(channelID string, retention time.Duration) storage.Message {
+		m := storage.Message{UserID: u.ID, ChannelType: storage.TypeWebhook, ChannelID: channelID, Content: channelID}
+		must(t, s.AppendMessage(ctx, &m, storage.AppendOptions{Retention: retention}))
+		return m
+	}
+	plain, short, kept := appendWith("plain", 0), appendWith("short", time.Minute), appendWith("long", 5*time.Hour)
+	contents := func() string {
+		msgs, _, err := s.MessagesAfter(ctx, u.ID, time.Time{}, 10)
+		must(t, err)
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.Content)
+		}
+		return strings.Join(out, ",")
+	}
+	horizon := func(userID string) time.Time {
+		h, err := s.Horizon(ctx, userID)
+		must(t, err)
+		return h
+	}
+	equal(t, "no horizon yet", horizon(u.ID).IsZero(), true)
+
+	res, err := s.Sweep(ctx, t0.Add(2*time.Minute), time.Hour, 1000)
+	must(t, err)
+	equal(t, "expired", res.Messages, 1)
+	equal(t, "after the short retention", contents(), "plain,long")
+	equal(t, "horizon", horizon(u.ID).Equal(short.Timestamp), true)
+
+	res, err = s.Sweep(ctx, t0.Add(2*time.Hour), time.Hour, 1000)
+	must(t, err)
+	equal(t, "past the relay's retention", res.Messages, 1)
+	equal(t, "after the relay's retention", contents(), "long")
+	equal(t, "horizon: the newest deleted", horizon(u.ID).Equal(short.Timestamp), true)
+	equal(t, "deleted before", plain.Timestamp.Before(short.Timestamp), true)
+
+	_, err = s.Sweep(ctx, t0.Add(6*time.Hour), time.Hour, 1000)
+	must(t, err)
+	equal(t, "after the long retention", contents(), "")
+	equal(t, "horizon moved", horizon(u.ID).Equal(kept.Timestamp), true)
+	equal(t, "another user's horizon", horizon(quiet.ID).IsZero(), true)
+	// New messages keep increasing after every sweep.
+	next := appendWith("plain", 0)
+	equal(t, "after the sweeps", next.Timestamp.After(kept.Timestamp), true)
+
+	// Responses go with their channel's retention.
+	clock.Set(t0.Add(7 * time.Hour))
+	for _, ch := range []string{"long", "plain"} {
+		r := storage.Response{UserID: u.ID, ChannelID: ch, From: "agent", Content: ch}
+		_, err := s.AppendResponse(ctx, &r, stored)
+		must(t, err)
+	}
+	res, err = s.Sweep(ctx, t0.Add(9*time.Hour), time.Hour, 1000)
+	must(t, err)
+	equal(t, "responses past the relay's retention", res.Responses, 1)
+	kept2, _, err := s.ResponsesAfter(ctx, "long", time.Time{}, 10)
+	must(t, err)
+	equal(t, "the long channel's response", len(kept2), 1)
 }
