@@ -9,6 +9,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"iter"
 	"time"
 )
 
@@ -157,6 +158,15 @@ type Store interface {
 	// Buckets and Browse are the read-only store browser.
 	Buckets(ctx context.Context) ([]BucketCount, error)
 	Browse(ctx context.Context, path []string, limit int) ([]Entry, error)
+
+	// Export calls fn with every record of the store, from one consistent
+	// snapshot, in the portable form of `relay export` (export.go). It may
+	// run while the relay serves.
+	Export(ctx context.Context, fn func(Record) error) error
+	// Import loads exported records into an empty store (ErrNotEmpty
+	// otherwise: a store holds only the secrets it creates when it opens),
+	// sealed under the same root key. Nothing else may write meanwhile.
+	Import(ctx context.Context, records iter.Seq2[Record, error]) error
 
 	// Health reports whether the store is open and whether the most recent
 	// commit failed.

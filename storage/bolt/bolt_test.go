@@ -146,3 +146,20 @@ func TestCommitMetrics(t *testing.T) {
 		t.Fatalf("metrics %v", got)
 	}
 }
+
+// TestExportImport: a store moves into another by export and import with
+// every record, its secrets still sealed; a non-empty store or another root
+// key is refused.
+func TestExportImport(t *testing.T) {
+	key := testKey(t)
+	clock := storagetest.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	from := openTemp(t, t.TempDir(), key, clock.Now)
+	signed := storagetest.Fill(t, from, clock)
+	storagetest.RoundTrip(t, signed, from, openTemp(t, t.TempDir(), key, clock.Now), openTemp(t, t.TempDir(), key, clock.Now))
+
+	other := openTemp(t, t.TempDir(), testKey(t), clock.Now)
+	err := other.Import(context.Background(), storagetest.Records(storagetest.Exported(t, from)))
+	if err == nil || !strings.Contains(err.Error(), "another root key") {
+		t.Fatalf("import under another root key: %v", err)
+	}
+}

@@ -130,3 +130,24 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		}
 	}
 }
+
+// TestSealedValuesUseTheStorageAADs: every sealed value is bound to the
+// associated data that storage defines for every backend (so that export
+// moves it unopened), which is also what rotate-root-key derives from the
+// bucket and key.
+func TestSealedValuesUseTheStorageAADs(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		bolt, std []byte
+	}{
+		{"store secret", sealAAD(bMeta, []byte("secret:apikey_secret")), storage.StoreSecretAAD("apikey_secret")},
+		{"index key", sealAAD(bMeta, keyIndexKey), storage.StoreSecretAAD("index_key")},
+		{"user key", sealAAD(bUserKeys, []byte("u1")), storage.UserKeyAAD("u1")},
+		{"channel secret", sealAAD(bSecrets, secretKey("c1", "botToken")), storage.ChannelSecretAAD("c1", "botToken")},
+		{"admin session", sealAAD(bAdmin, []byte("hash")), storage.AdminSessionAAD([]byte("hash"))},
+	} {
+		if !bytes.Equal(tc.bolt, tc.std) {
+			t.Errorf("%s: bolt binds to %q, storage defines %q", tc.name, tc.bolt, tc.std)
+		}
+	}
+}

@@ -161,15 +161,6 @@ func (s *Store) sweepMessages(ctx context.Context, before uint64, batch int) (in
 				keys = append(keys, bytes.Clone(k))
 			}
 		}
-		if len(keys) == 0 {
-			return 0, nil
-		}
-		// The newest swept timestamp bounds those of users with no message left.
-		newest, _ := splitTimeKey(keys[len(keys)-1])
-		meta := tx.Bucket(bMeta)
-		if err := meta.Put(keySweptThrough, putUint64(max(newest, getUint64(meta, keySweptThrough)))); err != nil {
-			return 0, err
-		}
 		return len(keys), s.deleteMessages(tx, keys)
 	})
 	if err == nil && before > from {
@@ -216,11 +207,16 @@ func (s *Store) sweepExpired(ctx context.Context, now uint64, batch int) (int, e
 	}
 }
 
-// deleteMessages deletes log keys and records what the index and the
-// horizons learn from it.
+// deleteMessages deletes log keys and records what the index, the horizons
+// and the floor of timestamps learn from it: the newest deleted timestamp
+// bounds those of users with no message left (swept_through).
 func (s *Store) deleteMessages(tx *bbolt.Tx, keys [][]byte) error {
-	log, horizons := tx.Bucket(bMessageLog), tx.Bucket(bHorizons)
+	if len(keys) == 0 {
+		return nil
+	}
+	log, horizons, meta := tx.Bucket(bMessageLog), tx.Bucket(bHorizons), tx.Bucket(bMeta)
 	newest := map[string]uint64{}
+	var floor uint64
 	for _, k := range keys {
 		if err := log.Delete(k); err != nil {
 			return err
@@ -228,6 +224,7 @@ func (s *Store) deleteMessages(tx *bbolt.Tx, keys [][]byte) error {
 		ms, user := splitTimeKey(k)
 		s.changes.removed(string(user), ms)
 		newest[string(user)] = max(newest[string(user)], ms)
+		floor = max(floor, ms)
 	}
 	for user, ms := range newest {
 		if ms > getUint64(horizons, []byte(user)) {
@@ -236,7 +233,7 @@ func (s *Store) deleteMessages(tx *bbolt.Tx, keys [][]byte) error {
 			}
 		}
 	}
-	return nil
+	return meta.Put(keySweptThrough, putUint64(max(floor, getUint64(meta, keySweptThrough))))
 }
 
 // expiryKey is "<big-endian expiry ms>\x00<log key>".
