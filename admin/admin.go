@@ -175,5 +175,6 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.POST("/admin/deliveries/:responseId/retry", h.retryDelivery, hdr, csrf, auth)
 	e.GET("/admin/kv", h.kvBrowse, hdr, auth)
 	e.GET("/admin/kv/prefixes", h.kvPrefixes, hdr, auth)
+	e.GET("/admin/export", h.export, hdr, auth)
 	e.GET("/admin/static/*", h.static, hdr)
 }

@@ -1,8 +1,13 @@
 package storage
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"iter"
 	"time"
 
 	"github.com/chaos-relay/relay/storage/seal"
@@ -42,6 +47,12 @@ type Record struct {
 	Horizon       *HorizonRecord    `json:"horizon,omitempty"`
 	Clock         *ClockRecord      `json:"clock,omitempty"`
 	Meta          map[string]string `json:"meta,omitempty"` // reserved for what a later version adds
+	End           *EndRecord        `json:"end,omitempty"`  // the last line of a complete export
+}
+
+// EndRecord closes an export: a file without it was cut short.
+type EndRecord struct {
+	Records int `json:"records"` // the records before it
 }
 
 // SealedRecord is a sealed value with what it is bound to.
@@ -119,3 +130,57 @@ type ClockRecord struct {
 
 // ErrNotEmpty: Import needs an empty store.
 var ErrNotEmpty = errors.New("storage: the store is not empty")
+
+// WriteExport writes s's records to w as JSON lines, ending with the End
+// record, and returns how many records it wrote before it.
+func WriteExport(ctx context.Context, s Store, w io.Writer) (int, error) {
+	buf := bufio.NewWriter(w)
+	enc := json.NewEncoder(buf)
+	n := 0
+	err := s.Export(ctx, func(r Record) error {
+		n++
+		return enc.Encode(r)
+	})
+	if err == nil {
+		err = enc.Encode(Record{End: &EndRecord{Records: n}})
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	return n, err
+}
+
+// ErrCutShort: an export without its End record, or with another count.
+var ErrCutShort = errors.New("storage: the export is cut short")
+
+// ReadExport reads the JSON lines WriteExport writes, for Import. It fails
+// with ErrCutShort after the last record when the End record is missing or
+// its count differs, so that an import of a cut file fails (and the store,
+// which must then be emptied, is not mistaken for a complete copy).
+func ReadExport(r io.Reader) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		dec := json.NewDecoder(bufio.NewReader(r))
+		n := 0
+		for {
+			var rec Record
+			err := dec.Decode(&rec)
+			switch {
+			case err == io.EOF:
+				yield(Record{}, ErrCutShort)
+				return
+			case err != nil:
+				yield(Record{}, fmt.Errorf("storage: export line %d: %w", n+1, err))
+				return
+			case rec.End != nil:
+				if rec.End.Records != n {
+					yield(Record{}, fmt.Errorf("%w: %d records, the end says %d", ErrCutShort, n, rec.End.Records))
+				}
+				return
+			}
+			n++
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}

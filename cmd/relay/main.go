@@ -1,8 +1,10 @@
 // Command relay runs the multi-channel messaging relay (see README.md).
 //
-//	relay [serve] [flags]   run the server (default)
-//	relay rotate-root-key   re-wrap every sealed secret under a new root key
-//	relay version           print the version
+//	relay [serve] [flags]          run the server (default)
+//	relay rotate-root-key          re-wrap every sealed secret under a new root key
+//	relay export [--relay URL]     every record as JSON lines on stdout
+//	relay import FILE              load an export into an empty store
+//	relay version                  print the version
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,13 +48,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	var relayURL, file string
 	switch cmd {
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0
 	case "serve", "rotate-root-key":
+	case "export":
+		relayURL, args = cutFlag(args, "relay")
+	case "import":
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fmt.Fprintln(stderr, "relay: import needs the export file: relay import FILE [flags]")
+			return 2
+		}
+		file, args = args[0], args[1:]
 	default:
-		fmt.Fprintf(stderr, "relay: unknown command %q (want serve, rotate-root-key or version)\n", cmd)
+		fmt.Fprintf(stderr, "relay: unknown command %q (want serve, rotate-root-key, export, import or version)\n", cmd)
 		return 2
 	}
 	cfg, notes, err := loadConfig(args, getenv, os.ReadFile)
@@ -75,10 +87,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if notes.IgnoredEncryptionKey {
 		log.Warn("CHAOS_ENCRYPTION_KEY is set but not used: secrets are sealed under RELAY_ROOT_KEY", "component", "crypto")
 	}
-	if cmd == "rotate-root-key" {
+	switch cmd {
+	case "rotate-root-key":
 		return rotateRootKey(cfg, log.With("component", "crypto"), stdout)
+	case "export":
+		return exportStore(ctx, cfg, relayURL, log.With("component", "export"), stdout)
+	case "import":
+		return importStore(ctx, cfg, file, log.With("component", "import"))
 	}
 	return serve(ctx, cfg, log)
+}
+
+// cutFlag removes --name=value or --name value from args and returns value.
+func cutFlag(args []string, name string) (value string, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-")
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v, append(args[:i:i], args[i+1:]...)
+		}
+		if a == name && i+1 < len(args) {
+			return args[i+1], append(args[:i:i], args[i+2:]...)
+		}
+	}
+	return "", args
 }
 
 func serve(ctx context.Context, cfg app.Config, log *slog.Logger) int {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/discord"
@@ -145,6 +146,23 @@ func (r *Relay) openStore(cfg StoreConfig, key *seal.RootKey, reg prometheus.Reg
 			}
 		},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return store, nil
+}
+
+// OpenStore opens the configured store on its own, for the commands that
+// work on the store without serving (export, import).
+func OpenStore(cfg Config, log *slog.Logger) (storage.Store, error) {
+	key, err := loadRootKey(cfg.Store, log.With("component", "crypto"))
+	if err != nil {
+		return nil, fmt.Errorf("root key: %w", err)
+	}
+	store, err := bolt.Open(cfg.Store.DataDir, bolt.Options{RootKey: key, BatchMaxSize: cfg.Store.BatchMaxSize})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store: %s is in use: is the relay running? (export through it with --relay URL)", cfg.Store.DataDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
