@@ -204,7 +204,6 @@ func (ch *indexChanges) removed(user string, ms uint64) {
 	ch.record(indexOp{kind: opRemove, user: user, ms: ms}, t)
 }
 
-
 func (ch *indexChanges) dropped(user string) {
 	ch.record(indexOp{kind: opDrop, user: user}, userTail{last: ch.tail(user).last})
 }
