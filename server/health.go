@@ -15,15 +15,20 @@ type healthResponse struct {
 	Storage    string `json:"storage"`
 }
 
-// health handles GET /health (PROTOCOL §10.1): always 200; "degraded" while
-// the most recent store commit has failed.
+// health handles GET /health (PROTOCOL §10.1): 200, "degraded" while the
+// most recent store commit has failed; 503 "unavailable" while the store
+// cannot be reached (a NATS connection not yet made, or lost), so that a
+// load balancer sends traffic to the relays that can serve it.
 func (s *Server) health(c *echo.Context) error {
 	h := s.store.Health()
-	status := "ok"
-	if h.Degraded || !h.Open {
+	status, code := "ok", http.StatusOK
+	switch {
+	case !h.Open:
+		status, code = "unavailable", http.StatusServiceUnavailable
+	case h.Degraded:
 		status = "degraded"
 	}
-	return writeJSON(c, http.StatusOK, healthResponse{
+	return writeJSON(c, code, healthResponse{
 		Status:     status,
 		Version:    s.version,
 		KV:         h.Open,

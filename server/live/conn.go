@@ -33,6 +33,7 @@ type Conn struct {
 	cursor time.Time
 
 	mu      sync.Mutex
+	retry   *time.Timer  // a read to try again after the store failed
 	running bool         // a writer goroutine exists
 	dirty   bool         // the store may hold messages after cursor
 	closing bool         // no more writers
@@ -157,9 +158,11 @@ func (c *Conn) drain() bool {
 	for {
 		msgs, more, err := c.read(ctx)
 		if err != nil {
-			c.h.log.Error("read messages for websocket", "err", err)
-			c.close(websocket.CloseInternalServerErr, "")
-			return false
+			// The store may come back (a NATS connection reconnects): the
+			// socket stays open and reads again from its cursor.
+			c.h.log.Warn("read messages for websocket; retrying", "err", err, "in", readRetry)
+			c.retryLater()
+			return true
 		}
 		if !c.writePage(msgs) {
 			return false
@@ -169,6 +172,28 @@ func (c *Conn) drain() bool {
 			return true
 		}
 	}
+}
+
+// readRetry is how long a socket waits to read again after the store failed.
+const readRetry = time.Second
+
+// retryLater wakes the writer again after readRetry, unless the socket
+// closes first. The timer is owned like the writer: counted in the hub's
+// WaitGroup until it has fired or been stopped.
+func (c *Conn) retryLater() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.retry != nil {
+		return
+	}
+	c.h.wg.Add(1)
+	c.retry = time.AfterFunc(readRetry, func() {
+		defer c.h.wg.Done()
+		c.mu.Lock()
+		c.retry = nil
+		c.mu.Unlock()
+		c.wake()
+	})
 }
 
 // read returns the stored messages after the cursor: a page another socket
@@ -240,9 +265,7 @@ func failure(err error) (code int, reason string) {
 // reader then sees the error and unregisters the connection.
 func (c *Conn) close(code int, reason string) {
 	c.once.Do(func() {
-		c.mu.Lock()
-		c.closing = true
-		c.mu.Unlock()
+		c.stopRetry()
 		if code != websocket.CloseAbnormalClosure {
 			msg := websocket.FormatCloseMessage(code, reason)
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
@@ -256,12 +279,21 @@ func (c *Conn) close(code int, reason string) {
 // has answered it): it is counted under the client's code.
 func (c *Conn) closedByPeer(code int) {
 	c.once.Do(func() {
-		c.mu.Lock()
-		c.closing = true
-		c.mu.Unlock()
+		c.stopRetry()
 		_ = c.ws.Close()
 		c.h.metrics.closed(code)
 	})
+}
+
+// stopRetry marks the socket closing and stops a pending read retry.
+func (c *Conn) stopRetry() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing = true
+	if c.retry != nil && c.retry.Stop() {
+		c.retry = nil
+		c.h.wg.Done() // it will not fire
+	}
 }
 
 // readLoop reads client frames until the socket fails or goes silent for
