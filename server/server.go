@@ -139,6 +139,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
+// Notify wakes a user's sockets: a message of theirs became readable. The
+// store's change feed calls it (bolt.Options.OnAppend), for the messages of
+// this process and, on a shared store, of every other.
+func (s *Server) Notify(userID string) { s.hub.Notify(userID) }
+
 // Handler is the relay's HTTP handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.e }
 

@@ -39,6 +39,10 @@ type Options struct {
 	OnCommit func(storage.Commit)
 	// Registry, if set, receives the store's commit metrics.
 	Registry prometheus.Registerer
+	// OnAppend, if set, is called with the user's id after each message of
+	// theirs is stored and readable: the change feed for live delivery. It
+	// runs on the appending goroutine and must not block.
+	OnAppend func(userID string)
 }
 
 // Store is the bbolt implementation of storage.Store.
@@ -48,6 +52,7 @@ type Store struct {
 	indexKey []byte // keys the reclaim index (storage.FingerprintHash)
 	now      func() time.Time
 	onCommit func(storage.Commit)
+	onAppend func(userID string)
 	maxBatch int
 
 	// mu guards closed and the send side of writes: writers hold it for reading
@@ -108,6 +113,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		key:      opts.RootKey,
 		now:      opts.Now,
 		onCommit: opts.OnCommit,
+		onAppend: opts.OnAppend,
 		maxBatch: opts.BatchMaxSize,
 		writes:   make(chan *write, 1024),
 		done:     make(chan struct{}),

@@ -99,6 +99,9 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		return refused
 	}
 	m.ID, m.Timestamp = id, fromMillis(ms)
+	if s.onAppend != nil {
+		s.onAppend(m.UserID)
+	}
 	return nil
 }
 

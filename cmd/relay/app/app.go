@@ -50,6 +50,7 @@ type Options struct {
 
 // Relay is an assembled relay process, ready to Run.
 type Relay struct {
+	notify atomic.Pointer[server.Server] // the change feed's reader, once built
 	ln     net.Listener
 	store  storage.Store
 	srv    *server.Server
@@ -116,7 +117,16 @@ func New(ctx context.Context, cfg Config, opts Options) (r *Relay, err error) {
 	if err != nil {
 		return nil, err
 	}
+	r.notify.Store(r.srv)
 	return r, nil
+}
+
+// appended is the store's change feed: it wakes the user's sockets. Before
+// the server exists there is no socket to wake.
+func (r *Relay) appended(userID string) {
+	if srv := r.notify.Load(); srv != nil {
+		srv.Notify(userID)
+	}
 }
 
 // Platforms are the channel types a relay serves, configured: this list is
@@ -139,6 +149,7 @@ func (r *Relay) openStore(cfg StoreConfig, key *seal.RootKey, reg prometheus.Reg
 		RootKey:      key,
 		BatchMaxSize: cfg.BatchMaxSize,
 		Registry:     reg,
+		OnAppend:     r.appended,
 		OnCommit: func(c storage.Commit) {
 			if c.Err != nil && !r.failed.Swap(true) {
 				log.Error("store commit failed: shutting down", "err", c.Err)
