@@ -1,0 +1,377 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/chaos-relay/relay/storage"
+)
+
+// write is one change: the messages of one publish, a single message or an
+// atomic batch, each with the expectations that make it safe against every
+// other writer. The first message always expects its own subject's last
+// sequence, which is how a write whose answer was lost is recognised (see
+// landed).
+type write struct {
+	msgs  []*nats.Msg
+	nonce string
+	first uint64 // once committed: msgs[i] is at first+i (an atomic batch is stored contiguously)
+}
+
+func (s *Store) newWrite() *write {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return &write{nonce: hex.EncodeToString(b[:])}
+}
+
+// add appends a message with the given data and headers (pairs).
+func (w *write) add(subject string, data []byte, hdrs ...string) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, len(hdrs)/2+2)}
+	for i := 0; i+1 < len(hdrs); i += 2 {
+		m.Header.Set(hdrs[i], hdrs[i+1])
+	}
+	w.msgs = append(w.msgs, m)
+	return m
+}
+
+// put writes a record's value, expecting the subject's last sequence to be
+// expect, and rolls the subject up to it.
+func (w *write) put(subject string, expect uint64, data []byte) *nats.Msg {
+	m := w.add(subject, data, "Nats-Rollup", "sub")
+	expectSeq(m, expect)
+	return m
+}
+
+// putBlind writes a record's value whatever the subject holds: for values
+// where the last writer wins (a reply target, an admin session).
+func (w *write) putBlind(subject string, data []byte, ttl time.Duration) *nats.Msg {
+	m := w.add(subject, data, "Nats-Rollup", "sub")
+	if ttl > 0 {
+		m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
+	}
+	return m
+}
+
+// del writes a record's tombstone, expecting the subject's last sequence,
+// and rolls the subject up to it; JetStream lets the tombstone expire after
+// ttl.
+func (w *write) del(subject string, expect uint64, ttl time.Duration) *nats.Msg {
+	m := w.add(subject, nil, hdrOp, opDelete, "Nats-Rollup", "sub", jetstream.MsgTTLHeader, ttl.String())
+	expectSeq(m, expect)
+	return m
+}
+
+func expectSeq(m *nats.Msg, seq uint64) {
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+}
+
+// expectOther makes m expect another subject's last sequence.
+func expectOther(m *nats.Msg, subject string, seq uint64) {
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subject)
+}
+
+// expectation returns the subject and sequence m expects, if any.
+func expectation(m *nats.Msg) (string, uint64, bool) {
+	v := m.Header.Get(jetstream.ExpectedLastSubjSeqHeader)
+	if v == "" {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	subject := m.Subject
+	if other := m.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader); other != "" {
+		subject = other
+	}
+	return subject, seq, true
+}
+
+// conflictError: an expectation of the write did not hold, so another
+// writer came first; nothing of the write was stored. last is the failing
+// subject's last sequence as JetStream reported it (0 when it did not).
+type conflictError struct{ last uint64 }
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("jetstream: write conflict (last sequence %d)", e.last)
+}
+
+func isConflict(err error) bool {
+	var c *conflictError
+	return errors.As(err, &c)
+}
+
+// commit publishes w and, once JetStream acknowledged it, applies it to this
+// instance's view and index, so that the caller's next read sees it. It
+// retries while JetStream does not answer, up to WriteTimeout, and fails
+// with storage.ErrUnavailable (nothing acknowledged) after that or at once
+// when NATS is disconnected. A conflict is returned as *conflictError.
+func (s *Store) commit(ctx context.Context, w *write) error {
+	start := time.Now()
+	err := s.publish(ctx, w)
+	if s.opts.OnCommit != nil && !isConflict(err) {
+		s.opts.OnCommit(storage.Commit{Duration: time.Since(start), Writes: 1, Err: err})
+	}
+	switch {
+	case err == nil:
+		s.degraded.Store(false)
+		s.applyLocal(w)
+	case errors.Is(err, storage.ErrUnavailable):
+		s.degraded.Store(true)
+	}
+	return err
+}
+
+// publish sends w until JetStream answers it. A retry sends the very same
+// messages, whose expectations let at most one of the attempts be stored:
+// when an earlier attempt's answer was lost and a later one conflicts,
+// landed tells whether the earlier one was stored after all.
+func (s *Store) publish(ctx context.Context, w *write) error {
+	w.msgs[0].Header.Set(hdrTx, w.nonce)
+	deadline := time.Now().Add(s.opts.WriteTimeout)
+	uncertain := false
+	backoff := 10 * time.Millisecond
+	var last error
+	for {
+		if s.ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", storage.ErrUnavailable, storage.ErrClosed)
+		}
+		if !s.nc.IsConnected() {
+			return unavailable("disconnected from NATS", last)
+		}
+		actx, cancel := context.WithTimeout(ctx, min(attemptTimeout, time.Until(deadline)))
+		first, err := s.publishOnce(actx, w)
+		cancel()
+		if err == nil {
+			w.first = first
+			return nil
+		}
+		switch kind, seq := classify(err); kind {
+		case outcomeConflict:
+			if uncertain {
+				if first, ok := s.landed(ctx, w); ok {
+					w.first = first
+					return nil
+				}
+			}
+			return &conflictError{last: seq}
+		case outcomeRefused:
+			return err
+		case outcomeUncertain:
+			uncertain = true
+		}
+		last = err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Until(deadline) <= 0 {
+			return unavailable("JetStream did not answer", last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctx.Done():
+		case <-time.After(min(backoff, time.Until(deadline))):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+	}
+}
+
+func unavailable(why string, last error) error {
+	if last == nil {
+		return fmt.Errorf("%w: %s", storage.ErrUnavailable, why)
+	}
+	return fmt.Errorf("%w: %s: %w", storage.ErrUnavailable, why, last)
+}
+
+// publishOnce sends w once: a single message as a plain request, several as
+// an atomic batch whose commit is the only request (one round trip). It
+// returns the first message's sequence.
+func (s *Store) publishOnce(ctx context.Context, w *write) (uint64, error) {
+	if len(w.msgs) == 1 {
+		resp, err := s.nc.RequestMsgWithContext(ctx, w.msgs[0])
+		if err != nil {
+			return 0, err
+		}
+		var ack struct {
+			Error  *jetstream.APIError `json:"error,omitempty"`
+			Stream string              `json:"stream"`
+			Seq    uint64              `json:"seq"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return 0, jetstream.ErrInvalidJSAck
+		}
+		if ack.Error != nil {
+			return 0, ack.Error
+		}
+		if ack.Stream == "" {
+			return 0, jetstream.ErrInvalidJSAck
+		}
+		return ack.Seq, nil
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, w.msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence - uint64(len(w.msgs)) + 1, nil
+}
+
+// outcome is what a failed attempt means for the write.
+type outcome int
+
+const (
+	outcomeRetry     outcome = iota // nothing was stored; try again
+	outcomeUncertain                // it may have been stored; try again, then check
+	outcomeConflict                 // an expectation failed
+	outcomeRefused                  // JetStream refused the write for good
+)
+
+// classify says what a failed attempt means, and for a conflict the
+// failing subject's last sequence.
+func classify(err error) (outcome, uint64) {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		switch {
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+			last, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(apiErr.Description, "wrong last sequence:")), 10, 64)
+			return outcomeConflict, last
+		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			// The subject has a write in flight (perhaps this one's earlier
+			// attempt): its outcome decides.
+			return outcomeRetry, 0
+		case apiErr.Code >= 500 || apiErr.Code == 429:
+			return outcomeRetry, 0
+		}
+		return outcomeRefused, 0
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrReconnectBufExceeded):
+		return outcomeRetry, 0 // nobody received it
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject), errors.Is(err, jetstreamext.ErrBatchClosed):
+		return outcomeRefused, 0
+	}
+	// Timeouts, a connection lost mid-request, an unreadable answer.
+	return outcomeUncertain, 0
+}
+
+// landed tells whether an earlier attempt of w was stored: its first
+// message expected its subject's last sequence to be E, so if it was
+// stored, it is the subject's first message after E.
+func (s *Store) landed(ctx context.Context, w *write) (uint64, bool) {
+	subject, e, ok := expectation(w.msgs[0])
+	if !ok || subject != w.msgs[0].Subject {
+		return 0, false
+	}
+	m, err := s.leaderGet(ctx, msgGetRequest{Seq: e + 1, NextFor: subject})
+	if err != nil || m.Header.Get(hdrTx) != w.nonce {
+		return 0, false
+	}
+	return m.Sequence, true
+}
+
+// applyLocal applies a committed write to the view and the index. A log
+// message applies only if the log holds everything before it; otherwise
+// the write waits (briefly) for the consumer to bring it.
+func (s *Store) applyLocal(w *write) {
+	at := time.Now()
+	for i, m := range w.msgs {
+		seq := w.first + uint64(i)
+		ns, toks, ok := s.subj.split(m.Subject)
+		if !ok {
+			continue
+		}
+		prev := anyPrev
+		if subject, e, ok := expectation(m); ok && subject == m.Subject {
+			prev = e
+		}
+		switch ns {
+		case nsRecords:
+			isLog := toks[0] == kindOut
+			if isLog && prev == anyPrev || !s.view.apply(record{kind: toks[0], keys: toks[1:], seq: seq, prev: prev, hdr: m.Header, data: m.Data, at: at}) {
+				_ = s.rFollow.wait(s.ctx, seq, applyWait)
+			}
+		case nsMessages:
+			applied, added := false, false
+			if prev != anyPrev {
+				applied, added = s.idx.apply(toks[0], seq, prev, m.Header)
+			}
+			if !applied {
+				_ = s.mFollow.wait(s.ctx, seq, applyWait)
+			}
+			if added && s.opts.OnAppend != nil {
+				s.opts.OnAppend(toks[0])
+			}
+		}
+	}
+}
+
+// resolve brings what w expected up to date after a conflict, so that a
+// retry sees what the other writer wrote: records are read again from the
+// stream leader; for a log, the consumer is waited for until it has applied
+// the log's last message. Expectations on other subjects (dedupe keys) are
+// the caller's to check.
+func (s *Store) resolve(ctx context.Context, w *write) error {
+	for _, m := range w.msgs {
+		subject, _, ok := expectation(m)
+		if !ok {
+			continue
+		}
+		ns, toks, ok := s.subj.split(subject)
+		switch {
+		case !ok:
+		case ns == nsMessages || ns == nsRecords && toks[0] == kindOut:
+			if err := s.catchUp(ctx, subject); err != nil {
+				return err
+			}
+		case ns == nsRecords:
+			if err := s.reload(ctx, subject); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reload replaces the view's record of subject with the stream's.
+func (s *Store) reload(ctx context.Context, subject string) error {
+	_, toks, _ := s.subj.split(subject)
+	m, err := s.lastOf(ctx, subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.view.reset(toks[0], toks[1:], nil)
+		return nil
+	case err != nil:
+		return err
+	}
+	s.view.reset(toks[0], toks[1:], &record{kind: toks[0], keys: toks[1:], seq: m.Sequence, prev: anyPrev, hdr: m.Header, data: m.Data, at: m.Time})
+	return nil
+}
+
+// catchUp waits until the consumer that follows a log has applied the log's
+// last message as the stream leader has it.
+func (s *Store) catchUp(ctx context.Context, subject string) error {
+	m, err := s.lastOf(ctx, subject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f := s.rFollow
+	if ns, _, _ := s.subj.split(subject); ns == nsMessages {
+		f = s.mFollow
+	}
+	return f.wait(ctx, m.Sequence, attemptTimeout)
+}

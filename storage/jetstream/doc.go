@@ -1,0 +1,123 @@
+// Package jetstream is the relay's storage backend on NATS JetStream: every
+// record lives in one stream, nothing on local disk, and several relay
+// processes, each with its own Store, can share it.
+//
+// # Layout
+//
+// One stream, named by Options.Prefix (default "relay"), holds every record
+// under the subjects "<prefix>.>", so that any multi-record change can be
+// one atomic batch (JetStream batches are atomic within one stream):
+//
+//	m.<userId>                 a user's message log: messages, and sweep markers
+//	r.out.<channelId>          a channel's response log: responses, and markers
+//	r.user.<userId>            user
+//	r.key.<hex(apiKeyHash)>    API-key index → user
+//	r.fp.<fingerprint>         public-key index → user
+//	r.ch.<channelId>           channel (live, or deleted until purged)
+//	r.sec.<channelId>.<name>   sealed channel secret
+//	r.addr.<address>           inbound email address → channel
+//	r.rt.<channelId>           reply target
+//	r.dlv.<responseId>         delivery record
+//	r.adm.<hex(tokenHash)>     sealed admin session
+//	r.meta.<name>              sealed store secrets, and the root key's check value
+//	x.dd.<channelId>.<key>     a dedupe key seen (expires after DedupeWindow)
+//	x.acc.<channelId>.<addr>   a sender an email channel accepted (idem)
+//
+// Keys outside [A-Za-z0-9_-] are written as "~" and their base64url, long
+// ones as "~~" and a hash (subjects.go). A record subject holds one message:
+// every write rolls it up (Nats-Rollup: sub), and a deletion writes a
+// tombstone that expires after TombstoneTTL. A log subject holds its items
+// in timestamp order; markers on it remove items (see Sweep, PurgeDeleted,
+// DeleteUser). Every item carries its timestamp in the Relay-Ts header.
+// Sealed values use storage/seal with the associated data storage/bolt uses
+// for the same record, so that they can move between backends unchanged.
+//
+// # Reads: the view and the index
+//
+// Every instance keeps in memory a view of the records (view.go; every
+// record decoded, response bodies only while their delivery is pending) and
+// an index of the message logs (msgindex.go: each user's timestamps with
+// their stream sequences, 16 bytes per retained message), built at Open and
+// kept current by two ordered consumers: one delivers the records, the
+// other only the headers of the message logs. Reads are answered from
+// memory; message and response bodies are fetched with one direct batch get
+// of the sequences the index lists (read.go). A point lookup that misses
+// the view (a record another instance wrote a moment ago) asks the stream
+// leader before answering "not found".
+//
+// # Writes: optimistic concurrency
+//
+// A write publishes its messages expecting the last sequence of each
+// subject it read (Nats-Expected-Last-Subject-Sequence, or its -Subject
+// variant for a record it only read), taken from the view or the index. If
+// another instance wrote first, JetStream refuses the whole write; the
+// writer brings its view up to date (records are read again from the leader,
+// logs are caught up by the consumer), derives the write again and retries.
+// Several messages go out as one atomic batch (orbit.go jetstreamext) whose
+// commit is the only request: every write costs one round trip. A write
+// returns nil only once JetStream acknowledged it, that is once a quorum of
+// the stream's replicas stored it; it is then applied to this instance's
+// view and index before it returns, so the caller's next read sees it.
+//
+// Appends: the index knows each user's last sequence and newest timestamp,
+// so an append assigns max(now, newest+1 ms) and publishes expecting the
+// last sequence: one round trip. Per user, sequence order is therefore
+// timestamp order, and this instance's appends for a user take turns (they
+// would only conflict). An index is applied in stream order, so it is
+// always a prefix of the log: a poller may lag on another instance, never
+// skip, and timestamps are exact cursors. The consumer that keeps the index
+// current is also the change feed: Options.OnAppend fires when a message of
+// any instance becomes readable here.
+//
+// Dedupe: an append with a dedupe key adds, in the same atomic batch, the
+// key's record expecting it to be absent; a repeat fails the batch and
+// answers storage.ErrDuplicate. Dedupe records expire after DedupeWindow.
+//
+// The backlog cap counts the index; since a sweep's marker is the log's
+// last message, a count at the cap is exact once the index holds the log's
+// last message, which is checked before refusing.
+//
+// Responses and deliveries: a response and its delivery record are one
+// atomic batch, expecting the channel's response log and the channel record.
+// Pending deliveries are indexed in the view (PendingHeads, PendingCounts).
+//
+// Sweep: a trim marker on a user's log, expecting its last sequence, says
+// which messages are removed and keeps the newest removed timestamp for
+// good (the floor of new timestamps, and the user's removal horizon); then
+// the log is purged below the first kept message. Responses are removed with
+// a marker that lists them and their delivery tombstones in one batch, then
+// deleted. DeleteChannel marks the channel deleted, deletes its secrets,
+// address and reply target and fails its pending deliveries in one batch;
+// PurgeDeleted removes its deliveries, then drops its response log and
+// deletes its record (releasing the id) in a last batch.
+//
+// # Faults
+//
+// Open does not fail when NATS is unreachable: it connects in the background
+// without end (back-off up to MaxReconnectWait), then creates or updates the
+// stream, loads the view and checks the root key; Health().Open is false
+// until then, and Wait tells when. While disconnected every call fails at
+// once with storage.ErrUnavailable (publishes are not buffered). While
+// connected but JetStream does not answer (a leader election), a write is
+// retried with the very same messages for up to WriteTimeout: their
+// expectations let at most one attempt be stored, and when an attempt's
+// answer was lost, a later conflict is resolved by looking for the write's
+// nonce (Relay-Tx) after the expected sequence (commit.go), so a retried
+// write is never stored twice and never reported stored when it was not.
+//
+// # Root key
+//
+// The first Open stores a value sealed under the root key; an Open with
+// another key finds it (or any other sealed value) under a different key id
+// and refuses with an error wrapping seal.ErrWrongKey.
+//
+// # Sizes
+//
+// NATS refuses messages larger than the server's max_payload (1 MB by
+// default). The largest record the relay writes is a reply with its
+// metadata, bounded by the request body limit (1 MiB by default), which
+// does not fit. Rather than store records in parts, Open checks the
+// server's max_payload against Options.MaxRecordBytes (the body limit plus
+// 16 KiB) and refuses to start with a message saying what to set
+// ("max_payload: 2MB" for the defaults).
+package jetstream
