@@ -40,8 +40,7 @@ func newFollower(name string) *follower {
 func (f *follower) start(ctx context.Context, stream jetstream.Stream, filter string, headersOnly bool, handle func(*follower, jetstream.Msg)) error {
 	c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
-		HeadersOnly:    headersOnly,
-		NamePrefix:     "relay_" + f.name,
+		HeadersOnly:    headersOnly, // each instance's consumers get a unique name
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: %s consumer: %w", f.name, err)
