@@ -149,7 +149,7 @@ func (s *Store) RecentItems(ctx context.Context, limit int) ([]storage.Item, err
 	defer s.leave()
 	var out []storage.Item
 	for _, ue := range s.idx.newest(limit) {
-		it, ok, err := s.messageItem(ctx, ue.user, ue.seq)
+		it, ok, err := s.messageItem(ctx, ue.user, ue.entry)
 		if err != nil {
 			return nil, wrap("recent items", err)
 		}
@@ -158,7 +158,7 @@ func (s *Store) RecentItems(ctx context.Context, limit int) ([]storage.Item, err
 		}
 	}
 	for _, ce := range s.view.newestResponses(limit) {
-		it, ok, err := s.responseItem(ctx, ce.user, ce.seq)
+		it, ok, err := s.responseItem(ctx, ce.user, ce.entry)
 		if err != nil {
 			return nil, wrap("recent items", err)
 		}
@@ -184,7 +184,7 @@ func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, 
 	}
 	var out []storage.Item
 	for _, e := range s.idx.before(userID, end, limit) {
-		it, ok, err := s.messageItem(ctx, userID, e.seq)
+		it, ok, err := s.messageItem(ctx, userID, e)
 		if err != nil {
 			return nil, wrap("user items", err)
 		}
@@ -194,7 +194,7 @@ func (s *Store) UserItems(ctx context.Context, userID string, before time.Time, 
 	}
 	for _, ch := range s.view.userChannels(userID) {
 		for _, e := range s.view.outBefore(ch.ID, end, limit) {
-			it, ok, err := s.responseItem(ctx, ch.ID, e.seq)
+			it, ok, err := s.responseItem(ctx, ch.ID, e)
 			if err != nil {
 				return nil, wrap("user items", err)
 			}
@@ -212,9 +212,9 @@ func newestItems(items []storage.Item, limit int) []storage.Item {
 	return items[:min(len(items), limit)]
 }
 
-// messageItem reads the message at seq of userID for the admin views.
-func (s *Store) messageItem(ctx context.Context, userID string, seq uint64) (storage.Item, bool, error) {
-	got, err := s.getItems(ctx, s.subj.msgLog(userID), []uint64{seq})
+// messageItem reads a message of userID for the admin views.
+func (s *Store) messageItem(ctx context.Context, userID string, e entry) (storage.Item, bool, error) {
+	got, err := s.getItems(ctx, s.subj.msgLog(userID), []entry{e})
 	if err != nil || len(got) == 0 {
 		return storage.Item{}, false, err
 	}
@@ -226,9 +226,9 @@ func (s *Store) messageItem(ctx context.Context, userID string, seq uint64) (sto
 		From: m.From, Content: m.Content, Timestamp: m.Timestamp}, true, nil
 }
 
-// responseItem reads the response at seq of a channel, with its delivery.
-func (s *Store) responseItem(ctx context.Context, channelID string, seq uint64) (storage.Item, bool, error) {
-	got, err := s.getItems(ctx, s.subj.rec(kindOut, channelID), []uint64{seq})
+// responseItem reads a response of a channel, with its delivery.
+func (s *Store) responseItem(ctx context.Context, channelID string, e entry) (storage.Item, bool, error) {
+	got, err := s.getItems(ctx, s.subj.rec(kindOut, channelID), []entry{e})
 	if err != nil || len(got) == 0 {
 		return storage.Item{}, false, err
 	}
@@ -324,10 +324,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 		return nil, wrap("delete user", err)
 	}
 	for _, ch := range deleted {
-		for _, kind := range []string{kindDedupe, kindSender} {
-			if err := s.purge(ctx, s.opts.Prefix+".x."+kind+"."+ch.ID+".>", 0); err != nil {
-				s.log.Warn("purge a deleted channel's dedupe keys", "channel", ch.ID, "err", err)
-			}
+		if err := s.purge(ctx, s.opts.Prefix+".x."+kindSender+"."+ch.ID+".>", 0); err != nil {
+			s.log.Warn("purge a deleted channel's accepted senders", "channel", ch.ID, "err", err)
 		}
 	}
 	return deleted, nil

@@ -113,6 +113,15 @@ func isConflict(err error) bool {
 	return errors.As(err, &c)
 }
 
+// errDuplicate: JetStream had a message with the write's Nats-Msg-Id (an
+// inbound dedupe key) within the duplicate window; nothing was stored.
+var errDuplicate = errors.New("jetstream: duplicate message id")
+
+// dupAck is a publish acknowledged as a duplicate of the message at seq.
+type dupAck struct{ seq uint64 }
+
+func (e *dupAck) Error() string { return fmt.Sprintf("jetstream: duplicate of %d", e.seq) }
+
 // commit publishes w and, once JetStream acknowledged it, applies it to this
 // instance's view and index, so that the caller's next read sees it. It
 // retries while JetStream does not answer, up to WriteTimeout, and fails
@@ -159,12 +168,15 @@ func (s *Store) publish(ctx context.Context, w *write) error {
 			return nil
 		}
 		switch kind, seq := classify(err); kind {
-		case outcomeConflict:
+		case outcomeConflict, outcomeDuplicate:
 			if uncertain {
 				if first, ok := s.landed(ctx, w); ok {
 					w.first = first
 					return nil
 				}
+			}
+			if kind == outcomeDuplicate {
+				return errDuplicate
 			}
 			return &conflictError{last: seq}
 		case outcomeRefused:
@@ -206,18 +218,21 @@ func (s *Store) publishOnce(ctx context.Context, w *write) (uint64, error) {
 			return 0, err
 		}
 		var ack struct {
-			Error  *jetstream.APIError `json:"error,omitempty"`
-			Stream string              `json:"stream"`
-			Seq    uint64              `json:"seq"`
+			Error     *jetstream.APIError `json:"error,omitempty"`
+			Stream    string              `json:"stream"`
+			Seq       uint64              `json:"seq"`
+			Duplicate bool                `json:"duplicate"`
 		}
 		if err := json.Unmarshal(resp.Data, &ack); err != nil {
 			return 0, jetstream.ErrInvalidJSAck
 		}
-		if ack.Error != nil {
+		switch {
+		case ack.Error != nil:
 			return 0, ack.Error
-		}
-		if ack.Stream == "" {
+		case ack.Stream == "":
 			return 0, jetstream.ErrInvalidJSAck
+		case ack.Duplicate:
+			return 0, &dupAck{seq: ack.Seq}
 		}
 		return ack.Seq, nil
 	}
@@ -235,6 +250,7 @@ const (
 	outcomeRetry     outcome = iota // nothing was stored; try again
 	outcomeUncertain                // it may have been stored; try again, then check
 	outcomeConflict                 // an expectation failed
+	outcomeDuplicate                // a message id was seen: nothing was stored
 	outcomeRefused                  // JetStream refused the write for good
 )
 
@@ -242,9 +258,14 @@ const (
 // failing subject's last sequence.
 func classify(err error) (outcome, uint64) {
 	var apiErr *jetstream.APIError
+	var dup *dupAck
 	switch {
+	case errors.As(err, &dup):
+		return outcomeDuplicate, dup.seq
 	case errors.As(err, &apiErr):
 		switch {
+		case apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+			return outcomeDuplicate, 0
 		case apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
 			last, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(apiErr.Description, "wrong last sequence:")), 10, 64)
 			return outcomeConflict, last

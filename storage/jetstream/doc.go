@@ -20,8 +20,7 @@
 //	r.dlv.<responseId>         delivery record
 //	r.adm.<hex(tokenHash)>     sealed admin session
 //	r.meta.<name>              sealed store secrets, and the root key's check value
-//	x.dd.<channelId>.<key>     a dedupe key seen (expires after DedupeWindow)
-//	x.acc.<channelId>.<addr>   a sender an email channel accepted (idem)
+//	x.acc.<channelId>.<addr>   a sender an email channel accepted (expires after DedupeWindow)
 //
 // Keys outside [A-Za-z0-9_-] are written as "~" and their base64url, long
 // ones as "~~" and a hash (subjects.go). A record subject holds one message:
@@ -40,8 +39,8 @@
 // their stream sequences, 16 bytes per retained message), built at Open and
 // kept current by two ordered consumers: one delivers the records, the
 // other only the headers of the message logs. Reads are answered from
-// memory; message and response bodies are fetched with one direct batch get
-// of the sequences the index lists (read.go). A point lookup that misses
+// memory; message and response bodies are fetched by the sequences the
+// index lists, with direct gets sent all at once (getter.go). A point lookup that misses
 // the view (a record another instance wrote a moment ago) asks the stream
 // leader before answering "not found".
 //
@@ -69,9 +68,13 @@
 // current is also the change feed: Options.OnAppend fires when a message of
 // any instance becomes readable here.
 //
-// Dedupe: an append with a dedupe key adds, in the same atomic batch, the
-// key's record expecting it to be absent; a repeat fails the batch and
-// answers storage.ErrDuplicate. Dedupe records expire after DedupeWindow.
+// Dedupe: a dedupe key becomes the message's Nats-Msg-Id (hashed with the
+// channel id), and the stream's duplicate window is DedupeWindow: JetStream
+// refuses a repeat from any instance, atomically with the append, at no
+// extra cost. The price is the server's memory for the ids of the window
+// (about 150 bytes per deduplicated message), and that a deleted channel's
+// keys are not forgotten before the window ends (platform ids do not repeat
+// across channels in practice).
 //
 // The backlog cap counts the index; since a sweep's marker is the log's
 // last message, a count at the cap is exact once the index holds the log's

@@ -3,7 +3,10 @@ package jetstream
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,12 +16,12 @@ import (
 
 // AppendMessage implements storage.Store. The message is published to its
 // user's log expecting the log's last sequence, which this instance's index
-// knows: one round trip. A dedupe key, an accepted sender or a new reply
-// target makes it an atomic batch with those records (still one round
-// trip); the dedupe key's record expects to be absent, so a repeat fails the
-// whole batch. When another instance appended for the user first, the
-// publish conflicts, the index catches up and the append is tried again
-// with the next timestamp.
+// knows: one round trip. A dedupe key becomes the message's Nats-Msg-Id, so
+// JetStream refuses a repeat within the stream's duplicate window
+// (DedupeWindow). An accepted sender or a new reply target makes it an
+// atomic batch with those records (still one round trip). When another
+// instance appended for the user first, the publish conflicts, the index
+// catches up and the append is tried again with the next timestamp.
 func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts storage.AppendOptions) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -53,11 +56,10 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		id := storage.TimeID(fromMillis(ms), random)
 		w := s.newWrite()
 		rec := encodeMessage(messageRecord{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
-		expectSeq(w.add(subject, rec, hdrTs, formatMillis(ms)), last)
-		var dedupe string
+		msg := w.add(subject, rec, hdrTs, formatMillis(ms))
+		expectSeq(msg, last)
 		if opts.DedupeKey != "" {
-			dedupe = s.subj.extra(kindDedupe, m.ChannelID, opts.DedupeKey)
-			expectSeq(w.add(dedupe, nil, jetstream.MsgTTLHeader, s.opts.DedupeWindow.String()), 0)
+			msg.Header.Set(jetstream.MsgIDHeader, dedupeID(m.ChannelID, opts.DedupeKey))
 		}
 		if opts.AcceptSender != "" {
 			w.putBlind(s.subj.extra(kindSender, m.ChannelID, opts.AcceptSender), nil, s.opts.DedupeWindow)
@@ -70,17 +72,11 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 			m.ID, m.Timestamp = id, fromMillis(ms)
 			return nil
 		}
+		if errors.Is(err, errDuplicate) {
+			return storage.ErrDuplicate
+		}
 		if !isConflict(err) {
 			return wrap("append message", err)
-		}
-		if dedupe != "" {
-			_, err := s.lastOf(ctx, dedupe)
-			if err == nil {
-				return storage.ErrDuplicate
-			}
-			if !isNotFound(err) {
-				return wrap("append message", err)
-			}
 		}
 		if time.Now().After(deadline) {
 			return wrap("append message", unavailable("appends kept conflicting", err))
@@ -123,15 +119,15 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Tim
 		if len(want) == 0 {
 			return out, false, nil
 		}
-		got, err := s.getItems(ctx, subject, seqsOf(want))
+		got, err := s.getItems(ctx, subject, want)
 		if err != nil {
 			return nil, false, wrap("messages after", err)
 		}
-		for _, raw := range got {
+		for _, it := range got {
 			if len(out) == limit {
 				return out, true, nil
 			}
-			msg, err := toMessage(userID, raw)
+			msg, err := toMessage(userID, it)
 			if err != nil {
 				return nil, false, wrap("messages after", err)
 			}
@@ -150,11 +146,18 @@ func seqsOf(es []entry) []uint64 {
 }
 
 // toMessage decodes a stored message of userID.
-func toMessage(userID string, raw *jetstream.RawStreamMsg) (storage.Message, error) {
-	rec, err := decodeMessage(raw.Data)
+func toMessage(userID string, it item) (storage.Message, error) {
+	rec, err := decodeMessage(it.data)
 	if err != nil {
 		return storage.Message{}, err
 	}
 	return storage.Message{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
-		From: rec.From, Content: rec.Content, Timestamp: fromMillis(headerMillis(raw.Header, hdrTs)), Metadata: rec.Metadata}, nil
+		From: rec.From, Content: rec.Content, Timestamp: fromMillis(it.ts), Metadata: rec.Metadata}, nil
+}
+
+// dedupeID is the message id of a dedupe key: a hash, since keys are
+// whatever a platform sends (header values cannot hold every byte).
+func dedupeID(channelID, key string) string {
+	sum := sha256.Sum256([]byte(channelID + "\x00" + key))
+	return "dd:" + base64.RawURLEncoding.EncodeToString(sum[:24])
 }

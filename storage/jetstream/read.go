@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/chaos-relay/relay/storage"
 )
@@ -19,9 +18,8 @@ import (
 // record another instance just wrote), the current record.
 //
 // Direct gets may be answered by any replica, and a follower can lack a
-// message whose write was already acknowledged. A follower holds a prefix of
-// the stream, so what it returns is a prefix of what was asked: a read that
-// finds less than the index promised asks the leader for the rest.
+// message whose write was already acknowledged: a read that finds less than
+// the index promised asks the leader for the rest.
 
 // msgGetRequest is the body of JetStream's message get API.
 type msgGetRequest struct {
@@ -91,28 +89,29 @@ func readError(err error) error {
 	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
-// getItems returns the messages of subject at the given sequences (which
-// the index lists, ascending), in that order, leaving out those that no
-// longer exist. One direct batch get fetches them all; what it lacks is
-// asked of the leader one by one.
-func (s *Store) getItems(ctx context.Context, subject string, seqs []uint64) ([]*jetstream.RawStreamMsg, error) {
-	if len(seqs) == 0 {
+// item is a log item: its index entry and its payload.
+type item struct {
+	entry
+	data []byte
+}
+
+// getItems returns the payloads of the items of subject that the index
+// lists (es), in that order, leaving out those that no longer exist. One
+// direct get per item, all sent at once, fetches them; what a replica lacks
+// is asked of the leader one by one.
+func (s *Store) getItems(ctx context.Context, subject string, es []entry) ([]item, error) {
+	if len(es) == 0 {
 		return nil, nil
 	}
-	got := make(map[uint64]*jetstream.RawStreamMsg, len(seqs))
-	n := len(seqs)
-	if n > 1 {
-		n += 2 // room for a sweep's marker or two between the items
+	got, err := s.getter.get(ctx, seqsOf(es))
+	if err != nil {
+		return nil, readError(err)
 	}
-	if err := s.directBatch(ctx, subject, seqs[0], n, got); err != nil {
-		return nil, err
-	}
-	out := make([]*jetstream.RawStreamMsg, 0, len(seqs))
-	for _, seq := range seqs {
-		m := got[seq]
-		if m == nil {
-			var err error
-			m, err = s.leaderGet(ctx, msgGetRequest{Seq: seq})
+	out := make([]item, 0, len(es))
+	for _, e := range es {
+		data, ok := got[e.seq]
+		if !ok {
+			m, err := s.leaderGet(ctx, msgGetRequest{Seq: e.seq})
 			if errors.Is(err, storage.ErrNotFound) {
 				continue // removed since the index listed it
 			}
@@ -122,41 +121,9 @@ func (s *Store) getItems(ctx context.Context, subject string, seqs []uint64) ([]
 			if m.Subject != subject {
 				continue
 			}
+			data = m.Data
 		}
-		out = append(out, m)
+		out = append(out, item{entry: e, data: data})
 	}
 	return out, nil
-}
-
-// directBatch fetches up to n messages of subject from sequence from on,
-// into got by sequence. A single message is a plain direct get.
-func (s *Store) directBatch(ctx context.Context, subject string, from uint64, n int, got map[uint64]*jetstream.RawStreamMsg) error {
-	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
-	if n == 1 {
-		m, err := s.stream.GetMsg(ctx, from)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			return nil
-		case err != nil:
-			return readError(err)
-		case m.Subject == subject:
-			got[m.Sequence] = m
-		}
-		return nil
-	}
-	msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opts.Prefix, n, jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
-	if err != nil {
-		return readError(err)
-	}
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return nil
-		}
-		if err != nil {
-			return readError(err)
-		}
-		got[m.Sequence] = m
-	}
-	return nil
 }

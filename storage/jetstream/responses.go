@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -92,15 +90,15 @@ func (s *Store) ResponsesAfter(ctx context.Context, channelID string, after time
 		if len(want) == 0 {
 			return out, false, nil
 		}
-		got, err := s.getItems(ctx, subject, seqsOf(want))
+		got, err := s.getItems(ctx, subject, want)
 		if err != nil {
 			return nil, false, wrap("responses after", err)
 		}
-		for _, raw := range got {
+		for _, it := range got {
 			if len(out) == limit {
 				return out, true, nil
 			}
-			r, err := toResponse(channelID, raw)
+			r, err := toResponse(channelID, it)
 			if err != nil {
 				return nil, false, wrap("responses after", err)
 			}
@@ -110,12 +108,12 @@ func (s *Store) ResponsesAfter(ctx context.Context, channelID string, after time
 	}
 }
 
-func toResponse(channelID string, raw *jetstream.RawStreamMsg) (storage.Response, error) {
+func toResponse(channelID string, it item) (storage.Response, error) {
 	var rec responseRecord
-	if err := json.Unmarshal(raw.Data, &rec); err != nil {
+	if err := json.Unmarshal(it.data, &rec); err != nil {
 		return storage.Response{}, err
 	}
-	return responseOf(channelID, headerMillis(raw.Header, hdrTs), rec), nil
+	return responseOf(channelID, it.ts, rec), nil
 }
 
 // Delivery implements storage.Store.
@@ -159,11 +157,12 @@ func (s *Store) PendingHeads(ctx context.Context) ([]storage.PendingReply, error
 // loadBody reads a pending head's response and keeps it in the view.
 func (s *Store) loadBody(ctx context.Context, h *head) error {
 	d := h.reply.Delivery
-	seq, ok := s.view.outFind(d.ChannelID, toMillis(d.CreatedAt))
+	ts := toMillis(d.CreatedAt)
+	seq, ok := s.view.outFind(d.ChannelID, ts)
 	if !ok {
 		return nil // removed, or not indexed yet: not a head this time
 	}
-	got, err := s.getItems(ctx, s.subj.rec(kindOut, d.ChannelID), []uint64{seq})
+	got, err := s.getItems(ctx, s.subj.rec(kindOut, d.ChannelID), []entry{{ts: ts, seq: seq}})
 	if err != nil || len(got) == 0 {
 		return err
 	}

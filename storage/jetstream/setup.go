@@ -30,9 +30,11 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 		MaxBytes:          -1,
 		MaxMsgsPerSubject: -1,
 		MaxMsgSize:        -1,
-		// Records roll their subject up; tombstones and dedupe keys expire.
+		// Records roll their subject up; tombstones and accepted senders expire.
 		AllowRollup: true,
 		AllowMsgTTL: true,
+		// Dedupe keys are message ids, remembered this long.
+		Duplicates: s.opts.DedupeWindow,
 		// Multi-record changes are atomic batches with per-subject expectations.
 		AllowAtomicPublish: true,
 		// Pages of messages are read with direct batch gets; what a lagging

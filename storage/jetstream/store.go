@@ -114,6 +114,7 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // set by setup, before ready
 
+	getter   *getter
 	idx      *msgIndex
 	view     *view
 	mFollow  *follower // the message logs' consumer (headers only)
@@ -175,7 +176,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("jetstream: connect: %w", err)
 	}
 	s.nc = nc
-	if s.js, err = jetstream.New(nc); err != nil {
+	if s.js, err = jetstream.New(nc); err == nil {
+		s.getter, err = newGetter(nc, opts.Prefix)
+	}
+	if err != nil {
 		s.cancel()
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -386,6 +390,7 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	s.mFollow.stop()
 	s.rFollow.stop()
+	s.getter.close()
 	s.nc.Close()
 	return nil
 }

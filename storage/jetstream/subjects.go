@@ -14,7 +14,6 @@ import (
 const (
 	nsRecords  = "r"
 	nsMessages = "m"
-	nsExtra    = "x"
 
 	kindUser    = "user" // r.user.<userId>: userRecord
 	kindAPIKey  = "key"  // r.key.<hex(SHA-256(apiKey))>: userRef
@@ -27,9 +26,7 @@ const (
 	kindDeliv   = "dlv"  // r.dlv.<responseId>: storage.Delivery
 	kindAdmin   = "adm"  // r.adm.<hex(tokenHash)>: sealed
 	kindMeta    = "meta" // r.meta.<tok(name)>: sealed store secrets and the root key's check value
-	kindDedupe  = "dd"   // x.dd.<channelId>.<tok(key)>: a seen dedupe key, expiring by TTL
 	kindSender  = "acc"  // x.acc.<channelId>.<tok(address)>: a sender an email channel accepted, expiring by TTL
-	kindMsgLog  = "m"    // m.<userId>: the user's messages, in timestamp order, and markers
 	keycheckKey = "keycheck"
 )
 

@@ -26,7 +26,8 @@ import (
 // A channel's expired responses whose delivery is not pending are removed
 // the same way, with a marker that lists them and the tombstones of their
 // delivery records in one atomic batch (at most batch of them each), then
-// deleted. Dedupe keys and accepted senders expire by themselves (TTL).
+// deleted. Dedupe keys (message ids) and accepted senders expire by
+// themselves.
 func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (storage.SweepResult, error) {
 	if err := s.enter(); err != nil {
 		return storage.SweepResult{}, err
@@ -179,7 +180,7 @@ func (s *Store) sweepOrphans(ctx context.Context, before time.Time, batch int) e
 // PurgeDeleted implements storage.Store. A deleted channel's delivery
 // records get tombstones, batch per write; the last write drops its
 // response log (a rolled-up marker) and deletes its record, which releases
-// its id. Its dedupe keys and accepted senders are purged first.
+// its id. Its accepted senders are purged first.
 func (s *Store) PurgeDeleted(ctx context.Context, batch int) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -198,10 +199,8 @@ func (s *Store) PurgeDeleted(ctx context.Context, batch int) (int, error) {
 }
 
 func (s *Store) purgeChannel(ctx context.Context, id string, batch int) (int, error) {
-	for _, kind := range []string{kindDedupe, kindSender} {
-		if err := s.purge(ctx, s.opts.Prefix+".x."+kind+"."+id+".>", 0); err != nil {
-			return 0, err
-		}
+	if err := s.purge(ctx, s.opts.Prefix+".x."+kindSender+"."+id+".>", 0); err != nil {
+		return 0, err
 	}
 	subject := s.subj.rec(kindOut, id)
 	unlock := s.locks.lock(subject)
