@@ -157,7 +157,7 @@ func (s *Store) publish(ctx context.Context, w *write) error {
 		if s.ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, storage.ErrClosed)
 		}
-		if !s.nc.IsConnected() {
+		if !s.waitConnected(ctx) {
 			return unavailable("disconnected from NATS", last)
 		}
 		actx, cancel := context.WithTimeout(ctx, min(attemptTimeout, time.Until(deadline)))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,12 +31,29 @@ func open(t testing.TB, opts jetstream.Options) *jetstream.Store {
 	if opts.RootKey == nil {
 		opts.RootKey = testKey(t)
 	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	s, err := jetstream.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// testLogger logs through t, so that a store's warnings show with -v and
+// with the failing test.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 func testKey(t testing.TB) *seal.RootKey {

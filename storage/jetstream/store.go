@@ -52,6 +52,11 @@ const (
 	// applyWait bounds how long an acknowledged write waits for this
 	// instance's consumer to make it readable, when it cannot do so itself.
 	applyWait = 5 * time.Second
+	// reconnectGrace is how long a call waits for a lost connection to come
+	// back before it fails: long enough for a client to move to another
+	// server of a cluster, short enough that calls fail promptly when NATS
+	// is down.
+	reconnectGrace = 500 * time.Millisecond
 )
 
 // Options configure Open.
@@ -417,10 +422,32 @@ func (s *Store) usable() error {
 			return err
 		}
 		return fmt.Errorf("jetstream: %w: not connected to NATS yet", storage.ErrUnavailable)
-	case !s.nc.IsConnected():
+	case !s.waitConnected(s.ctx):
 		return fmt.Errorf("jetstream: %w: disconnected from NATS", storage.ErrUnavailable)
 	}
 	return nil
+}
+
+// waitConnected reports whether the connection is up, waiting up to
+// reconnectGrace for it to come back.
+func (s *Store) waitConnected(ctx context.Context) bool {
+	if s.nc.IsConnected() {
+		return true
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(reconnectGrace)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if s.nc.IsConnected() {
+			return true
+		}
+	}
+	return false
 }
 
 // wrap prefixes err with the operation, keeping nil nil and sentinels
