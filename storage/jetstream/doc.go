@@ -27,7 +27,9 @@
 // every write rolls it up (Nats-Rollup: sub), and a deletion writes a
 // tombstone that expires after TombstoneTTL. A log subject holds its items
 // in timestamp order; markers on it remove items (see Sweep, PurgeDeleted,
-// DeleteUser). Every item carries its timestamp in the Relay-Ts header.
+// DeleteUser). Every item carries its timestamp in the Relay-Ts header, and
+// a message its channel's id in Relay-Ch (for per-channel retention and
+// removal, which will need to find a channel's messages in its user's log).
 // Sealed values use storage/seal with the associated data storage/bolt uses
 // for the same record, so that they can move between backends unchanged.
 //

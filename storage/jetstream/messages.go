@@ -56,7 +56,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		id := storage.TimeID(fromMillis(ms), random)
 		w := s.newWrite()
 		rec := encodeMessage(messageRecord{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
-		msg := w.add(subject, rec, hdrTs, formatMillis(ms))
+		msg := w.add(subject, rec, hdrTs, formatMillis(ms), hdrChannel, m.ChannelID)
 		expectSeq(msg, last)
 		if opts.DedupeKey != "" {
 			msg.Header.Set(jetstream.MsgIDHeader, dedupeID(m.ChannelID, opts.DedupeKey))

@@ -34,6 +34,7 @@ const (
 // headers-only consumer indexes by it), Relay-Op on markers and tombstones.
 const (
 	hdrTs      = "Relay-Ts"      // the item's timestamp, unix ms
+	hdrChannel = "Relay-Ch"      // a message's channel id: what a per-channel retention or removal finds messages by
 	hdrOp      = "Relay-Op"      // what a marker does (below); absent on records and items
 	hdrThrough = "Relay-Through" // trim and drop markers: the newest timestamp removed, unix ms
 	hdrTx      = "Relay-Tx"      // the write's nonce, to tell after a lost answer whether it landed

@@ -220,6 +220,9 @@ func (s *Store) purgeChannel(ctx context.Context, id string, batch int) (int, er
 			return w, errMore
 		}
 		w.del(s.subj.rec(kindChannel, id), s.view.seqOf(recKey(kindChannel, id)), s.opts.TombstoneTTL)
+		if seq := s.view.seqOf(recKey(kindTarget, id)); seq != 0 { // written after the deletion by a lagging instance
+			w.del(s.subj.rec(kindTarget, id), seq, s.opts.TombstoneTTL)
+		}
 		last, _ := s.view.outTail(id)
 		expectSeq(w.add(subject, nil, hdrOp, opDrop, "Nats-Rollup", "sub"), last)
 		for _, rid := range ids {
