@@ -3,8 +3,8 @@ package jetstream
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/chaos-relay/relay/storage"
@@ -297,12 +297,7 @@ func (v *view) outFind(channelID string, ts uint64) (uint64, bool) {
 func (v *view) deliveriesOf(channelID string) []string {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	var ids []string
-	for id, d := range v.delivs {
-		if d.ChannelID == channelID {
-			ids = append(ids, id)
-		}
-	}
-	slices.SortFunc(ids, strings.Compare)
+	ids := slices.Collect(maps.Keys(v.byChan[channelID]))
+	slices.Sort(ids)
 	return ids
 }

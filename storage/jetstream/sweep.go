@@ -247,11 +247,10 @@ func (v *view) expiredResponses(channelID string, before uint64, n int) ([]uint6
 	if l == nil {
 		return nil, nil
 	}
-	byTs := make(map[uint64]storage.Delivery)
-	for _, d := range v.delivs {
-		if d.ChannelID == channelID {
-			byTs[toMillis(d.CreatedAt)] = d
-		}
+	byTs := make(map[uint64]storage.Delivery, len(v.byChan[channelID]))
+	for id := range v.byChan[channelID] {
+		d := v.delivs[id]
+		byTs[toMillis(d.CreatedAt)] = d
 	}
 	var seqs []uint64
 	var ids []string

@@ -40,9 +40,10 @@ type view struct {
 	targets   map[string]string // channel id → reply target
 	outs      map[string]*itemLog
 	delivs    map[string]storage.Delivery
-	pending   map[string][]pendingRef // channel id → pending deliveries, oldest first
-	admin     map[string][]byte       // hex(token hash) → sealed
-	meta      map[string][]byte       // name → sealed
+	byChan    map[string]map[string]bool // channel id → ids of its delivery records
+	pending   map[string][]pendingRef    // channel id → pending deliveries, oldest first
+	admin     map[string][]byte          // hex(token hash) → sealed
+	meta      map[string][]byte          // name → sealed
 
 	// bodies holds the responses whose delivery is pending; lastResponse
 	// is the response applied last, whose delivery record follows it in the
@@ -69,7 +70,7 @@ func newView() *view {
 		seqs: map[string]uint64{}, users: map[string]userRecord{}, apiKeys: map[string]string{},
 		pubKeys: map[string]string{}, channels: map[string]*channelRecord{}, userChans: map[string]map[string]bool{},
 		secrets: map[string]map[string][]byte{}, addresses: map[string]string{}, targets: map[string]string{},
-		outs: map[string]*itemLog{}, delivs: map[string]storage.Delivery{}, pending: map[string][]pendingRef{},
+		outs: map[string]*itemLog{}, delivs: map[string]storage.Delivery{}, byChan: map[string]map[string]bool{}, pending: map[string][]pendingRef{},
 		admin: map[string][]byte{}, meta: map[string][]byte{}, bodies: map[string]storage.Response{},
 	}
 }
@@ -217,6 +218,10 @@ func (v *view) remove(kind string, keys []string) {
 		if d, ok := v.delivs[one]; ok {
 			v.unpend(d)
 			delete(v.delivs, one)
+			delete(v.byChan[d.ChannelID], one)
+			if len(v.byChan[d.ChannelID]) == 0 {
+				delete(v.byChan, d.ChannelID)
+			}
 		}
 	case kindAdmin:
 		delete(v.admin, one)
@@ -241,6 +246,10 @@ func (v *view) setDelivery(d storage.Delivery) {
 		v.unpend(old)
 	}
 	v.delivs[d.ResponseID] = d
+	if v.byChan[d.ChannelID] == nil {
+		v.byChan[d.ChannelID] = map[string]bool{}
+	}
+	v.byChan[d.ChannelID][d.ResponseID] = true
 	if d.Status != storage.StatusPending {
 		delete(v.bodies, d.ResponseID)
 		return
