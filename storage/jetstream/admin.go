@@ -79,10 +79,9 @@ func (s *Store) ExpireAdminSessions(ctx context.Context, before time.Time) (int,
 		return 0, err
 	}
 	defer s.leave()
-	n := 0
-	err := s.update(ctx, func() (*write, error) {
-		n = 0
-		var w *write
+	total := 0
+	for {
+		var expired []string
 		for ht, v := range s.view.adminSessions() {
 			var a adminSession
 			hash, _ := hex.DecodeString(ht)
@@ -90,18 +89,25 @@ func (s *Store) ExpireAdminSessions(ctx context.Context, before time.Time) (int,
 			if err == nil && json.Unmarshal(raw, &a) == nil && !a.CreatedAt.Before(before) {
 				continue
 			}
-			if w == nil {
-				w = s.newWrite()
+			if expired = append(expired, ht); len(expired) == maxWriteMsgs {
+				break
 			}
-			w.del(s.subj.rec(kindAdmin, ht), s.view.seqOf(recKey(kindAdmin, ht)), s.opts.TombstoneTTL)
-			n++
 		}
-		return w, nil
-	})
-	if err != nil {
-		return 0, wrap("expire admin sessions", err)
+		if len(expired) == 0 {
+			return total, nil
+		}
+		err := s.update(ctx, func() (*write, error) {
+			w := s.newWrite()
+			for _, ht := range expired {
+				w.del(s.subj.rec(kindAdmin, ht), s.view.seqOf(recKey(kindAdmin, ht)), s.opts.TombstoneTTL)
+			}
+			return w, nil
+		})
+		if err != nil {
+			return total, wrap("expire admin sessions", err)
+		}
+		total += len(expired)
 	}
-	return n, nil
 }
 
 // CountUsers implements storage.Store.
@@ -292,6 +298,14 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 	defer s.leave()
 	now := s.now().UTC()
 	ttl := s.opts.TombstoneTTL
+	if _, err := s.userByID(ctx, userID); err != nil {
+		return nil, wrap("delete user", err)
+	}
+	for _, ch := range s.view.userChannels(userID) {
+		if err := s.failPendingAhead(ctx, ch.ID, "session deleted", now); err != nil {
+			return nil, wrap("delete user", err)
+		}
+	}
 	var deleted []storage.Channel
 	err := s.update(ctx, func() (*write, error) {
 		u, err := find(ctx, s, s.subj.rec(kindUser, userID), func() (userRecord, bool) { return s.view.user(userID) })

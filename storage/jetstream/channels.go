@@ -151,7 +151,17 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 	}
 	defer s.leave()
 	now := s.now().UTC()
-	err := s.update(ctx, func() (*write, error) {
+	ch, err := s.liveChannel(ctx, id)
+	if err == nil && ch.UserID != userID {
+		err = storage.ErrNotFound
+	}
+	if err == nil {
+		err = s.failPendingAhead(ctx, id, "channel deleted", now)
+	}
+	if err != nil {
+		return wrap("delete channel", err)
+	}
+	err = s.update(ctx, func() (*write, error) {
 		ch, err := s.liveChannel(ctx, id)
 		if err != nil {
 			return nil, err

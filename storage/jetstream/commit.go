@@ -18,6 +18,11 @@ import (
 	"github.com/chaos-relay/relay/storage"
 )
 
+// maxWriteMsgs bounds the messages of one atomic batch, well inside
+// JetStream's default limit of 1,000 (max_batch_size). Changes that could
+// be larger (a sweep, a purge, failing many pending deliveries) are split.
+const maxWriteMsgs = 500
+
 // write is one change: the messages of one publish, a single message or an
 // atomic batch, each with the expectations that make it safe against every
 // other writer. The first message always expects its own subject's last
@@ -368,15 +373,16 @@ func (s *Store) resolve(ctx context.Context, w *write) error {
 // reload replaces the view's record of subject with the stream's.
 func (s *Store) reload(ctx context.Context, subject string) error {
 	_, toks, _ := s.subj.split(subject)
+	seen := s.view.seqOf(recKey(toks[0], toks[1:]...))
 	m, err := s.lastOf(ctx, subject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		s.view.reset(toks[0], toks[1:], nil)
+		s.view.reset(toks[0], toks[1:], nil, seen)
 		return nil
 	case err != nil:
 		return err
 	}
-	s.view.reset(toks[0], toks[1:], &record{kind: toks[0], keys: toks[1:], seq: m.Sequence, prev: anyPrev, hdr: m.Header, data: m.Data, at: m.Time})
+	s.view.reset(toks[0], toks[1:], &record{kind: toks[0], keys: toks[1:], seq: m.Sequence, prev: anyPrev, hdr: m.Header, data: m.Data, at: m.Time}, seen)
 	return nil
 }
 

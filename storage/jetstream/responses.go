@@ -209,9 +209,33 @@ func (s *Store) UpdateDelivery(ctx context.Context, responseID string, fn func(*
 	return out, wrap("update delivery", err)
 }
 
+// failPendingAhead fails a channel's pending deliveries in writes of their
+// own while there are more than an atomic change can hold besides the rest
+// of a deletion, which then fails those left. (Should the deletion fail
+// after that, those deliveries stay failed: a channel with hundreds of
+// replies pending is one whose platform has been down for long.)
+func (s *Store) failPendingAhead(ctx context.Context, channelID, reason string, now time.Time) error {
+	const chunk = maxWriteMsgs / 2
+	for len(s.view.pendingOf(channelID)) > chunk {
+		err := s.update(ctx, func() (*write, error) {
+			w := s.newWrite()
+			pend := s.view.pendingOf(channelID)
+			return w, s.failDeliveries(w, pend[:min(len(pend), chunk)], reason, now)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // failPending adds to w the failure of every pending delivery of a channel.
 func (s *Store) failPending(w *write, channelID, reason string, now time.Time) error {
-	for _, d := range s.view.pendingOf(channelID) {
+	return s.failDeliveries(w, s.view.pendingOf(channelID), reason, now)
+}
+
+func (s *Store) failDeliveries(w *write, ds []storage.Delivery, reason string, now time.Time) error {
+	for _, d := range ds {
 		d.Status, d.LastError, d.UpdatedAt, d.NextAttemptAt = storage.StatusFailed, reason, now, time.Time{}
 		raw, err := json.Marshal(d)
 		if err != nil {

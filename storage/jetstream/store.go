@@ -355,7 +355,7 @@ func (s *Store) maintain() {
 			}
 			cancel()
 		}
-		s.view.forgetTombs(s.now().Add(-s.opts.TombstoneTTL))
+		s.view.forgetTombs(time.Now().Add(-s.opts.TombstoneTTL)) // JetStream's clock, not the relay's
 		select {
 		case <-s.ctx.Done():
 			return

@@ -42,14 +42,17 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (storage
 			return res, wrap("sweep messages", err)
 		}
 	}
+	// A response's removal is two messages of a write (the marker's entry
+	// and the delivery's tombstone).
+	perWrite := max(1, (min(batch, maxWriteMsgs)-1)/2)
 	for _, id := range s.view.outIDs() {
-		n, err := s.sweepResponses(ctx, id, before, max(batch, 2))
+		n, err := s.sweepResponses(ctx, id, before, perWrite)
 		res.Responses += n
 		if err != nil {
 			return res, wrap("sweep responses", err)
 		}
 	}
-	return res, wrap("sweep deliveries", s.sweepOrphans(ctx, fromMillis(before), max(batch, 1)))
+	return res, wrap("sweep deliveries", s.sweepOrphans(ctx, fromMillis(before), min(max(batch, 1), maxWriteMsgs)))
 }
 
 // sweepUser removes a user's messages older than before (ms).
@@ -93,8 +96,8 @@ func (s *Store) purge(ctx context.Context, subject string, upTo uint64) error {
 }
 
 // sweepResponses removes a channel's responses older than before (ms)
-// whose delivery is not pending, batch at a time.
-func (s *Store) sweepResponses(ctx context.Context, channelID string, before uint64, batch int) (int, error) {
+// whose delivery is not pending, perWrite at a time.
+func (s *Store) sweepResponses(ctx context.Context, channelID string, before uint64, perWrite int) (int, error) {
 	subject := s.subj.rec(kindOut, channelID)
 	unlock := s.locks.lock(subject)
 	defer unlock()
@@ -104,7 +107,7 @@ func (s *Store) sweepResponses(ctx context.Context, channelID string, before uin
 		var w *write
 		err := s.update(ctx, func() (*write, error) {
 			var ids []string
-			gone, ids = s.view.expiredResponses(channelID, before, batch-1)
+			gone, ids = s.view.expiredResponses(channelID, before, perWrite)
 			if len(gone) == 0 {
 				return nil, nil
 			}
@@ -124,7 +127,7 @@ func (s *Store) sweepResponses(ctx context.Context, channelID string, before uin
 		if err := s.deleteItems(ctx, channelID, gone); err != nil {
 			return total, err
 		}
-		if len(gone) < batch-1 {
+		if len(gone) < perWrite {
 			return total, nil
 		}
 	}
@@ -186,7 +189,7 @@ func (s *Store) PurgeDeleted(ctx context.Context, batch int) (int, error) {
 		return 0, err
 	}
 	defer s.leave()
-	batch = max(batch, 3)
+	batch = min(max(batch, 3), maxWriteMsgs)
 	total := 0
 	for _, id := range s.view.deletedChannels() {
 		n, err := s.purgeChannel(ctx, id, batch)

@@ -351,12 +351,15 @@ func responseOf(channelID string, ts uint64, rec responseRecord) storage.Respons
 
 // reset makes the view's record of (kind, keys) what the stream leader
 // holds: r, or nothing. Unlike apply it may go back, since the leader has
-// the truth (a tombstone the view holds may have expired there).
-func (v *view) reset(kind string, keys []string, r *record) {
+// the truth (a tombstone the view holds may have expired there), unless
+// the view applied something since seen, the sequence it held when the
+// leader was asked: then its record is at least as new as the answer.
+func (v *view) reset(kind string, keys []string, r *record, seen uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	key := recKey(kind, keys...)
 	switch {
+	case v.seqs[key] != seen:
 	case r == nil:
 		v.remove(kind, keys)
 		delete(v.seqs, key)
