@@ -25,9 +25,9 @@ const maxWriteMsgs = 500
 
 // write is one change: the messages of one publish, a single message or an
 // atomic batch, each with the expectations that make it safe against every
-// other writer. The first message always expects its own subject's last
-// sequence, which is how a write whose answer was lost is recognised (see
-// landed).
+// other writer. The first message expects its own subject's last sequence,
+// which is how a write whose answer was lost is recognised (see landed),
+// unless the write is blind, and so harmless to store twice.
 type write struct {
 	msgs  []*nats.Msg
 	nonce string

@@ -266,8 +266,9 @@ func testRecordsAcross(t *testing.T, srv *natstest.Server) {
 	errorIs(t, err, storage.ErrNotFound)
 }
 
-// testSweepAcross: a sweep on one instance trims the other's index, and
-// the other's next timestamps stay above what was swept.
+// testSweepAcross: both instances sweep at once and remove each message
+// once; the sweep trims both indexes, and the next timestamps stay above
+// what was swept.
 func testSweepAcross(t *testing.T, srv *natstest.Server) {
 	a, b := pair(t, srv)
 	u := storage.NewID()
@@ -280,9 +281,19 @@ func testSweepAcross(t *testing.T, srv *natstest.Server) {
 		msgs, _, err := b.MessagesAfter(ctx, u, time.Time{}, 10)
 		return err == nil && len(msgs) == 3
 	})
-	res, err := a.Sweep(ctx, time.Now().Add(time.Hour), 100)
-	must(t, err)
-	equal(t, "swept", res.Messages, 3)
+	var wg sync.WaitGroup
+	swept := make([]int, 2)
+	for i, s := range []*jetstream.Store{a, b} {
+		wg.Go(func() {
+			res, err := s.Sweep(ctx, time.Now().Add(time.Hour), 100)
+			if err != nil {
+				t.Error(err)
+			}
+			swept[i] = res.Messages
+		})
+	}
+	wg.Wait()
+	equal(t, "swept by both", swept[0]+swept[1], 3)
 	waitFor(t, 5*time.Second, "b's index to be trimmed", func() bool {
 		n, err := b.CountMessagesSince(ctx, time.Time{})
 		return err == nil && n == 0
