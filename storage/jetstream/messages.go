@@ -64,6 +64,9 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		if opts.AcceptSender != "" {
 			w.putBlind(s.subj.extra(kindSender, m.ChannelID, opts.AcceptSender), nil, s.opts.DedupeWindow)
 		}
+		// The reply target is written only when it changes, which keeps
+		// Telegram and Discord appends single publishes; the last writer
+		// wins, as with concurrent requests on one instance.
 		if target != nil && s.view.target(m.ChannelID) != opts.ReplyTarget {
 			w.putBlind(s.subj.rec(kindTarget, m.ChannelID), target, 0)
 		}
