@@ -38,6 +38,7 @@ func TestInstances(t *testing.T) {
 	t.Run("DedupeAcrossInstances", func(t *testing.T) { testDedupeAcross(t, srv) })
 	t.Run("RecordsAcrossInstances", func(t *testing.T) { testRecordsAcross(t, srv) })
 	t.Run("SweepAcrossInstances", func(t *testing.T) { testSweepAcross(t, srv) })
+	t.Run("RepliesAcrossInstances", func(t *testing.T) { testRepliesAcross(t, srv) })
 }
 
 // testConcurrentAppends: two instances append for the same users at once,
@@ -309,4 +310,58 @@ func testSweepAcross(t *testing.T, srv *natstest.Server) {
 	}
 	m := storage.Message{UserID: u, ChannelID: "c", Content: "z"}
 	errorIs(t, a.AppendMessage(ctx, &m, storage.AppendOptions{MaxBacklog: 2}), storage.ErrInboxFull)
+}
+
+// testRepliesAcross: both instances reply on one channel at once (the
+// channel's timestamps strictly increase, nothing is lost), and a pending
+// reply accepted on one is delivered through the other.
+func testRepliesAcross(t *testing.T, srv *natstest.Server) {
+	a, b := pair(t, srv)
+	u := storage.User{ID: storage.NewID(), CreatedAt: time.Now().UTC()}
+	_, _, err := a.RegisterUser(ctx, u, []byte("h"))
+	must(t, err)
+	c := storage.Channel{ID: "tg", UserID: u.ID, Type: storage.TypeTelegram, Metadata: json.RawMessage(`{}`)}
+	must(t, a.CreateChannel(ctx, &c, nil))
+	const each = 10
+	var wg sync.WaitGroup
+	for i, s := range []*jetstream.Store{a, b} {
+		wg.Go(func() {
+			for n := range each {
+				r := storage.Response{UserID: u.ID, ChannelID: "tg", From: "agent", Content: fmt.Sprint(i, "-", n)}
+				_, err := s.AppendResponse(ctx, &r, func(storage.ChannelView) (storage.Delivery, error) {
+					return storage.Delivery{Status: storage.StatusPending}, nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	all, _, err := a.ResponsesAfter(ctx, "tg", time.Time{}, 100)
+	must(t, err)
+	equal(t, "responses", len(all), 2*each)
+	for i := 1; i < len(all); i++ {
+		if !all[i].Timestamp.After(all[i-1].Timestamp) {
+			t.Fatalf("response timestamps not increasing at %d", i)
+		}
+	}
+	// The oldest is the head on both; b sends it, and a moves on.
+	var head storage.PendingReply
+	waitFor(t, 5*time.Second, "b's pending head", func() bool {
+		heads, err := b.PendingHeads(ctx)
+		if err != nil || len(heads) != 1 {
+			return false
+		}
+		head = heads[0]
+		return true
+	})
+	equal(t, "head", head.Response.ID, all[0].ID)
+	equal(t, "head content", head.Response.Content, all[0].Content)
+	_, err = b.UpdateDelivery(ctx, head.Delivery.ResponseID, func(d *storage.Delivery) error { d.Status = storage.StatusSent; return nil })
+	must(t, err)
+	waitFor(t, 5*time.Second, "a's next head", func() bool {
+		heads, err := a.PendingHeads(ctx)
+		return err == nil && len(heads) == 1 && heads[0].Response.ID == all[1].ID
+	})
 }
