@@ -32,6 +32,9 @@ type write struct {
 	msgs  []*nats.Msg
 	nonce string
 	first uint64 // once committed: msgs[i] is at first+i (an atomic batch is stored contiguously)
+	// stored, if set, runs once the write is acknowledged, before it becomes
+	// readable on this instance.
+	stored func(first uint64)
 }
 
 func (s *Store) newWrite() *write {
@@ -141,6 +144,9 @@ func (s *Store) commit(ctx context.Context, w *write) error {
 	switch {
 	case err == nil:
 		s.degraded.Store(false)
+		if w.stored != nil {
+			w.stored(w.first)
+		}
 		s.applyLocal(w)
 	case errors.Is(err, storage.ErrUnavailable):
 		s.degraded.Store(true)

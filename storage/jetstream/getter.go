@@ -53,9 +53,9 @@ func (g *getter) deliver(m *nats.Msg) {
 	}
 }
 
-// get fetches the payloads of the messages at seqs; the result maps each
-// found sequence to its payload (absent ones are left out).
-func (g *getter) get(ctx context.Context, seqs []uint64) (map[uint64][]byte, error) {
+// get fetches the payloads of the messages at seqs into out, by sequence
+// (absent ones are left out).
+func (g *getter) get(ctx context.Context, seqs []uint64, out map[uint64][]byte) error {
 	ch := make(chan *nats.Msg, len(seqs))
 	ids := make([]string, len(seqs))
 	g.mu.Lock()
@@ -78,29 +78,28 @@ func (g *getter) get(ctx context.Context, seqs []uint64) (map[uint64][]byte, err
 		bySeq[ids[i]] = seq
 		req := &nats.Msg{Subject: subject, Reply: g.inbox + "." + ids[i], Data: []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `,"no_hdr":true}`)}
 		if err := g.nc.PublishMsg(req); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	t := time.NewTimer(attemptTimeout)
 	defer t.Stop()
-	out := make(map[uint64][]byte, len(seqs))
 	for range seqs {
 		select {
 		case m := <-ch:
 			if len(m.Data) == 0 {
 				if status := m.Header.Get("Status"); status != "" && status != "404" {
-					return nil, fmt.Errorf("jetstream: direct get: %s %s", status, m.Header.Get("Description"))
+					return fmt.Errorf("jetstream: direct get: %s %s", status, m.Header.Get("Description"))
 				}
 				continue // not found (no item is empty)
 			}
 			out[bySeq[m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]]] = m.Data
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-t.C:
-			return nil, nats.ErrTimeout
+			return nats.ErrTimeout
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (g *getter) close() {

@@ -70,6 +70,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		if target != nil && s.view.target(m.ChannelID) != opts.ReplyTarget {
 			w.putBlind(s.subj.rec(kindTarget, m.ChannelID), target, 0)
 		}
+		w.stored = func(first uint64) { s.recent.put(first, rec) } // before a live reader is woken
 		err := s.commit(ctx, w)
 		if err == nil {
 			m.ID, m.Timestamp = id, fromMillis(ms)
@@ -138,14 +139,6 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Tim
 		}
 		from = want[len(want)-1].ts + 1
 	}
-}
-
-func seqsOf(es []entry) []uint64 {
-	out := make([]uint64, len(es))
-	for i, e := range es {
-		out[i] = e.seq
-	}
-	return out
 }
 
 // toMessage decodes a stored message of userID.

@@ -96,16 +96,27 @@ type item struct {
 }
 
 // getItems returns the payloads of the items of subject that the index
-// lists (es), in that order, leaving out those that no longer exist. One
-// direct get per item, all sent at once, fetches them; what a replica lacks
-// is asked of the leader one by one.
+// lists (es), in that order, leaving out those that no longer exist. Those
+// this instance appended a moment ago come from the recent cache; one
+// direct get per other item, all sent at once, fetches the rest; what a
+// replica lacks is asked of the leader one by one.
 func (s *Store) getItems(ctx context.Context, subject string, es []entry) ([]item, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
-	got, err := s.getter.get(ctx, seqsOf(es))
-	if err != nil {
-		return nil, readError(err)
+	got := make(map[uint64][]byte, len(es))
+	var fetch []uint64
+	for _, e := range es {
+		if data, ok := s.recent.get(e.seq); ok {
+			got[e.seq] = data
+		} else {
+			fetch = append(fetch, e.seq)
+		}
+	}
+	if len(fetch) > 0 {
+		if err := s.getter.get(ctx, fetch, got); err != nil {
+			return nil, readError(err)
+		}
 	}
 	out := make([]item, 0, len(es))
 	for _, e := range es {

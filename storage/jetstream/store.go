@@ -120,6 +120,7 @@ type Store struct {
 	stream jetstream.Stream // set by setup, before ready
 
 	getter   *getter
+	recent   *recent
 	idx      *msgIndex
 	view     *view
 	mFollow  *follower // the message logs' consumer (headers only)
@@ -172,7 +173,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		opts: opts, log: opts.Logger.With("component", "jetstream"), now: opts.Now, key: opts.RootKey,
-		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(),
+		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(), recent: newRecent(),
 		mFollow: newFollower("messages"), rFollow: newFollower("records"),
 		locks: keyLocks{m: map[string]*keyLock{}}, connWake: make(chan struct{}, 1), readyCh: make(chan struct{}),
 	}
