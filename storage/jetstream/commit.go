@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -171,9 +172,7 @@ func (s *Store) publish(ctx context.Context, w *write) error {
 		if !s.waitConnected(ctx) {
 			return unavailable("disconnected from NATS", last)
 		}
-		actx, cancel := context.WithTimeout(ctx, min(attemptTimeout, time.Until(deadline)))
-		first, err := s.publishOnce(actx, w)
-		cancel()
+		first, err := s.publishOnce(ctx, w, min(attemptTimeout, time.Until(deadline)))
 		if err == nil {
 			w.first = first
 			return nil
@@ -219,39 +218,58 @@ func unavailable(why string, last error) error {
 	return fmt.Errorf("%w: %s: %w", storage.ErrUnavailable, why, last)
 }
 
-// publishOnce sends w once: a single message as a plain request, several as
-// an atomic batch whose commit is the only request (one round trip). It
-// returns the first message's sequence.
-func (s *Store) publishOnce(ctx context.Context, w *write) (uint64, error) {
+// publishOnce sends w once, waiting at most timeout for the answer: a
+// single message as a plain request, several as an atomic batch whose
+// commit is the only request (one round trip). It returns the first
+// message's sequence.
+func (s *Store) publishOnce(ctx context.Context, w *write, timeout time.Duration) (uint64, error) {
 	if len(w.msgs) == 1 {
-		resp, err := s.nc.RequestMsgWithContext(ctx, w.msgs[0])
+		// A request with a timeout, not a context: its timer is pooled.
+		resp, err := s.nc.RequestMsg(w.msgs[0], timeout)
 		if err != nil {
 			return 0, err
 		}
-		var ack struct {
-			Error     *jetstream.APIError `json:"error,omitempty"`
-			Stream    string              `json:"stream"`
-			Seq       uint64              `json:"seq"`
-			Duplicate bool                `json:"duplicate"`
-		}
-		if err := json.Unmarshal(resp.Data, &ack); err != nil {
-			return 0, jetstream.ErrInvalidJSAck
-		}
-		switch {
-		case ack.Error != nil:
-			return 0, ack.Error
-		case ack.Stream == "":
-			return 0, jetstream.ErrInvalidJSAck
-		case ack.Duplicate:
-			return 0, &dupAck{seq: ack.Seq}
-		}
-		return ack.Seq, nil
+		return parseAck(resp.Data)
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, w.msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {
 		return 0, err
 	}
 	return ack.Sequence - uint64(len(w.msgs)) + 1, nil
+}
+
+// parseAck reads a publish acknowledgement, {"stream":"…","seq":N} with
+// perhaps "duplicate": true, without encoding/json in the common case: it
+// cost as much CPU as the request. An error answer is decoded in full.
+func parseAck(b []byte) (uint64, error) {
+	if bytes.Contains(b, []byte(`"error"`)) {
+		var ack struct {
+			Error *jetstream.APIError `json:"error"`
+		}
+		if err := json.Unmarshal(b, &ack); err != nil || ack.Error == nil {
+			return 0, jetstream.ErrInvalidJSAck
+		}
+		return 0, ack.Error
+	}
+	i := bytes.Index(b, []byte(`"seq":`))
+	if i < 0 || !bytes.Contains(b, []byte(`"stream":`)) {
+		return 0, jetstream.ErrInvalidJSAck
+	}
+	rest := bytes.TrimLeft(b[i+len(`"seq":`):], " ")
+	n := 0
+	for n < len(rest) && '0' <= rest[n] && rest[n] <= '9' {
+		n++
+	}
+	seq, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err != nil {
+		return 0, jetstream.ErrInvalidJSAck
+	}
+	if j := bytes.Index(b, []byte(`"duplicate":`)); j >= 0 && bytes.HasPrefix(bytes.TrimLeft(b[j+len(`"duplicate":`):], " "), []byte("true")) {
+		return 0, &dupAck{seq: seq}
+	}
+	return seq, nil
 }
 
 // outcome is what a failed attempt means for the write.

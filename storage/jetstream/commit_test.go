@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 
@@ -48,5 +49,42 @@ func TestLanded(t *testing.T) {
 	// Retried as a whole, the stored write conflicts and is recognised.
 	if err := s.publish(ctx, stored); !isConflict(err) {
 		t.Fatalf("retry of a stored write = %v, want a conflict", err)
+	}
+}
+
+// TestParseAck reads the acknowledgements JetStream sends.
+func TestParseAck(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		seq  uint64
+		dup  bool
+		fail bool
+	}{
+		{in: `{"stream":"relay","seq":42}`, seq: 42},
+		{in: `{"stream":"relay","domain":"d","seq":7,"val":"x"}`, seq: 7},
+		{in: `{"stream":"relay","seq":9,"duplicate": true}`, dup: true, seq: 9},
+		{in: `{"stream":"relay","seq":9,"duplicate":false}`, seq: 9},
+		{in: `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"relay","seq":0}`, fail: true},
+		{in: `{"seq":1}`, fail: true},
+		{in: `garbage`, fail: true},
+	} {
+		seq, err := parseAck([]byte(tc.in))
+		var dup *dupAck
+		switch {
+		case tc.dup:
+			if !errors.As(err, &dup) || dup.seq != tc.seq {
+				t.Errorf("%s: %v, want a duplicate of %d", tc.in, err, tc.seq)
+			}
+		case tc.fail:
+			if err == nil {
+				t.Errorf("%s: no error", tc.in)
+			}
+		case err != nil || seq != tc.seq:
+			t.Errorf("%s: %d, %v; want %d", tc.in, seq, err, tc.seq)
+		}
+	}
+	_, err := parseAck([]byte(`{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}`))
+	if kind, last := classify(err); kind != outcomeConflict || last != 3 {
+		t.Errorf("conflict classified as %v, %d", kind, last)
 	}
 }
