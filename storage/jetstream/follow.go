@@ -145,7 +145,11 @@ func (s *Store) consumeMessage(f *follower, m jetstream.Msg) {
 	added := false
 	ns, toks, ok := s.subj.split(m.Subject())
 	if ok && ns == nsMessages && len(toks) == 1 {
-		_, added = s.idx.apply(toks[0], md.Sequence.Stream, anyPrev, m.Headers())
+		hdr := m.Headers()
+		if v, ok := s.appending.Load(toks[0]); ok && v.(*inflight).nonce == hdr.Get(hdrTx) {
+			s.recent.put(md.Sequence.Stream, v.(*inflight).rec) // this instance's append, ahead of its answer
+		}
+		_, added = s.idx.apply(toks[0], md.Sequence.Stream, anyPrev, hdr)
 	}
 	f.advance(md.Sequence.Stream, md.NumPending)
 	if added && s.ready.Load() && s.opts.OnAppend != nil {

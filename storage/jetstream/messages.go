@@ -71,7 +71,9 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 			w.putBlind(s.subj.rec(kindTarget, m.ChannelID), target, 0)
 		}
 		w.stored = func(first uint64) { s.recent.put(first, rec) } // before a live reader is woken
+		s.appending.Store(m.UserID, &inflight{nonce: w.nonce, rec: rec})
 		err := s.commit(ctx, w)
+		s.appending.Delete(m.UserID)
 		if err == nil {
 			m.ID, m.Timestamp = id, fromMillis(ms)
 			return nil
@@ -156,4 +158,10 @@ func toMessage(userID string, it item) (storage.Message, error) {
 func dedupeID(channelID, key string) string {
 	sum := sha256.Sum256([]byte(channelID + "\x00" + key))
 	return "dd:" + base64.RawURLEncoding.EncodeToString(sum[:24])
+}
+
+// inflight is an append whose answer has not come yet.
+type inflight struct {
+	nonce string
+	rec   []byte
 }

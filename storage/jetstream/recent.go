@@ -2,22 +2,32 @@ package jetstream
 
 import "sync"
 
-// recentSlots and recentMaxBytes bound the recent-messages cache: about a
-// tenth of a second of ingest at 10,000 messages a second, which is ample
-// for a live reader woken by the append, and at most 16 MiB.
+// recentSlots and recentBytes bound the recent-messages cache: 16,384
+// messages or 8 MiB, whichever comes first (at 10,000 typical messages a
+// second, the last second and a half). A live reader woken by an append
+// reads within milliseconds; the margin is for sockets that fall behind in
+// a burst to one user.
 const (
-	recentSlots    = 1024
-	recentMaxBytes = 16 << 10
+	recentSlots = 16 << 10
+	recentBytes = 8 << 20
 )
 
 // recent keeps the records of the messages this instance appended last, by
 // stream sequence, so that a live reader woken by an append (the relay's
 // WebSocket hub, OnAppend) reads it without a round trip to JetStream. It
-// is a ring: a new message takes the place of the oldest.
+// is a ring: a new message takes the place of the oldest, and the oldest go
+// while the records are over recentBytes.
+//
+// A message can become readable before its append has its answer: the
+// consumer may bring it first. So an append in flight is known by its
+// write's nonce (Store.appending), and the consumer puts the record here
+// when it brings a message with that nonce, before the index has it.
 type recent struct {
 	mu    sync.Mutex
-	slots [recentSlots]recentSlot
-	next  int
+	slots []recentSlot // ring; slots[head] is the oldest when full
+	head  int
+	n     int
+	bytes int
 	bySeq map[uint64]int // sequence → slot
 }
 
@@ -26,23 +36,35 @@ type recentSlot struct {
 	data []byte
 }
 
-func newRecent() *recent { return &recent{bySeq: make(map[uint64]int, recentSlots)} }
+func newRecent() *recent {
+	return &recent{slots: make([]recentSlot, recentSlots), bySeq: make(map[uint64]int)}
+}
 
-// put keeps the record of the message at seq (not one larger than
-// recentMaxBytes).
+// put keeps the record of the message at seq.
 func (r *recent) put(seq uint64, data []byte) {
-	if len(data) > recentMaxBytes {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.slots[r.next]
-	if old.data != nil {
-		delete(r.bySeq, old.seq)
+	if _, ok := r.bySeq[seq]; ok {
+		return // the consumer was first (see Store.appending)
 	}
-	r.slots[r.next] = recentSlot{seq: seq, data: data}
-	r.bySeq[seq] = r.next
-	r.next = (r.next + 1) % recentSlots
+	for r.n > 0 && (r.n == len(r.slots) || r.bytes+len(data) > recentBytes) {
+		r.dropOldest()
+	}
+	i := (r.head + r.n) % len(r.slots)
+	r.slots[i] = recentSlot{seq: seq, data: data}
+	r.bySeq[seq] = i
+	r.n++
+	r.bytes += len(data)
+}
+
+// dropOldest forgets the oldest record. Lock must be held.
+func (r *recent) dropOldest() {
+	old := r.slots[r.head]
+	delete(r.bySeq, old.seq)
+	r.bytes -= len(old.data)
+	r.slots[r.head] = recentSlot{}
+	r.head = (r.head + 1) % len(r.slots)
+	r.n--
 }
 
 // get returns the record of the message at seq, if it is kept.
