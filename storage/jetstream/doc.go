@@ -42,9 +42,11 @@
 // kept current by two ordered consumers: one delivers the records, the other
 // only the headers of the message logs. Reads are answered from memory;
 // message and response bodies are fetched by the sequences the index lists,
-// with one direct get each, sent all at once (getter.go). A point lookup
-// that misses the view (a record another instance wrote a moment ago) asks
-// the stream leader before answering "not found".
+// with one direct get each, sent all at once (getter.go), except the
+// messages this instance appended lately, which a live reader finds in
+// memory (recent.go). A point lookup that misses the view (a record another
+// instance wrote a moment ago) asks the stream leader before answering "not
+// found".
 //
 // What another instance wrote reaches this one's view a moment later (the
 // consumer's delivery, about a millisecond): until then a read here may
