@@ -111,3 +111,41 @@ func TestMaxPayloadTooSmall(t *testing.T) {
 		t.Fatalf("error = %v, want one about max_payload", err)
 	}
 }
+
+// TestRotateRootKey: after a rotation the store opens with the new key,
+// its secrets intact, and refuses the old one; a second run changes nothing.
+func TestRotateRootKey(t *testing.T) {
+	srv := natstest.Start(t)
+	opts := jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(t), Logger: testLogger(t)}
+	s := open(t, opts)
+	secret, err := s.Secret(ctx, "apikey_secret", func() ([]byte, error) { return []byte("s3cret"), nil })
+	must(t, err)
+	u := storage.User{ID: storage.NewID()}
+	_, _, err = s.RegisterUser(ctx, u, []byte("h"))
+	must(t, err)
+	c := storage.Channel{ID: "tg", UserID: u.ID, Type: storage.TypeTelegram, Metadata: []byte(`{}`)}
+	must(t, s.CreateChannel(ctx, &c, map[string][]byte{"botToken": []byte("123:abc")}))
+	must(t, s.PutAdminSession(ctx, []byte("token-hash"), time.Now()))
+	must(t, s.Close())
+
+	next := testKey(t)
+	n, err := jetstream.RotateRootKey(ctx, opts, opts.RootKey, next)
+	must(t, err)
+	equal(t, "re-wrapped", n, 4) // the check value, the secret, the bot token, the session
+	n, err = jetstream.RotateRootKey(ctx, opts, opts.RootKey, next)
+	must(t, err)
+	equal(t, "re-wrapped again", n, 0)
+
+	_, err = jetstream.Open(ctx, opts)
+	errorIs(t, err, seal.ErrWrongKey)
+	opts.RootKey = next
+	s = open(t, opts)
+	got, err := s.Secret(ctx, "apikey_secret", func() ([]byte, error) { return nil, nil })
+	must(t, err)
+	equal(t, "secret", string(got), string(secret))
+	tok, err := s.ChannelSecret(ctx, "tg", "botToken")
+	must(t, err)
+	equal(t, "bot token", string(tok), "123:abc")
+	_, err = s.AdminSession(ctx, []byte("token-hash"))
+	must(t, err)
+}

@@ -71,6 +71,9 @@ func (s *Store) setup() error {
 			return s.ctx.Err()
 		}
 	}
+	if !s.checkKey {
+		return nil
+	}
 	return s.checkRootKey()
 }
 

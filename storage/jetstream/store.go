@@ -130,6 +130,7 @@ type Store struct {
 	rFollow   *follower // the records' consumer
 	locks     keyLocks
 	connWake  chan struct{} // a connection was (re)established
+	checkKey  bool          // refuse a root key the store was not sealed with
 
 	// ctx is cancelled by Close: it ends retries, waits and background work.
 	ctx    context.Context
@@ -163,7 +164,11 @@ var _ storage.Store = (*Store)(nil)
 // ready or has failed for good. ctx bounds how long Open waits for its first
 // attempt (loading a large store takes a while: 0.35 s for 100,000
 // messages on a local server).
-func Open(ctx context.Context, opts Options) (*Store, error) {
+func Open(ctx context.Context, opts Options) (*Store, error) { return open(ctx, opts, true) }
+
+// open is Open; checkKey false skips the root key's check (for rotation,
+// which finds values under either key).
+func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 	if opts.RootKey == nil {
 		return nil, errors.New("jetstream: open: a root key is required")
 	}
@@ -179,6 +184,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(), recent: newRecent(),
 		mFollow: newFollower("messages"), rFollow: newFollower("records"),
 		locks: keyLocks{m: map[string]*keyLock{}}, connWake: make(chan struct{}, 1), readyCh: make(chan struct{}),
+		checkKey: checkKey,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	nc, err := nats.Connect(opts.URLs, s.natsOptions()...)
