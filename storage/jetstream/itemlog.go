@@ -1,0 +1,154 @@
+package jetstream
+
+import (
+	"slices"
+)
+
+// itemLog indexes one log subject (a user's messages, a channel's
+// responses): its retained items' timestamps with their stream sequences,
+// both ascending, since every append expects the subject's last sequence
+// (so sequence order is timestamp order), and what the next append needs.
+//
+// Messages reach a log in stream order: from the consumer that follows the
+// subjects, and from this instance's own appends as soon as JetStream
+// acknowledged them, but only when the log already holds everything before
+// (the append's expected last sequence is the log's). So a log is always a
+// prefix of the subject's history as JetStream has it: a reader can lag,
+// never skip.
+type itemLog struct {
+	ts  []uint64 // retained items' timestamps (ms)
+	seq []uint64 // and their stream sequences
+	// last is the subject's last sequence that was applied: an item's or a
+	// marker's. An append expects it.
+	last uint64
+	// newest bounds every timestamp the log ever had, removed ones included
+	// (markers carry the newest they removed): the next item is later.
+	newest uint64
+}
+
+// tail is what the next append needs: the sequence to expect and the
+// timestamp to exceed.
+func (l *itemLog) tail() (lastSeq, newest uint64) {
+	if l == nil {
+		return 0, 0
+	}
+	return l.last, l.newest
+}
+
+func (l *itemLog) count() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.ts)
+}
+
+// canApply reports whether the message at seq, published expecting prev,
+// extends the log: it is new, and the log holds everything before it. prev
+// is anyPrev for messages from the consumer, which come in stream order.
+func (l *itemLog) canApply(seq, prev uint64) bool {
+	if seq <= l.last {
+		return false // applied already
+	}
+	return prev == anyPrev || prev == l.last
+}
+
+// anyPrev marks a message whose predecessor is not known (the consumer's).
+const anyPrev = ^uint64(0)
+
+func (l *itemLog) add(ts, seq uint64) {
+	l.ts = append(l.ts, ts)
+	l.seq = append(l.seq, seq)
+	l.last, l.newest = seq, max(l.newest, ts)
+}
+
+// trim removes the items up to and including timestamp through.
+func (l *itemLog) trim(through uint64) {
+	i, found := slices.BinarySearch(l.ts, through)
+	if found {
+		i++
+	}
+	l.dropHead(i)
+	l.newest = max(l.newest, through)
+}
+
+// removeSeqs removes the items at the given sequences.
+func (l *itemLog) removeSeqs(seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	gone := make(map[uint64]bool, len(seqs))
+	for _, s := range seqs {
+		gone[s] = true
+	}
+	n := 0
+	for i := range l.seq {
+		if !gone[l.seq[i]] {
+			l.ts[n], l.seq[n] = l.ts[i], l.seq[i]
+			n++
+		}
+	}
+	l.ts, l.seq = l.ts[:n], l.seq[:n]
+}
+
+// clear removes every item, keeping the bounds.
+func (l *itemLog) clear() { l.ts, l.seq = nil, nil }
+
+// dropHead removes the first n items, letting go of the array when most of
+// it is trimmed.
+func (l *itemLog) dropHead(n int) {
+	l.ts, l.seq = l.ts[n:], l.seq[n:]
+	if len(l.ts) < cap(l.ts)/4 {
+		l.ts, l.seq = slices.Clone(l.ts), slices.Clone(l.seq)
+	}
+}
+
+// entry is one item of a log.
+type entry struct {
+	ts, seq uint64
+}
+
+// after returns up to n items with a timestamp ≥ from, ascending.
+func (l *itemLog) after(from uint64, n int) []entry {
+	if l == nil {
+		return nil
+	}
+	i, _ := slices.BinarySearch(l.ts, from)
+	end := min(len(l.ts), i+n)
+	out := make([]entry, 0, end-i)
+	for ; i < end; i++ {
+		out = append(out, entry{l.ts[i], l.seq[i]})
+	}
+	return out
+}
+
+// before returns up to n items with a timestamp < end, ascending: the newest
+// n before end.
+func (l *itemLog) before(end uint64, n int) []entry {
+	if l == nil {
+		return nil
+	}
+	j, _ := slices.BinarySearch(l.ts, end)
+	out := make([]entry, 0, min(j, n))
+	for i := max(0, j-n); i < j; i++ {
+		out = append(out, entry{l.ts[i], l.seq[i]})
+	}
+	return out
+}
+
+// countSince returns how many items have a timestamp ≥ from.
+func (l *itemLog) countSince(from uint64) int {
+	i, _ := slices.BinarySearch(l.ts, from)
+	return len(l.ts) - i
+}
+
+// find returns the sequence of the item at ts.
+func (l *itemLog) find(ts uint64) (uint64, bool) {
+	if l == nil {
+		return 0, false
+	}
+	i, found := slices.BinarySearch(l.ts, ts)
+	if !found {
+		return 0, false
+	}
+	return l.seq[i], true
+}

@@ -1,0 +1,167 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chaos-relay/relay/storage"
+)
+
+// AppendMessage implements storage.Store. The message is published to its
+// user's log expecting the log's last sequence, which this instance's index
+// knows: one round trip. A dedupe key becomes the message's Nats-Msg-Id, so
+// JetStream refuses a repeat within the stream's duplicate window
+// (DedupeWindow). An accepted sender or a new reply target makes it an
+// atomic batch with those records (still one round trip). When another
+// instance appended for the user first, the publish conflicts, the index
+// catches up and the append is tried again with the next timestamp.
+func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts storage.AppendOptions) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	var random [10]byte
+	_, _ = rand.Read(random[:])
+	subject := s.subj.msgLog(m.UserID)
+	var target []byte
+	if opts.ReplyTarget != "" {
+		target, _ = json.Marshal(targetRecord{ReplyTarget: opts.ReplyTarget})
+	}
+	unlock := s.locks.lock(subject) // this instance's appends for the user take turns
+	defer unlock()
+	deadline := time.Now().Add(s.opts.WriteTimeout)
+	for {
+		last, newest, count := s.idx.tail(m.UserID)
+		if opts.MaxBacklog > 0 && count >= opts.MaxBacklog {
+			// A sweep on another instance may have removed some already: its
+			// marker is the log's last message, so the count is exact once
+			// the index has the log's last message.
+			current, err := s.logCurrent(ctx, subject, last)
+			if err != nil {
+				return wrap("append message", err)
+			}
+			if current {
+				return storage.ErrInboxFull
+			}
+			continue
+		}
+		ms := max(toMillis(s.now()), newest+1)
+		id := storage.TimeID(fromMillis(ms), random)
+		w := s.newWrite()
+		rec := encodeMessage(messageRecord{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
+		msg := w.add(subject, rec, hdrTs, formatMillis(ms), hdrChannel, m.ChannelID)
+		expectSeq(msg, last)
+		if opts.DedupeKey != "" {
+			msg.Header.Set(jetstream.MsgIDHeader, dedupeID(m.ChannelID, opts.DedupeKey))
+		}
+		if opts.AcceptSender != "" {
+			w.putBlind(s.subj.extra(kindSender, m.ChannelID, opts.AcceptSender), nil, s.opts.DedupeWindow)
+		}
+		// The reply target is written only when it changes, which keeps
+		// Telegram and Discord appends single publishes; the last writer
+		// wins, as with concurrent requests on one instance.
+		if target != nil && s.view.target(m.ChannelID) != opts.ReplyTarget {
+			w.putBlind(s.subj.rec(kindTarget, m.ChannelID), target, 0)
+		}
+		w.stored = func(first uint64) { s.recent.put(first, rec) } // before a live reader is woken
+		s.appending.Store(m.UserID, &inflight{nonce: w.nonce, rec: rec})
+		err := s.commit(ctx, w)
+		s.appending.Delete(m.UserID)
+		if err == nil {
+			m.ID, m.Timestamp = id, fromMillis(ms)
+			return nil
+		}
+		if errors.Is(err, errDuplicate) {
+			return storage.ErrDuplicate
+		}
+		if !isConflict(err) {
+			return wrap("append message", err)
+		}
+		if time.Now().After(deadline) {
+			return wrap("append message", unavailable("appends kept conflicting", err))
+		}
+		if err := s.catchUp(ctx, subject); err != nil {
+			return wrap("append message", err)
+		}
+	}
+}
+
+// logCurrent tells whether the index holds a log up to its last message,
+// and otherwise waits for the consumer to bring it.
+func (s *Store) logCurrent(ctx context.Context, subject string, last uint64) (bool, error) {
+	m, err := s.lastOf(ctx, subject)
+	if isNotFound(err) {
+		return last == 0, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if m.Sequence == last {
+		return true, nil
+	}
+	return false, s.mFollow.wait(ctx, m.Sequence, attemptTimeout)
+}
+
+// MessagesAfter implements storage.Store. The index says which messages
+// follow the cursor; one direct batch get fetches them (see getItems).
+func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Time, limit int) ([]storage.Message, bool, error) {
+	if err := s.enter(); err != nil {
+		return nil, false, err
+	}
+	defer s.leave()
+	out := []storage.Message{}
+	subject := s.subj.msgLog(userID)
+	// One more than limit tells whether there are more. A message removed
+	// since the index listed it is skipped, and the index read again.
+	for from := firstAfter(after); ; {
+		want := s.idx.after(userID, from, limit+1-len(out))
+		if len(want) == 0 {
+			return out, false, nil
+		}
+		got, err := s.getItems(ctx, subject, want)
+		if err != nil {
+			return nil, false, wrap("messages after", err)
+		}
+		for _, it := range got {
+			if len(out) == limit {
+				return out, true, nil
+			}
+			msg, err := toMessage(userID, it)
+			if err != nil {
+				return nil, false, wrap("messages after", err)
+			}
+			out = append(out, msg)
+		}
+		from = want[len(want)-1].ts + 1
+	}
+}
+
+// toMessage decodes a stored message of userID.
+func toMessage(userID string, it item) (storage.Message, error) {
+	rec, err := decodeMessage(it.data)
+	if err != nil {
+		return storage.Message{}, err
+	}
+	return storage.Message{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
+		From: rec.From, Content: rec.Content, Timestamp: fromMillis(it.ts), Metadata: rec.Metadata}, nil
+}
+
+// dedupeID is the message id of a dedupe key: a hash, since keys are
+// whatever a platform sends (header values cannot hold every byte).
+func dedupeID(channelID, key string) string {
+	sum := sha256.Sum256([]byte(channelID + "\x00" + key))
+	return "dd:" + base64.RawURLEncoding.EncodeToString(sum[:24])
+}
+
+// inflight is an append whose answer has not come yet.
+type inflight struct {
+	nonce string
+	rec   []byte
+}

@@ -1,0 +1,129 @@
+package jetstream
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+)
+
+// Subjects, relative to the prefix (doc.go has the layout). Record subjects
+// start with "r.", which the records consumer follows; the message logs with
+// "m.", which the index consumer follows (headers only); "x." subjects are
+// followed by nobody and only read on demand.
+const (
+	nsRecords  = "r"
+	nsMessages = "m"
+
+	kindUser    = "user" // r.user.<userId>: userRecord
+	kindAPIKey  = "key"  // r.key.<hex(SHA-256(apiKey))>: userRef
+	kindPubKey  = "fp"   // r.fp.<tok(fingerprint)>: userRef
+	kindChannel = "ch"   // r.ch.<channelId>: channelRecord (live, or deleted and being purged)
+	kindSecret  = "sec"  // r.sec.<channelId>.<tok(name)>: sealed
+	kindAddress = "addr" // r.addr.<tok(address)>: channelRef
+	kindTarget  = "rt"   // r.rt.<channelId>: targetRecord
+	kindOut     = "out"  // r.out.<channelId>: the channel's responses, in timestamp order, and markers
+	kindDeliv   = "dlv"  // r.dlv.<responseId>: storage.Delivery
+	kindAdmin   = "adm"  // r.adm.<hex(tokenHash)>: sealed
+	kindMeta    = "meta" // r.meta.<tok(name)>: sealed store secrets and the root key's check value
+	kindSender  = "acc"  // x.acc.<channelId>.<tok(address)>: a sender an email channel accepted, expiring by TTL
+	keycheckKey = "keycheck"
+)
+
+// Headers the store sets. Relay-Ts is on every message and response (the
+// headers-only consumer indexes by it), Relay-Op on markers and tombstones.
+const (
+	hdrTs      = "Relay-Ts"      // the item's timestamp, unix ms
+	hdrChannel = "Relay-Ch"      // a message's channel id: what a per-channel retention or removal finds messages by
+	hdrOp      = "Relay-Op"      // what a marker does (below); absent on records and items
+	hdrThrough = "Relay-Through" // trim and drop markers: the newest timestamp removed, unix ms
+	hdrTx      = "Relay-Tx"      // the write's nonce, to tell after a lost answer whether it landed
+
+	opDelete = "del"  // a record's tombstone
+	opTrim   = "trim" // a message log: every message up to Relay-Through is removed
+	opDrop   = "drop" // a log: every item is removed (rolled up)
+	opRemove = "rm"   // a response log: the responses at the sequences in the body are removed
+)
+
+// subjects builds the subjects of one store.
+type subjects struct {
+	prefix string // "relay"
+}
+
+func (s subjects) msgLog(userID string) string { return s.prefix + ".m." + userID }
+func (s subjects) rec(kind string, keys ...string) string {
+	var b strings.Builder
+	b.WriteString(s.prefix)
+	b.WriteString(".r.")
+	b.WriteString(kind)
+	for _, k := range keys {
+		b.WriteByte('.')
+		b.WriteString(k)
+	}
+	return b.String()
+}
+func (s subjects) extra(kind, channelID, key string) string {
+	return s.prefix + ".x." + kind + "." + channelID + "." + token(key)
+}
+
+// split returns the namespace and the tokens after it of a subject of the
+// store, or false.
+func (s subjects) split(subject string) (string, []string, bool) {
+	rest, ok := strings.CutPrefix(subject, s.prefix+".")
+	if !ok {
+		return "", nil, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) < 2 {
+		return "", nil, false
+	}
+	return parts[0], parts[1:], true
+}
+
+// maxRawToken is the longest key written into a subject as it is. Longer
+// keys (an email's Message-ID can be long) are replaced by their hash.
+const maxRawToken = 96
+
+// token makes a subject token of any string. Ids of the relay's own alphabet
+// ([A-Za-z0-9_-], UUIDs and caller-chosen channel ids) stay as they are;
+// anything else becomes "~" and its unpadded base64url, and anything long
+// "~~" and the base64url of its SHA-256. '~' is outside the id alphabet, so
+// the forms cannot collide.
+func token(s string) string {
+	if len(s) > maxRawToken {
+		sum := sha256.Sum256([]byte(s))
+		return "~~" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if s != "" && plainToken(s) {
+		return s
+	}
+	return "~" + base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// untoken reverses token; a hashed token comes back as it is.
+func untoken(t string) string {
+	if strings.HasPrefix(t, "~~") || !strings.HasPrefix(t, "~") {
+		return t
+	}
+	b, err := base64.RawURLEncoding.DecodeString(t[1:])
+	if err != nil {
+		return t
+	}
+	return string(b)
+}
+
+func plainToken(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// hashToken is the token of a binary key (an API-key or admin-token hash).
+func hashToken(b []byte) string { return hex.EncodeToString(b) }
+
+// validPrefix reports whether p can name the stream and prefix its subjects.
+func validPrefix(p string) bool { return p != "" && len(p) <= 32 && plainToken(p) }
