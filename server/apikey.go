@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 
 	"github.com/chaos-relay/relay/storage"
 )
@@ -37,6 +38,39 @@ func deriveAPIKey(secret []byte, userID string) string {
 func hashAPIKey(key string) []byte {
 	h := sha256.Sum256([]byte(key))
 	return h[:]
+}
+
+// identity is what the relay derives apiKeys with and hands clients as its
+// public key. Both live in the store, so that every node of a relay on
+// NATS uses the same ones.
+type identity struct {
+	apiKeySecret []byte
+	serverKey    *ecdsa.PrivateKey
+}
+
+// identity loads the relay's identity on first use and keeps it. A store
+// reached over the network may be unreachable when the server starts: until
+// it answers, registration answers 503.
+func (s *Server) identity(ctx context.Context) (*identity, error) {
+	if id := s.ident.Load(); id != nil {
+		return id, nil
+	}
+	s.identMu.Lock()
+	defer s.identMu.Unlock()
+	if id := s.ident.Load(); id != nil {
+		return id, nil
+	}
+	secret, err := s.store.Secret(ctx, "apikey_secret", newAPIKeySecret)
+	if err != nil {
+		return nil, fmt.Errorf("api key secret: %w", err)
+	}
+	key, err := loadServerKey(ctx, s.store)
+	if err != nil {
+		return nil, fmt.Errorf("server key pair: %w", err)
+	}
+	id := &identity{apiKeySecret: secret, serverKey: key}
+	s.ident.Store(id)
+	return id, nil
 }
 
 // loadServerKey loads (or creates) the server's P-256 key pair. The relay

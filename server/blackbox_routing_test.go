@@ -179,11 +179,11 @@ func TestHealth(t *testing.T) {
 	decode(t, a, &h)
 	ws, errW := h.WebSockets.Int64()
 	up, errU := h.Uptime.Int64()
-	if h.Status != "ok" || h.Version == "" || !h.KV || errW != nil || ws < 0 || errU != nil || up < 0 || h.Storage != "bolt" {
+	if h.Status != "ok" || h.Version == "" || !h.KV || errW != nil || ws < 0 || errU != nil || up < 0 || h.Storage != "bolt" && h.Storage != "nats" {
 		t.Errorf("health %s", a.body)
 	}
-	if r.stop != nil && (h.Version != "test" || ws != 0) {
-		t.Errorf("in-process health %s: want version test and no websockets", a.body)
+	if r.stop != nil && (h.Version != "test" || ws != 0 || h.Storage != testStore()) {
+		t.Errorf("in-process health %s: want version test, no websockets and storage %s", a.body, testStore())
 	}
 }
 

@@ -34,7 +34,7 @@ func (s *Server) health(c *echo.Context) error {
 		KV:         h.Open,
 		WebSockets: s.hub.Count(),
 		Uptime:     int64(s.now().Sub(s.started).Seconds()),
-		Storage:    "bolt",
+		Storage:    h.Engine,
 	})
 }
 

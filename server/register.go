@@ -43,15 +43,18 @@ func (s *Server) register(c *echo.Context) error {
 		}
 		u.PublicKey = &pk
 	}
-	user, _, err := s.store.RegisterUser(c.Request().Context(), u, hashAPIKey(deriveAPIKey(s.apiKeySecret, u.ID)))
+	id, err := s.identity(c.Request().Context())
+	if err == nil {
+		u, _, err = s.store.RegisterUser(c.Request().Context(), u, hashAPIKey(deriveAPIKey(id.apiKeySecret, u.ID)))
+	}
 	if err != nil {
 		s.log.Error("register", "err", err)
 		return newError(http.StatusServiceUnavailable, "Registration temporarily unavailable (storage error). Please retry.")
 	}
 	return writeJSON(c, http.StatusOK, registerResponse{
-		UserID:          user.ID,
-		APIKey:          deriveAPIKey(s.apiKeySecret, user.ID),
-		ServerPublicKey: publicJWK(&s.serverKey.PublicKey),
+		UserID:          u.ID,
+		APIKey:          deriveAPIKey(id.apiKeySecret, u.ID),
+		ServerPublicKey: publicJWK(&id.serverKey.PublicKey),
 	})
 }
 

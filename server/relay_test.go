@@ -21,11 +21,14 @@ import (
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // relay is a relay under test: started in-process on a temporary database, or
-// the one at RELAY_URL (black-box runs against any relay).
+// the one at RELAY_URL (black-box runs against any relay). In-process relays
+// keep their records in bbolt, or with RELAY_TEST_STORE=nats in JetStream
+// on an in-process nats-server of their own (make test runs both).
 type relay struct {
 	URL string
 	key *seal.RootKey
@@ -54,6 +57,9 @@ func newRelay(t *testing.T, mutate ...func(*app.Config)) *relay {
 	}
 	cfg := app.DefaultConfig()
 	cfg.Store.DataDir = t.TempDir()
+	if testStore() == "nats" {
+		cfg.Store.NATS.URL = natstest.Start(t).URL()
+	}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -99,6 +105,15 @@ func (r *relay) start(t *testing.T) {
 		}
 	}
 	t.Cleanup(r.stop)
+}
+
+// testStore is the store engine of this run's in-process relays, as /health
+// names it.
+func testStore() string {
+	if os.Getenv("RELAY_TEST_STORE") == "nats" {
+		return "nats"
+	}
+	return "bolt"
 }
 
 // restart stops the relay and starts it again on the same file and key.

@@ -5,13 +5,13 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -61,8 +61,8 @@ type Server struct {
 	nonces  *nonceStore
 	keys    *keyCache
 
-	apiKeySecret []byte
-	serverKey    *ecdsa.PrivateKey
+	ident   atomic.Pointer[identity] // loaded on first use (identity)
+	identMu sync.Mutex               // serialises loading it
 
 	hub       *live.Hub
 	mcp       *mcp.Bridge // the /mcp bridge (mcp.go)
@@ -112,11 +112,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.nonces = newNonceStore(nonceTTL, maxNoncesPerUser)
 	var err error
-	if s.apiKeySecret, err = s.store.Secret(ctx, "apikey_secret", newAPIKeySecret); err != nil {
-		return nil, fmt.Errorf("server: api key secret: %w", err)
-	}
-	if s.serverKey, err = loadServerKey(ctx, s.store); err != nil {
-		return nil, fmt.Errorf("server: server key pair: %w", err)
+	if _, err = s.identity(ctx); err != nil && !errors.Is(err, storage.ErrUnavailable) {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	reg := deps.Registry
 	if reg == nil {

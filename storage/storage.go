@@ -194,6 +194,7 @@ type AppendOptions struct {
 
 // Health is the store's state for /health and metrics.
 type Health struct {
+	Engine    string // "bolt" or "nats": /health's "storage"
 	Open      bool
 	Degraded  bool
 	SizeBytes int64

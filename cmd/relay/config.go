@@ -87,8 +87,11 @@ func loadConfig(args []string, getenv func(string) string, readFile func(string)
 func dumpConfig(w io.Writer, c app.Config) {
 	for _, s := range settings() {
 		v := s.get(c)
-		if s.secret && v != "" {
+		switch {
+		case s.secret && v != "":
 			v = redacted
+		case s.show != nil:
+			v = s.show(v)
 		}
 		fmt.Fprintf(w, "%s=%s\n", s.name, v)
 	}
@@ -131,6 +134,7 @@ type setting struct {
 	set      func(c *app.Config, v string) error // strict parse, for flags and RELAY_ variables
 	lenient  func(c *app.Config, v string)       // parse of the fallback variable; never fails
 	get      func(c app.Config) string           // the value in the syntax set accepts
+	show     func(v string) string               // what --config-dump prints of a value that may hold a password; nil: v
 }
 
 // flagName is the variable without RELAY_, lower-cased, with _ replaced by - (RELAY_DATA_DIR → data-dir).
@@ -146,6 +150,15 @@ func settings() []setting {
 		intSetting("RELAY_PORT", "listen port", func(c *cfg) *int { return &c.Port }).
 			withFallback("PORT", lenientInt(func(c *cfg) *int { return &c.Port }, 1, 65535)),
 		stringSetting("RELAY_DATA_DIR", "directory for relay.db and root.key", func(c *cfg) *string { return &c.Store.DataDir }),
+		{
+			name: "RELAY_NATS_URL", kind: "urls", help: "comma-separated NATS URLs (nats://, tls://); set: records live in JetStream, not relay.db",
+			set:  func(c *cfg, v string) error { c.Store.NATS.URL = v; return nil },
+			get:  func(c cfg) string { return c.Store.NATS.URL },
+			show: app.RedactURLs,
+		},
+		secretSetting("RELAY_NATS_CREDS", "contents of a NATS .creds file (use RELAY_NATS_CREDS_FILE for a path)", func(c *cfg) *string { return &c.Store.NATS.Creds }),
+		intSetting("RELAY_NATS_REPLICAS", "replicas of every stream and bucket (3 on a three-server cluster)", func(c *cfg) *int { return &c.Store.NATS.Replicas }),
+		stringSetting("RELAY_NATS_PREFIX", "names of the relay's streams and buckets", func(c *cfg) *string { return &c.Store.NATS.Prefix }),
 		{
 			name: "RELAY_BASE_URL", kind: "url", help: "public origin without a path, e.g. https://relay.example.com",
 			set: func(c *cfg, v string) error { c.BaseURL = strings.TrimRight(v, "/"); return nil },

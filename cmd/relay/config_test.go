@@ -155,12 +155,31 @@ type variableCase struct {
 	want  any
 }
 
+// testCreds is a NATS user credentials file made for these tests (its
+// account exists nowhere).
+const testCreds = `-----BEGIN NATS USER JWT-----
+eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJqdGkiOiJONVNGNFdLVExRR1RIWlZHTDNFNldVSUZDNkZRSlo3SFM3VloyVFlEQlVYR09SQVNUQU1BIiwiaWF0IjoxNzk2NDc3MTQ0LCJpc3MiOiJBQklRMk1JQUlERVdGRExPVExPUERSNVIyR1BRRVdDMzNFM0VEQ1dDRUNCNlBGRTRJNE1RRjRRNyIsIm5hbWUiOiJyZWxheS10ZXN0Iiwic3ViIjoiVUFDSjNZMkVGRkhGVk9DTTdSQkVTT1g2RDNYSUYzVTNHTTdWMzdNWUhOMzNHUTRSQlNBNDM3WEoiLCJuYXRzIjp7InB1YiI6e30sInN1YiI6e30sInN1YnMiOi0xLCJkYXRhIjotMSwicGF5bG9hZCI6LTEsInR5cGUiOiJ1c2VyIiwidmVyc2lvbiI6Mn19.fmHH_aD2rnUcwO_AszEpG85bIl6_e-dfMeJQxRhPzvr3aybHAhjiFEOlOfdHJUNbBBVOVUaEOBctXZZ6qTyuDQ
+------END NATS USER JWT------
+
+************************* IMPORTANT *************************
+NKEY Seed printed below can be used to sign and prove identity.
+NKEYs are sensitive and should be treated as secrets.
+
+-----BEGIN USER NKEY SEED-----
+SUALNOPONM2CADAGJ7AJQNWD7UENEONUWB63EMCNLABPYMMYUIRJZBOOFE
+------END USER NKEY SEED------`
+
 // everyVariable is the table of PROTOCOL §10.3, in its order, with a non-default value for each.
 func everyVariable() []variableCase {
 	return []variableCase{
 		{"RELAY_HOST", "0.0.0.0", func(c app.Config) any { return c.Host }, "0.0.0.0"},
 		{"RELAY_PORT", "9999", func(c app.Config) any { return c.Port }, 9999},
 		{"RELAY_DATA_DIR", "/var/lib/relay", func(c app.Config) any { return c.Store.DataDir }, "/var/lib/relay"},
+		{"RELAY_NATS_URL", "nats://relay:pw@10.0.0.1:4222,tls://10.0.0.2:4222", func(c app.Config) any { return c.Store.NATS.URL },
+			"nats://relay:pw@10.0.0.1:4222,tls://10.0.0.2:4222"},
+		{"RELAY_NATS_CREDS", testCreds, func(c app.Config) any { return c.Store.NATS.Creds }, testCreds},
+		{"RELAY_NATS_REPLICAS", "3", func(c app.Config) any { return c.Store.NATS.Replicas }, 3},
+		{"RELAY_NATS_PREFIX", "relay-eu", func(c app.Config) any { return c.Store.NATS.Prefix }, "relay-eu"},
 		{"RELAY_BASE_URL", "https://relay.example.com/", func(c app.Config) any { return c.BaseURL }, "https://relay.example.com"},
 		{"RELAY_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,2001:db8::1,fd00::/8", func(c app.Config) any { return c.TrustedProxies }, []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("192.168.0.0/16"),
@@ -385,6 +404,11 @@ func TestLoadConfigStrictErrors(t *testing.T) {
 		{"ws cap zero", nil, map[string]string{"RELAY_WS_MAX_CONN_PER_USER": "0"}, "RELAY_WS_MAX_CONN_PER_USER"},
 		{"root key", nil, map[string]string{"RELAY_ROOT_KEY": "dG9vIHNob3J0"}, "RELAY_ROOT_KEY"},
 		{"new root key", nil, map[string]string{"RELAY_NEW_ROOT_KEY": "not base64!"}, "RELAY_NEW_ROOT_KEY"},
+		{"nats url scheme", nil, map[string]string{"RELAY_NATS_URL": "http://10.0.0.1:4222"}, "RELAY_NATS_URL: want comma-separated nats:// or tls:// URLs"},
+		{"nats url second entry", nil, map[string]string{"RELAY_NATS_URL": "nats://10.0.0.1:4222,10.0.0.2"}, "RELAY_NATS_URL"},
+		{"nats replicas", nil, map[string]string{"RELAY_NATS_URL": "nats://n1:4222", "RELAY_NATS_REPLICAS": "0"}, "RELAY_NATS_REPLICAS: must be 1 to 5"},
+		{"nats prefix", nil, map[string]string{"RELAY_NATS_URL": "nats://n1:4222", "RELAY_NATS_PREFIX": "relay.eu"}, "RELAY_NATS_PREFIX"},
+		{"nats creds", nil, map[string]string{"RELAY_NATS_CREDS": "-----BEGIN NATS USER JWT-----\nnope"}, "RELAY_NATS_CREDS: not a NATS user credentials file"},
 		{"unknown flag", []string{"--prot=1"}, nil, "prot"},
 		{"positional argument", []string{"--port=1", "extra"}, nil, `unexpected argument "extra"`},
 		{"flag without value", []string{"--port"}, nil, "port"},
@@ -534,8 +558,8 @@ func setSecretFields(t *testing.T, c *app.Config) map[string]string {
 func TestDumpConfigRedactsSecrets(t *testing.T) {
 	c := app.DefaultConfig()
 	secrets := setSecretFields(t, &c)
-	if len(secrets) != 6 {
-		t.Errorf("found %d secret fields, want 6 (PROTOCOL §10.3 †): %v", len(secrets), secrets)
+	if len(secrets) != 7 {
+		t.Errorf("found %d secret fields, want 7 (PROTOCOL §10.3 †): %v", len(secrets), secrets)
 	}
 	var b bytes.Buffer
 	dumpConfig(&b, c)
@@ -545,7 +569,7 @@ func TestDumpConfigRedactsSecrets(t *testing.T) {
 			t.Errorf("dumpConfig prints %s:\n%s", field, out)
 		}
 	}
-	for _, name := range []string{"RELAY_ROOT_KEY", "RELAY_NEW_ROOT_KEY", "RELAY_ADMIN_KEY", "RELAY_RESEND_API_KEY", "RELAY_RESEND_WEBHOOK_SECRET", "RELAY_METRICS_TOKEN"} {
+	for _, name := range []string{"RELAY_ROOT_KEY", "RELAY_NEW_ROOT_KEY", "RELAY_ADMIN_KEY", "RELAY_RESEND_API_KEY", "RELAY_RESEND_WEBHOOK_SECRET", "RELAY_METRICS_TOKEN", "RELAY_NATS_CREDS"} {
 		if !strings.Contains(out, "\n"+name+"=[redacted]\n") {
 			t.Errorf("dumpConfig has no %s=[redacted] line:\n%s", name, out)
 		}
@@ -555,6 +579,18 @@ func TestDumpConfigRedactsSecrets(t *testing.T) {
 	dumpConfig(&b, app.DefaultConfig())
 	if strings.Contains(b.String(), "[redacted]") || !strings.Contains(b.String(), "\nRELAY_ADMIN_KEY=\n") {
 		t.Errorf("an unset secret must dump as empty:\n%s", b.String())
+	}
+}
+
+// A password in RELAY_NATS_URL is not dumped; the rest of the URL is.
+func TestDumpConfigHidesNATSPassword(t *testing.T) {
+	c := app.DefaultConfig()
+	c.Store.NATS.URL = "nats://relay:s3cret-pw@10.0.0.1:4222,tls://10.0.0.2:4222,nats://bad url:pw@x"
+	var b bytes.Buffer
+	dumpConfig(&b, c)
+	want := "\nRELAY_NATS_URL=nats://relay:xxxxx@10.0.0.1:4222,tls://10.0.0.2:4222,[unparsable]\n"
+	if out := b.String(); strings.Contains(out, "s3cret") || !strings.Contains(out, want) {
+		t.Errorf("dump does not hide the password as %q:\n%s", want, out)
 	}
 }
 
@@ -575,7 +611,7 @@ func TestDumpConfigRoundTrip(t *testing.T) {
 			}
 		}
 		for _, s := range settings() {
-			if s.secret {
+			if s.secret || s.show != nil { // redacted, wholly or in part
 				dumped[s.name] = env[s.name]
 			}
 		}

@@ -21,7 +21,8 @@ import (
 // export). With relayURL it asks the running relay at that URL, logging in
 // with RELAY_ADMIN_KEY: a running relay holds its bbolt file, and its export
 // is one consistent snapshot while it serves. Without, it opens the store
-// itself (the relay stopped, or a store any process may read).
+// itself: a stopped relay's bbolt file, or JetStream, which any number of
+// processes may read while relays serve.
 func exportStore(ctx context.Context, cfg app.Config, relayURL string, log *slog.Logger, w io.Writer) int {
 	var (
 		n   int
@@ -31,7 +32,7 @@ func exportStore(ctx context.Context, cfg app.Config, relayURL string, log *slog
 		n, err = exportFrom(ctx, strings.TrimRight(relayURL, "/"), cfg.AdminKey, w)
 	} else {
 		var store storage.Store
-		if store, err = app.OpenStore(cfg, log); err == nil {
+		if store, err = app.OpenStore(ctx, cfg, log); err == nil {
 			n, err = storage.WriteExport(ctx, store, w)
 			err = errors.Join(err, store.Close())
 		}
@@ -110,7 +111,7 @@ func importStore(ctx context.Context, cfg app.Config, path string, log *slog.Log
 		return 1
 	}
 	defer f.Close()
-	store, err := app.OpenStore(cfg, log)
+	store, err := app.OpenStore(ctx, cfg, log)
 	if err != nil {
 		log.Error("import", "err", err)
 		return 1

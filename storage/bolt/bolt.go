@@ -171,7 +171,7 @@ func (s *Store) Health() storage.Health {
 	s.mu.RLock()
 	open := !s.closed
 	s.mu.RUnlock()
-	h := storage.Health{Open: open, Degraded: s.degraded.Load()}
+	h := storage.Health{Engine: "bolt", Open: open, Degraded: s.degraded.Load()}
 	if open {
 		_ = s.db.View(func(tx *bbolt.Tx) error { h.SizeBytes = tx.Size(); return nil })
 	}

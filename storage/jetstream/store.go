@@ -64,8 +64,9 @@ type Options struct {
 	// URLs are the NATS servers, comma-separated (nats:// or tls://, with
 	// user:password@ where the server wants it).
 	URLs string
-	// CredsFile is a NATS .creds file (JWT and nkey seed); optional.
-	CredsFile string
+	// Creds are the contents of a NATS .creds file (JWT and nkey seed);
+	// optional.
+	Creds []byte
 	// Replicas of the stream (default 1). A write succeeds once a quorum of
 	// them stored it.
 	Replicas int
@@ -176,7 +177,7 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 		return nil, errors.New("jetstream: open: no NATS URL")
 	}
 	opts = withDefaults(opts)
-	if !validPrefix(opts.Prefix) {
+	if !ValidPrefix(opts.Prefix) {
 		return nil, fmt.Errorf("jetstream: open: prefix %q is not 1 to 32 of [A-Za-z0-9_-]", opts.Prefix)
 	}
 	s := &Store{
@@ -187,8 +188,13 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 		checkKey: checkKey,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	nc, err := nats.Connect(opts.URLs, s.natsOptions()...)
-	if err != nil { // a bad URL or creds file; unreachable servers are retried
+	natsOpts, err := s.natsOptions()
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("jetstream: credentials: %w", err)
+	}
+	nc, err := nats.Connect(opts.URLs, natsOpts...)
+	if err != nil { // a bad URL; unreachable servers are retried
 		s.cancel()
 		return nil, fmt.Errorf("jetstream: connect: %w", err)
 	}
@@ -246,7 +252,7 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-func (s *Store) natsOptions() []nats.Option {
+func (s *Store) natsOptions() ([]nats.Option, error) {
 	maxWait := s.opts.MaxReconnectWait
 	opts := []nats.Option{
 		nats.Name("relay"),
@@ -272,10 +278,14 @@ func (s *Store) natsOptions() []nats.Option {
 			}
 		}),
 	}
-	if s.opts.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(s.opts.CredsFile))
+	if len(s.opts.Creds) > 0 {
+		creds, err := credsOption(s.opts.Creds)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, creds)
 	}
-	return opts
+	return opts, nil
 }
 
 func (s *Store) wake() {
@@ -392,7 +402,7 @@ func (s *Store) Wait(ctx context.Context) error {
 // connected to NATS; Degraded while the most recent write failed.
 func (s *Store) Health() storage.Health {
 	open := !s.closed.Load() && s.ready.Load() && s.nc.IsConnected()
-	return storage.Health{Open: open, Degraded: s.degraded.Load(), SizeBytes: s.size.Load()}
+	return storage.Health{Engine: "nats", Open: open, Degraded: s.degraded.Load(), SizeBytes: s.size.Load()}
 }
 
 // Close stops accepting calls, waits for those in progress, stops following

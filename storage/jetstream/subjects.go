@@ -125,5 +125,6 @@ func plainToken(s string) bool {
 // hashToken is the token of a binary key (an API-key or admin-token hash).
 func hashToken(b []byte) string { return hex.EncodeToString(b) }
 
-// validPrefix reports whether p can name the stream and prefix its subjects.
-func validPrefix(p string) bool { return p != "" && len(p) <= 32 && plainToken(p) }
+// ValidPrefix reports whether p can name the stream and prefix its subjects
+// (Options.Prefix).
+func ValidPrefix(p string) bool { return p != "" && len(p) <= 32 && plainToken(p) }

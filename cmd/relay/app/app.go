@@ -28,6 +28,7 @@ import (
 	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
+	"github.com/chaos-relay/relay/storage/jetstream"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -55,8 +56,8 @@ type Relay struct {
 	store  storage.Store
 	srv    *server.Server
 	log    *slog.Logger
-	failed atomic.Bool        // a store commit failed
-	stop   context.CancelFunc // stops Run after a failed commit
+	failed atomic.Pointer[error] // why the store stopped the relay
+	stop   context.CancelFunc    // stops Run once the store has failed
 	ctx    context.Context
 }
 
@@ -65,15 +66,23 @@ type Relay struct {
 // the last good file.
 var ErrCommitFailed = errors.New("app: a store commit failed")
 
+// fail stops Run for good with err, the first reason given.
+func (r *Relay) fail(err error) {
+	if r.failed.CompareAndSwap(nil, &err) {
+		r.log.Error("the store failed: shutting down", "err", err)
+		r.stop()
+	}
+}
+
 // New builds a relay. It binds the listener first, so that a port in use
 // fails before anything is written, then loads the root key, opens the
 // store and builds the server on it.
-func New(ctx context.Context, cfg Config, opts Options) (r *Relay, err error) {
+func New(ctx context.Context, cfg Config, opts Options) (_ *Relay, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	log := opts.Log
-	r = &Relay{ln: opts.Listener, log: log.With("component", "relay")}
+	r := &Relay{ln: opts.Listener, log: log.With("component", "relay")}
 	if r.ln == nil {
 		if r.ln, err = net.Listen("tcp", cfg.Addr()); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
@@ -98,7 +107,7 @@ func New(ctx context.Context, cfg Config, opts Options) (r *Relay, err error) {
 		reg = prometheus.NewRegistry()
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
-	if r.store, err = r.openStore(cfg.Store, key, reg, log.With("component", "store")); err != nil {
+	if r.store, err = r.openStore(ctx, cfg, key, reg, log.With("component", "store")); err != nil {
 		return nil, err
 	}
 	if cfg.RateLimits.Disabled {
@@ -141,19 +150,36 @@ func Platforms(cfg Config, log *slog.Logger) []channels.Platform {
 	}
 }
 
-// openStore opens the bbolt store. A failed commit may have lost pages that
-// a later fsync will not bring back (PROTOCOL §11.1): the relay then stops
-// acknowledging, closes its listeners and exits non-zero.
-func (r *Relay) openStore(cfg StoreConfig, key *seal.RootKey, reg prometheus.Registerer, log *slog.Logger) (storage.Store, error) {
-	store, err := bolt.Open(cfg.DataDir, bolt.Options{
+// openStore opens the configured store: JetStream when RELAY_NATS_URL is
+// set, bbolt otherwise.
+//
+// On bbolt a failed commit may have lost pages that a later fsync will not
+// bring back (PROTOCOL §11.1): the relay then stops acknowledging, closes
+// its listeners and exits non-zero. On JetStream a failed write is answered
+// 503 and retried by its sender; only a store that cannot come up at all
+// (a root key it was not sealed with, found once NATS is reachable) stops
+// the relay.
+func (r *Relay) openStore(ctx context.Context, cfg Config, key *seal.RootKey, reg prometheus.Registerer, log *slog.Logger) (storage.Store, error) {
+	if cfg.Store.NATS.Enabled() {
+		store, err := jetstream.Open(ctx, jetStreamOptions(cfg, key, log, r.appended))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		go func() {
+			if err := store.Wait(r.ctx); err != nil && r.ctx.Err() == nil {
+				r.fail(err)
+			}
+		}()
+		return store, nil
+	}
+	store, err := bolt.Open(cfg.Store.DataDir, bolt.Options{
 		RootKey:      key,
-		BatchMaxSize: cfg.BatchMaxSize,
+		BatchMaxSize: cfg.Store.BatchMaxSize,
 		Registry:     reg,
 		OnAppend:     r.appended,
 		OnCommit: func(c storage.Commit) {
-			if c.Err != nil && !r.failed.Swap(true) {
-				log.Error("store commit failed: shutting down", "err", c.Err)
-				r.stop()
+			if c.Err != nil {
+				r.fail(fmt.Errorf("%w: %w", ErrCommitFailed, c.Err))
 			}
 		},
 	})
@@ -163,12 +189,52 @@ func (r *Relay) openStore(cfg StoreConfig, key *seal.RootKey, reg prometheus.Reg
 	return store, nil
 }
 
+// jetStreamOptions configures the JetStream store from the relay's
+// settings. A record holds at most one request body and its metadata, so
+// the largest record is the body limit plus 16 KiB; dedupe keys live as
+// long as the longest retention a message can have.
+func jetStreamOptions(cfg Config, key *seal.RootKey, log *slog.Logger, onAppend func(string)) jetstream.Options {
+	n := cfg.Store.NATS
+	return jetstream.Options{
+		URLs:           n.URL,
+		Creds:          []byte(n.Creds),
+		Replicas:       n.Replicas,
+		Prefix:         n.Prefix,
+		RootKey:        key,
+		Logger:         log,
+		OnAppend:       onAppend,
+		DedupeWindow:   max(cfg.Retention, cfg.MaxRetention),
+		MaxRecordBytes: int(cfg.MaxBodyBytes) + 16<<10,
+	}
+}
+
+// openWait bounds how long OpenStore waits for JetStream to be ready.
+const openWait = 2 * time.Minute
+
 // OpenStore opens the configured store on its own, for the commands that
-// work on the store without serving (export, import).
-func OpenStore(cfg Config, log *slog.Logger) (storage.Store, error) {
+// work on the store without serving (export, import). On JetStream it
+// waits until the store is ready, for at most openWait.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (storage.Store, error) {
 	key, err := loadRootKey(cfg.Store, log.With("component", "crypto"))
 	if err != nil {
 		return nil, fmt.Errorf("root key: %w", err)
+	}
+	if cfg.Store.NATS.Enabled() {
+		ctx, cancel := context.WithTimeout(ctx, openWait)
+		defer cancel()
+		store, err := jetstream.Open(ctx, jetStreamOptions(cfg, key, log.With("component", "store"), nil))
+		if err == nil {
+			if err = store.Wait(ctx); err != nil {
+				_ = store.Close()
+			}
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("NATS at %s did not answer within %s", RedactURLs(cfg.Store.NATS.URL), openWait)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return store, nil
 	}
 	store, err := bolt.Open(cfg.Store.DataDir, bolt.Options{RootKey: key, BatchMaxSize: cfg.Store.BatchMaxSize})
 	if errors.Is(err, bbolt.ErrTimeout) {
@@ -180,11 +246,18 @@ func OpenStore(cfg Config, log *slog.Logger) (storage.Store, error) {
 	return store, nil
 }
 
+// ErrNoSharedKey: a relay on NATS was given no RELAY_ROOT_KEY. Every node
+// must seal with the same key, so none is generated beside one node's data.
+var ErrNoSharedKey = errors.New("RELAY_NATS_URL is set, so RELAY_ROOT_KEY must be too: every node of the relay seals with the same key, and none is generated")
+
 // loadRootKey reads RELAY_ROOT_KEY, or the key file beside the data,
 // creating it on first start (PROTOCOL §11.3).
 func loadRootKey(cfg StoreConfig, log *slog.Logger) (*seal.RootKey, error) {
 	if cfg.RootKey != "" {
 		return seal.ParseRootKey(cfg.RootKey)
+	}
+	if cfg.NATS.Enabled() {
+		return nil, ErrNoSharedKey
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
@@ -206,9 +279,9 @@ func (r *Relay) Handler() http.Handler { return r.srv.Handler() }
 // Store is the relay's store (tests set up records through it).
 func (r *Relay) Store() storage.Store { return r.store }
 
-// Run serves until ctx is done or a store commit fails, shuts down
-// gracefully and closes the store. It returns ErrCommitFailed after a
-// failed commit.
+// Run serves until ctx is done or the store fails, shuts down gracefully
+// and closes the store. It returns the store's failure: one wrapping
+// ErrCommitFailed after a failed bbolt commit.
 func (r *Relay) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -219,8 +292,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.log.Error("close store", "err", cerr)
 		err = errors.Join(err, cerr)
 	}
-	if r.failed.Load() {
-		return ErrCommitFailed
+	if failed := r.failed.Load(); failed != nil {
+		return *failed
 	}
 	return err
 }

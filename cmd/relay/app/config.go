@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
@@ -11,6 +12,7 @@ import (
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
 	"github.com/chaos-relay/relay/storage/bolt"
+	"github.com/chaos-relay/relay/storage/jetstream"
 )
 
 // Config is the relay process's configuration: every RELAY_ setting
@@ -28,12 +30,52 @@ type Config struct {
 	Log        LogConfig
 }
 
-// StoreConfig says where the relay keeps its records and with which key.
+// StoreConfig says where the relay keeps its records and with which key:
+// in bbolt under DataDir, or in NATS JetStream when NATS.URL is set.
 type StoreConfig struct {
 	DataDir      string // directory of relay.db and, without RootKey, root.key
-	RootKey      string `secret:"true"` // base64; "" = <DataDir>/root.key
+	RootKey      string `secret:"true"` // base64; "" = <DataDir>/root.key (bbolt only)
 	NewRootKey   string `secret:"true"` // read only by rotate-root-key
 	BatchMaxSize int    // most writes per bbolt group commit
+	NATS         NATSConfig
+}
+
+// NATSConfig selects the JetStream store (storage/jetstream).
+type NATSConfig struct {
+	URL      string // comma-separated nats:// or tls:// URLs; "" = bbolt
+	Creds    string `secret:"true"` // contents of a NATS .creds file (JWT and seed); optional
+	Replicas int    // of every stream and bucket: 1, or 3 on a three-server cluster
+	Prefix   string // names of the streams and buckets
+}
+
+// Enabled reports whether the relay stores its records in JetStream.
+func (c NATSConfig) Enabled() bool { return c.URL != "" }
+
+// validate checks the NATS settings.
+func (c NATSConfig) validate() error {
+	var errs []error
+	if c.Creds != "" {
+		if err := jetstream.CheckCreds([]byte(c.Creds)); err != nil {
+			errs = append(errs, fmt.Errorf("RELAY_NATS_CREDS: %w", err))
+		}
+	}
+	if !c.Enabled() {
+		return errors.Join(errs...)
+	}
+	for u := range strings.SplitSeq(c.URL, ",") {
+		if p, err := url.Parse(strings.TrimSpace(u)); err != nil || p.Host == "" ||
+			p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss" {
+			errs = append(errs, errors.New("RELAY_NATS_URL: want comma-separated nats:// or tls:// URLs"))
+			break
+		}
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, errors.New("RELAY_NATS_REPLICAS: must be 1 to 5"))
+	}
+	if !jetstream.ValidPrefix(c.Prefix) {
+		errs = append(errs, errors.New("RELAY_NATS_PREFIX: must be 1 to 32 of A-Z, a-z, 0-9, _ and -"))
+	}
+	return errors.Join(errs...)
 }
 
 // LogConfig is the process's logging (PROTOCOL §10.4).
@@ -51,11 +93,12 @@ func DefaultConfig() Config {
 	return Config{
 		Config:     server.DefaultConfig(),
 		RateLimits: ratelimit.DefaultConfig(),
-		Store:      StoreConfig{DataDir: DefaultDataDir, BatchMaxSize: bolt.DefaultBatchMaxSize},
-		Telegram:   telegram.Config{APIURL: telegram.DefaultAPIURL},
-		Discord:    discord.Config{APIURL: discord.DefaultAPIURL, Gateway: true},
-		Email:      email.Config{APIURL: email.DefaultAPIURL},
-		Log:        LogConfig{Level: "info", Format: "text"},
+		Store: StoreConfig{DataDir: DefaultDataDir, BatchMaxSize: bolt.DefaultBatchMaxSize,
+			NATS: NATSConfig{Replicas: 1, Prefix: jetstream.DefaultPrefix}},
+		Telegram: telegram.Config{APIURL: telegram.DefaultAPIURL},
+		Discord:  discord.Config{APIURL: discord.DefaultAPIURL, Gateway: true},
+		Email:    email.Config{APIURL: email.DefaultAPIURL},
+		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -68,6 +111,7 @@ func (c Config) Validate() error {
 	if c.Store.BatchMaxSize <= 0 {
 		errs = append(errs, errors.New("RELAY_STORE_BATCH_MAX_SIZE: must be positive"))
 	}
+	errs = append(errs, c.Store.NATS.validate())
 	for name, v := range map[string]string{"RELAY_TELEGRAM_API_URL": c.Telegram.APIURL, "RELAY_DISCORD_API_URL": c.Discord.APIURL,
 		"RELAY_RESEND_API_URL": c.Email.APIURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
@@ -83,4 +127,19 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("RELAY_LOG_FORMAT: must be text or json"))
 	}
 	return errors.Join(errs...)
+}
+
+// RedactURLs hides the passwords of comma-separated URLs, for logs and
+// --config-dump.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil { // it may hold a password all the same
+			parts[i] = "[unparsable]"
+			continue
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
 }
