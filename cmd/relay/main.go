@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/cmd/relay/app"
-	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -89,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "rotate-root-key":
-		return rotateRootKey(cfg, log.With("component", "crypto"), stdout)
+		return rotateRootKey(ctx, cfg, log.With("component", "crypto"), stdout)
 	case "export":
 		return exportStore(ctx, cfg, relayURL, log.With("component", "export"), stdout)
 	case "import":
@@ -129,15 +128,18 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger) int {
 // rotateRootKey re-wraps every data key under a new root key. With a key
 // file, the new key is written to root.key.new before the store changes and
 // renamed over root.key after, so a crash never leaves the new key nowhere.
-func rotateRootKey(cfg app.Config, log *slog.Logger, stdout io.Writer) int {
+func rotateRootKey(ctx context.Context, cfg app.Config, log *slog.Logger, stdout io.Writer) int {
 	var (
 		old *seal.RootKey
 		err error
 	)
 	path := filepath.Join(cfg.Store.DataDir, "root.key")
-	if cfg.Store.RootKey != "" {
+	switch {
+	case cfg.Store.RootKey != "":
 		old, err = seal.ParseRootKey(cfg.Store.RootKey)
-	} else {
+	case cfg.Store.NATS.Enabled():
+		err = app.ErrNoSharedKey
+	default:
 		var raw []byte
 		if raw, err = os.ReadFile(path); err == nil {
 			old, err = seal.ParseRootKey(string(raw))
@@ -159,7 +161,7 @@ func rotateRootKey(cfg app.Config, log *slog.Logger, stdout io.Writer) int {
 		}
 	}
 	start := time.Now()
-	n, err := bolt.RotateRootKey(cfg.Store.DataDir, old, next)
+	n, err := app.RotateRootKey(ctx, cfg, log, old, next)
 	if err != nil {
 		log.Error("rotate", "err", err)
 		return 1

@@ -270,6 +270,17 @@ func loadRootKey(cfg StoreConfig, log *slog.Logger) (*seal.RootKey, error) {
 	return key, err
 }
 
+// RotateRootKey re-wraps every sealed value of the configured store from
+// root key old to next (relay rotate-root-key; every relay process
+// stopped) and returns how many it re-wrapped. On NATS it waits for the
+// store as long as ctx lets it, logging its retries to log.
+func RotateRootKey(ctx context.Context, cfg Config, log *slog.Logger, old, next *seal.RootKey) (int, error) {
+	if cfg.Store.NATS.Enabled() {
+		return jetstream.RotateRootKey(ctx, jetStreamOptions(cfg, nil, log, nil), old, next)
+	}
+	return bolt.RotateRootKey(cfg.Store.DataDir, old, next)
+}
+
 // Addr is the address the relay listens on.
 func (r *Relay) Addr() net.Addr { return r.ln.Addr() }
 
