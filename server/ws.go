@@ -47,7 +47,7 @@ func (s *Server) ws(c *echo.Context) error {
 		}
 		cursor = t
 	}
-	s.hub.Serve(c.Response(), r, user, cursor)
+	s.hub.Serve(c.Response(), r, user, cursor, s.clientInfo(r))
 	return nil
 }
 
