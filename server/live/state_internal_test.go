@@ -150,3 +150,16 @@ func TestLagIsSampledPastReplay(t *testing.T) {
 	}
 	t.Fatal("relay_websocket_lag_messages not registered")
 }
+
+// BenchmarkWriteLogAdd is the cost a page write pays for the timeline's
+// record, on the delivery path: with -cpu 2, writers on both cores.
+func BenchmarkWriteLogAdd(b *testing.B) {
+	l := &writeLog{}
+	id := &identity{userID: "u"}
+	at := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.add(id, at, at, time.Now())
+		}
+	})
+}

@@ -8,7 +8,8 @@ import (
 
 // writeLogSize is how many page writes the hub remembers for the admin's
 // message timeline: with a user's two sockets in live delivery (a page per
-// message), the writes of the last 16,000 messages or so. 40 bytes a slot.
+// message), the writes of the last 16,000 messages or so. A slot is a cache
+// line (64 bytes): 2 MiB in all.
 const writeLogSize = 1 << 15
 
 // writeLog remembers which socket wrote which range of a user's messages
@@ -25,6 +26,7 @@ const writeLogSize = 1 << 15
 // best effort.
 type writeLog struct {
 	next  atomic.Uint64
+	_     [56]byte // slots start on a cache line (the log is allocated page-aligned)
 	slots [writeLogSize]writeSlot
 }
 
@@ -33,6 +35,7 @@ type writeSlot struct {
 	id       atomic.Pointer[identity]
 	from, to atomic.Int64 // the socket's cursor before and after, Unix ns
 	at       atomic.Int64 // when the page was written, Unix ns
+	_        [24]byte     // a slot per cache line: writers on other cores fill the neighbours
 }
 
 // add records that the socket id wrote the messages after from up to and
