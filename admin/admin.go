@@ -33,7 +33,10 @@
 // the part that differs, the whole id as the title). Message content is
 // shown as a 100-character preview in every admin view (§11.6). The retry
 // route answers 200 {"ok":true,"retried":"<id>"}, 404 "Delivery not found"
-// or 409 "Only failed deliveries can be retried". Bad list parameters are
+// or 409 "Only failed deliveries can be retried". The operator views
+// (ops.go) answer 404 "Message not found" for an unknown message timeline
+// and 404 "Channel not found" for the retry of an unknown channel's
+// deliveries. Bad list parameters are
 // 400 "Invalid limit parameter", "Invalid cursor parameter", "Invalid status
 // parameter" or "Invalid prefix parameter"; an unknown bucket is 404 "Prefix
 // not found". The CSRF check accepts "Origin: null" with Sec-Fetch-Site:

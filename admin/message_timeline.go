@@ -57,8 +57,18 @@ type ingestJSON struct {
 }
 
 type socketWriteJSON struct {
-	At         string         `json:"at"`
-	Connection connectionJSON `json:"connection"`
+	At         string        `json:"at"`
+	Connection writeConnJSON `json:"connection"`
+}
+
+// writeConnJSON is the socket a message was written to, as it opened
+// (/admin/connections has its state now).
+type writeConnJSON struct {
+	ID          uint64 `json:"id"`
+	Node        string `json:"node"`
+	RemoteAddr  string `json:"remoteAddr"`
+	UserAgent   string `json:"userAgent"`
+	ConnectedAt string `json:"connectedAt"`
 }
 
 type fetchJSON struct {
@@ -104,7 +114,8 @@ func (h *Handler) messageTimeline(c *echo.Context) error {
 			LatencyMs: float64(tr.Stored.Sub(tr.Received).Microseconds()) / 1000}
 	}
 	for _, w := range tr.Writes {
-		out.Writes = append(out.Writes, socketWriteJSON{At: formatTime(w.At), Connection: connectionEntry(w.Conn)})
+		out.Writes = append(out.Writes, socketWriteJSON{At: formatTime(w.At), Connection: writeConnJSON{ID: w.Conn.ID,
+			Node: w.Conn.Node, RemoteAddr: w.Conn.RemoteAddr, UserAgent: w.Conn.UserAgent, ConnectedAt: formatTime(w.Conn.ConnectedAt)}})
 	}
 	for _, f := range tr.Fetches {
 		out.Fetches = append(out.Fetches, fetchJSON{At: formatTime(f.At), Node: f.Node, RemoteAddr: f.RemoteAddr, UserAgent: f.UserAgent})

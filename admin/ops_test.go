@@ -136,7 +136,7 @@ func TestMessageTimeline(t *testing.T) {
 	contains(t, "head", body, `{"id":"`+m.ID+`","userId":"`+userA+`","channelType":"telegram","channelId":"`+tgID+`","from":"alice","content":"hello",`+
 		`"timestamp":"2026-11-23T10:00:00.000Z","size":35,"providerId":{"name":"updateId","value":"5001"},`+
 		`"ingest":{"received":"2026-11-23T09:59:59.997Z","stored":"2026-11-23T10:00:00.000Z","latencyMs":3},`)
-	contains(t, "writes", body, `"writes":[{"at":"2026-11-23T10:00:00.001Z","connection":{"id":8,"userId":"`+userA+`","node":"","remoteAddr":"192.0.2.7",`)
+	contains(t, "writes", body, `"writes":[{"at":"2026-11-23T10:00:00.001Z","connection":{"id":8,"node":"","remoteAddr":"192.0.2.7","userAgent":"","connectedAt":"2026-11-23T09:59:00.000Z"}}]`)
 	contains(t, "fetches", body, `"fetches":[{"at":"2026-11-23T10:00:01.000Z","node":"","remoteAddr":"203.0.113.9","userAgent":"curl/8"}]`)
 	equal(t, "one reply", len(got.Replies), 1)
 	r := got.Replies[0]
