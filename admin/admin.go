@@ -133,6 +133,7 @@ const (
 	msgNotRetryable     = "Only failed deliveries can be retried"
 	msgMessageNotFound  = "Message not found"
 	msgChannelNotFound  = "Channel not found"
+	msgTooManyUsers     = "Too many userId parameters"
 )
 
 // Handler serves the /admin routes.

@@ -41,19 +41,37 @@ type connectionsJSON struct {
 	Pollers     []pollerJSON     `json:"pollers"`
 }
 
+// maxConnectionUsers bounds the sessions one /admin/connections request
+// names (the dashboard asks for the sessions of its page).
+const maxConnectionUsers = 200
+
 // connections is GET /admin/connections?userId=, this relay's addition to
 // PROTOCOL §9: every WebSocket open now or closed within the last hour,
-// newest first, and every session that polls, newest poll first; of one
-// session with userId. The records are in memory: an unknown userId gives
-// empty lists, not a 404.
+// newest first, and every session that polls, newest poll first; with
+// userId (repeated for several, at most maxConnectionUsers), of those
+// sessions only. The records are in memory: an unknown userId gives empty
+// lists, not a 404.
 func (h *Handler) connections(c *echo.Context) error {
-	user := c.QueryParam("userId")
-	out := connectionsJSON{Connections: []connectionJSON{}, Pollers: []pollerJSON{}}
-	for _, cn := range h.relay.Connections(user) {
-		out.Connections = append(out.Connections, connectionEntry(cn))
+	users := c.QueryParams()["userId"]
+	if len(users) == 0 {
+		users = []string{""} // every session
 	}
-	for _, p := range h.relay.Pollers(user) {
-		out.Pollers = append(out.Pollers, pollerEntry(p))
+	if len(users) > maxConnectionUsers {
+		return httpError(http.StatusBadRequest, msgTooManyUsers)
+	}
+	out := connectionsJSON{Connections: []connectionJSON{}, Pollers: []pollerJSON{}}
+	seen := map[string]bool{}
+	for _, user := range users {
+		if seen[user] {
+			continue
+		}
+		seen[user] = true
+		for _, cn := range h.relay.Connections(user) {
+			out.Connections = append(out.Connections, connectionEntry(cn))
+		}
+		for _, p := range h.relay.Pollers(user) {
+			out.Pollers = append(out.Pollers, pollerEntry(p))
+		}
 	}
 	return writeJSON(c, http.StatusOK, out)
 }

@@ -84,11 +84,10 @@ func (h *Handler) dashboard(c *echo.Context) error {
 		StorageOK:     st.Status == "ok",
 		UptimeMinutes: st.Uptime / 60,
 	}
-	conns := h.connLines()
 	now := h.now()
 	for _, s := range st.Sessions[:min(len(st.Sessions), sessionsPerPage)] {
 		card := sessionCard(s, now)
-		card.Conns = conns[s.UserID]
+		card.Conns = h.connLines(s.UserID)
 		v.Sessions = append(v.Sessions, card)
 	}
 	v.SessionsInfo = rangeInfo(len(v.Sessions), st.SessionCount, "session")

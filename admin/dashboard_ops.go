@@ -35,14 +35,14 @@ type connLine struct {
 	Title string
 }
 
-// connLines are the lines of every session's sockets and polling, by user.
-func (h *Handler) connLines() map[string][]connLine {
-	out := map[string][]connLine{}
-	for _, cn := range h.relay.Connections("") {
-		out[cn.UserID] = append(out[cn.UserID], connectionLine(connectionEntry(cn)))
+// connLines are the lines of a session's sockets and polling.
+func (h *Handler) connLines(userID string) []connLine {
+	var out []connLine
+	for _, cn := range h.relay.Connections(userID) {
+		out = append(out, connectionLine(connectionEntry(cn)))
 	}
-	for _, p := range h.relay.Pollers("") {
-		out[p.UserID] = append(out[p.UserID], pollerLine(pollerEntry(p)))
+	for _, p := range h.relay.Pollers(userID) {
+		out = append(out, pollerLine(pollerEntry(p)))
 	}
 	return out
 }

@@ -52,6 +52,11 @@ func TestConnectionsRoute(t *testing.T) {
 	equal(t, "every socket", len(all.Connections), 3)
 	equal(t, "replaying", all.Connections[2].Replaying, true)
 	equal(t, "unknown user", v.as(token, "GET", "/admin/connections?userId=nobody", "").Body.String(), `{"connections":[],"pollers":[]}`)
+	var two connectionsJSON
+	decode(t, v.as(token, "GET", "/admin/connections?userId="+userB+"&userId="+userA+"&userId="+userB, ""), &two)
+	equal(t, "two sessions, each once", len(two.Connections), 3)
+	equal(t, "in the order asked", two.Connections[0].UserID, userB)
+	wantError(t, v.as(token, "GET", "/admin/connections?"+strings.Repeat("userId=x&", maxConnectionUsers+1), ""), http.StatusBadRequest, "Too many userId parameters")
 }
 
 // TestDashboardShowsSocketsPollingAndLastMessages: each session card lists

@@ -90,11 +90,15 @@ func (p *Polls) evict() {
 func (p *Polls) Pollers(userID string) []Poller {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []Poller
-	for id, pl := range p.pollers {
-		if userID == "" || id == userID {
-			out = append(out, *pl)
+	if userID != "" {
+		if pl := p.pollers[userID]; pl != nil {
+			return []Poller{*pl}
 		}
+		return nil
+	}
+	out := make([]Poller, 0, len(p.pollers))
+	for _, pl := range p.pollers {
+		out = append(out, *pl)
 	}
 	slices.SortFunc(out, func(a, b Poller) int { return b.LastPoll.Compare(a.LastPoll) })
 	return out

@@ -155,15 +155,20 @@ func (h *Hub) Connections(userID string) []ConnState {
 		out = append(out, c.state())
 	}
 	now := h.now()
+	keep := func(list []ConnState) {
+		for _, st := range list {
+			if now.Sub(st.ClosedAt) <= closedKeep {
+				out = append(out, st)
+			}
+		}
+	}
 	cc := &h.closedConns
 	cc.mu.Lock()
-	for u, list := range cc.byUser {
-		if userID == "" || u == userID {
-			for _, st := range list {
-				if now.Sub(st.ClosedAt) <= closedKeep {
-					out = append(out, st)
-				}
-			}
+	if userID != "" {
+		keep(cc.byUser[userID])
+	} else {
+		for _, list := range cc.byUser {
+			keep(list)
 		}
 	}
 	cc.mu.Unlock()

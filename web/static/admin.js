@@ -150,6 +150,7 @@
     deliveries: [],
     deliveryCursor: '',
     conns: new Map(), // userId → lines of its sockets and polling (/admin/connections)
+    connSeq: 0,
     deadSeq: 0,
     deadLetters: [],
     deadCursor: '',
@@ -247,6 +248,14 @@
   // The filter searches the loaded window of up to 200 sessions; Prev and
   // Next move through its pages and then on to the neighbouring windows, so
   // the server never scans all sessions for one request.
+  // visibleSessions are the sessions of the current page.
+  function visibleSessions() {
+    const list = filteredSessions();
+    const pages = Math.max(1, Math.ceil(list.length / SESSIONS_PER_PAGE));
+    const page = Math.max(0, Math.min(state.sessionPage, pages - 1));
+    return list.slice(page * SESSIONS_PER_PAGE, (page + 1) * SESSIONS_PER_PAGE);
+  }
+
   function renderSessions() {
     const q = state.sessionFilter.trim();
     const list = filteredSessions();
@@ -254,6 +263,7 @@
     state.sessionPage = Math.max(0, Math.min(state.sessionPage, pages - 1));
     const start = state.sessionPage * SESSIONS_PER_PAGE;
     const page = list.slice(start, start + SESSIONS_PER_PAGE);
+    if (page.some((s) => !state.conns.has(s.userId))) refreshConnections().catch(connError);
     $('sessions').replaceChildren(
       ...(page.length ? page.map(sessionEl) : [el('p', 'empty', q ? 'No matching sessions' : 'No sessions')]),
     );
@@ -373,7 +383,7 @@
 
   async function refreshAll() {
     try {
-      await Promise.all([refreshStatus(), loadDeliveries(false), refreshConnections(), refreshCharts(), loadDeadLetters(false)]);
+      await Promise.all([refreshStatus().then(refreshConnections), loadDeliveries(false), refreshCharts(), loadDeadLetters(false)]);
     } catch (e) {
       if (!(e instanceof Unauthorized)) $('refresh-state').textContent = 'Refresh failed: ' + e.message;
     }
@@ -648,15 +658,17 @@
     return ul;
   }
 
+  // refreshConnections reads the sockets and polling of the sessions on the
+  // page (a page of sessions, not every socket of the relay).
   async function refreshConnections() {
-    const body = await api('GET', '/admin/connections');
-    const conns = new Map();
-    const add = (user, line) => {
-      if (!conns.has(user)) conns.set(user, []);
-      conns.get(user).push(line);
-    };
-    for (const c of body.connections) add(c.userId, connectionLine(c));
-    for (const p of body.pollers) add(p.userId, pollerLine(p));
+    const seq = ++state.connSeq;
+    const users = visibleSessions().map((s) => s.userId);
+    if (!users.length) return;
+    const body = await api('GET', '/admin/connections?' + new URLSearchParams(users.map((u) => ['userId', u])));
+    if (seq !== state.connSeq) return;
+    const conns = new Map(users.map((u) => [u, []]));
+    for (const c of body.connections) conns.get(c.userId)?.push(connectionLine(c));
+    for (const p of body.pollers) conns.get(p.userId)?.push(pollerLine(p));
     state.conns = conns;
     renderSessions();
   }
@@ -678,6 +690,10 @@
         }
       }
     }
+  }
+
+  function connError(e) {
+    if (!(e instanceof Unauthorized)) $('refresh-state').textContent = 'Refresh failed: ' + e.message;
   }
 
   function showWindow(name) {
