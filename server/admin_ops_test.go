@@ -232,7 +232,6 @@ func TestOperatorViewsThroughTheRelay(t *testing.T) {
 			}
 		}
 	}
-	adminGet(t, r, admin, "/admin/charts", &charts)
 	sum := func(chart, series string) float64 {
 		for _, ch := range charts.Windows[0].Charts {
 			for _, s := range ch.Series {
@@ -251,9 +250,11 @@ func TestOperatorViewsThroughTheRelay(t *testing.T) {
 		t.Fatalf("no series %s %s", chart, series)
 		return 0
 	}
-	if in, out, failures := sum("traffic", "in"), sum("traffic", "out"), sum("failures", "failures"); in != 1 || out != 3 || failures != 3 {
-		t.Fatalf("charts: %v in, %v out, %v failures; want 1, 3, 3", in, out, failures)
-	}
+	// (An outcome is counted just after its record commits.)
+	waitFor(t, "1 message in, 3 replies out and 3 failed attempts in the charts", func() bool {
+		adminGet(t, r, admin, "/admin/charts", &charts)
+		return sum("traffic", "in") == 1 && sum("traffic", "out") == 3 && sum("failures", "failures") == 3
+	})
 
 	// The gauges in /metrics, behind the metrics token when one is set.
 	line := `relay_channel_last_inbound_timestamp_seconds{channel_id="` + reg.ChannelID + `"}`

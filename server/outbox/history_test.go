@@ -66,6 +66,12 @@ func TestAttemptsAreRecorded(t *testing.T) {
 			t.Errorf("attempt %d: next attempt %v", i, h[i].NextAttemptAt)
 		}
 	}
+	// An outcome is counted after its record commits.
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(outcomes) == 3
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if want := []string{"telegram:retry", "telegram:failed", "telegram:sent"}; len(outcomes) != 3 ||
