@@ -31,10 +31,12 @@ type Conn struct {
 
 	// cursor is the timestamp of the last message sent; owned by the writer.
 	cursor time.Time
-	// shown is cursor for the admin (Unix ns), and id what the admin's
-	// records keep of the socket (state.go).
-	shown atomic.Int64
-	id    *identity
+	// shown is cursor for the admin (Unix ms: a since far in the past fits),
+	// id what the admin's records keep of the socket (state.go), retired
+	// whether they have its final state.
+	shown   atomic.Int64
+	id      *identity
+	retired atomic.Bool
 
 	mu      sync.Mutex
 	running bool         // a writer goroutine exists
@@ -230,7 +232,7 @@ func (c *Conn) writePage(msgs []storage.Message) bool {
 		if c.caught.Load() {
 			c.unread.Add(-int64(n))
 		}
-		c.shown.Store(c.cursor.UnixNano())
+		c.shown.Store(c.cursor.UnixMilli())
 		if c.id != nil {
 			c.h.writes.add(c.id, from, c.cursor, time.Now())
 		}

@@ -145,7 +145,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, c
 	}
 	c := &Conn{h: h, ws: ws, br: hj.br, conn: hj.conn, user: user, cursor: cursor, seq: seq,
 		id: &identity{seq: seq, userID: user.ID, node: h.node, client: client, connectedAt: h.now().UTC()}}
-	c.shown.Store(cursor.UnixNano())
+	c.shown.Store(cursor.UnixMilli())
 	evicted, ok := h.add(c)
 	if !ok {
 		c.close(CloseGoingAway, ReasonShutdown)

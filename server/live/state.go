@@ -68,7 +68,7 @@ type closedConns struct {
 // state is c's record now. c.mu must not be held.
 func (c *Conn) state() ConnState {
 	id := c.id
-	st := ConnState{ID: c.seq, UserID: c.user.ID, Cursor: time.Unix(0, c.shown.Load()).UTC(),
+	st := ConnState{ID: c.seq, UserID: c.user.ID, Cursor: time.UnixMilli(c.shown.Load()).UTC(),
 		Lag: c.unread.Load(), Replaying: !c.caught.Load()}
 	if id != nil {
 		st.Node, st.RemoteAddr, st.UserAgent, st.ConnectedAt = id.node, id.client.RemoteAddr, id.client.UserAgent, id.connectedAt
@@ -84,9 +84,9 @@ func (c *Conn) state() ConnState {
 	return st
 }
 
-// retire keeps the record of a socket that has been unregistered.
+// retire keeps the record of a socket that has been unregistered (once).
 func (h *Hub) retire(c *Conn) {
-	if c.id == nil {
+	if c.id == nil || !c.retired.CompareAndSwap(false, true) {
 		return
 	}
 	st := c.state()

@@ -29,7 +29,7 @@ func TestConnectionsKeepClosedSocketsForAnHour(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	h.now = func() time.Time { return now }
 	open := testConn(h, "u", 1)
-	open.shown.Store(now.Add(-time.Second).UnixNano())
+	open.shown.Store(now.Add(-time.Second).UnixMilli())
 	open.caught.Store(true)
 	open.unread.Store(3)
 	gone := testConn(h, "u", 2)
@@ -37,6 +37,7 @@ func TestConnectionsKeepClosedSocketsForAnHour(t *testing.T) {
 	gone.closed(1001, "Server shutting down", "relay")
 	gone.mu.Unlock()
 	h.remove(gone)
+	h.remove(gone) // idempotent
 	testConn(h, "v", 3)
 
 	got := h.Connections("u")

@@ -33,7 +33,7 @@ type writeLog struct {
 type writeSlot struct {
 	gen      atomic.Uint64 // 2n+1 while record n is written, 2n+2 once it is
 	id       atomic.Pointer[identity]
-	from, to atomic.Int64 // the socket's cursor before and after, Unix ns
+	from, to atomic.Int64 // the socket's cursor before and after, Unix ms (exact: timestamps are ms)
 	at       atomic.Int64 // when the page was written, Unix ns
 	_        [24]byte     // a slot per cache line: writers on other cores fill the neighbours
 }
@@ -45,8 +45,8 @@ func (l *writeLog) add(id *identity, from, to, at time.Time) {
 	s := &l.slots[n%writeLogSize]
 	s.gen.Store(2*n + 1)
 	s.id.Store(id)
-	s.from.Store(from.UnixNano())
-	s.to.Store(to.UnixNano())
+	s.from.Store(from.UnixMilli())
+	s.to.Store(to.UnixMilli())
 	s.at.Store(at.UnixNano())
 	s.gen.Store(2*n + 2)
 }
@@ -61,7 +61,7 @@ type Write struct {
 // hub still remembers, oldest first: every socket the message was written
 // to, and when.
 func (h *Hub) Writes(userID string, ts time.Time) []Write {
-	t := ts.UnixNano()
+	t := ts.UnixMilli()
 	var out []Write
 	for i := range h.writes.slots {
 		s := &h.writes.slots[i]
