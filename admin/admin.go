@@ -18,6 +18,11 @@
 //	POST   /admin/deliveries/:responseId/retry   delivery_retry.go (an addition to §9)
 //	GET    /admin/kv?prefix=&limit=              kv_browse.go
 //	GET    /admin/kv/prefixes                    kv_prefixes.go
+//	GET    /admin/connections?userId=            connections.go (an addition)
+//	GET    /admin/messages/:id                   message_timeline.go (an addition)
+//	GET    /admin/dead-letters                   dead_letters.go (channelType, channelId, error, limit, cursor; an addition)
+//	POST   /admin/channels/:channelId/retry      channel_retry.go (an addition)
+//	GET    /admin/charts                         charts.go (an addition)
 //	GET    /admin/static/*                       static.go: web/static, no session needed
 //
 // Where PROTOCOL leaves a choice, this package decides as follows. Channel
@@ -28,7 +33,10 @@
 // the part that differs, the whole id as the title). Message content is
 // shown as a 100-character preview in every admin view (§11.6). The retry
 // route answers 200 {"ok":true,"retried":"<id>"}, 404 "Delivery not found"
-// or 409 "Only failed deliveries can be retried". Bad list parameters are
+// or 409 "Only failed deliveries can be retried". The operator views
+// (ops.go) answer 404 "Message not found" for an unknown message timeline
+// and 404 "Channel not found" for the retry of an unknown channel's
+// deliveries. Bad list parameters are
 // 400 "Invalid limit parameter", "Invalid cursor parameter", "Invalid status
 // parameter" or "Invalid prefix parameter"; an unknown bucket is 404 "Prefix
 // not found". The CSRF check accepts "Origin: null" with Sec-Fetch-Site:
@@ -49,6 +57,8 @@ import (
 
 // Relay is what the admin needs from the running relay besides the store.
 type Relay interface {
+	Operations // the operator views (ops.go)
+
 	// Version is the relay's version string.
 	Version() string
 	// Uptime is how long the relay has been running.
@@ -121,6 +131,9 @@ const (
 	msgPrefixNotFound   = "Prefix not found"
 	msgDeliveryNotFound = "Delivery not found"
 	msgNotRetryable     = "Only failed deliveries can be retried"
+	msgMessageNotFound  = "Message not found"
+	msgChannelNotFound  = "Channel not found"
+	msgTooManyUsers     = "Too many userId parameters"
 )
 
 // Handler serves the /admin routes.
@@ -155,8 +168,8 @@ func New(cfg Config, store storage.Store, relay Relay, log *slog.Logger) *Handle
 	return &Handler{key: cfg.Key, now: cfg.Now, store: store, relay: relay, log: log, pages: p}
 }
 
-// Register adds every /admin route of PROTOCOL §9 to e, plus
-// POST /admin/deliveries/:responseId/retry and the static assets under
+// Register adds every /admin route of PROTOCOL §9 to e, plus this relay's
+// additions (the retries, the operator views) and the static assets under
 // /admin/static/. Every answer carries Cache-Control: no-store; POST and
 // DELETE routes are guarded against cross-site requests.
 func (h *Handler) Register(e *echo.Echo) {
@@ -176,5 +189,10 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/admin/kv", h.kvBrowse, hdr, auth)
 	e.GET("/admin/kv/prefixes", h.kvPrefixes, hdr, auth)
 	e.GET("/admin/export", h.export, hdr, auth)
+	e.GET("/admin/connections", h.connections, hdr, auth)
+	e.GET("/admin/messages/:id", h.messageTimeline, hdr, auth)
+	e.GET("/admin/dead-letters", h.deadLetters, hdr, auth)
+	e.POST("/admin/channels/:channelId/retry", h.retryChannel, hdr, csrf, auth)
+	e.GET("/admin/charts", h.charts, hdr, auth)
 	e.GET("/admin/static/*", h.static, hdr)
 }

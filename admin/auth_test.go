@@ -52,6 +52,11 @@ func TestUnauthenticated(t *testing.T) {
 			{"POST", "/admin/deliveries/x/retry"},
 			{"GET", "/admin/kv?prefix=users"},
 			{"GET", "/admin/kv/prefixes"},
+			{"GET", "/admin/connections"},
+			{"GET", "/admin/messages/x"},
+			{"GET", "/admin/dead-letters"},
+			{"POST", "/admin/channels/x/retry"},
+			{"GET", "/admin/charts"},
 		} {
 			rec := v.as(cookie, r.method, r.path, "")
 			wantError(t, rec, http.StatusUnauthorized, "Unauthorized")
@@ -128,5 +133,3 @@ func TestChannelBadges(t *testing.T) {
 		t.Fatalf("badge %+v", got)
 	}
 }
-
-func raw(s string) []byte { return []byte(s) }

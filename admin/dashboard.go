@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/chaos-relay/relay/channels"
 	"github.com/labstack/echo/v5"
@@ -30,6 +31,10 @@ type dashboardView struct {
 	Recent        []recentJSON
 	RecentInfo    string
 	Deliveries    []deliveryJSON
+	// The operator views (dashboard_ops.go).
+	Charts      chartsJSON
+	DeadLetters []deliveryJSON
+	DeadMore    bool // a cursor to load more from
 }
 
 // sessionView is a session card.
@@ -43,6 +48,7 @@ type sessionView struct {
 	ChannelCount string
 	Badges       []badgeView
 	MCP          string // "MCP: 1 session open · 3 calls in the last hour", or ""
+	Conns        []connLine
 }
 
 // badgeView is a channel badge (PROTOCOL §9 "Dashboard contents").
@@ -54,6 +60,7 @@ type badgeView struct {
 	Label    string   // "@bot", the inbound address, or ""
 	Details  []string // "awaiting pairing", "2 users", "gateway connected", …
 	Disabled bool
+	Last     string // "last message 3 h ago", or ""
 }
 
 // dashboard is GET /admin: the dashboard for a valid session, else a
@@ -77,14 +84,20 @@ func (h *Handler) dashboard(c *echo.Context) error {
 		StorageOK:     st.Status == "ok",
 		UptimeMinutes: st.Uptime / 60,
 	}
+	now := h.now()
 	for _, s := range st.Sessions[:min(len(st.Sessions), sessionsPerPage)] {
-		v.Sessions = append(v.Sessions, sessionCard(s))
+		card := sessionCard(s, now)
+		card.Conns = h.connLines(s.UserID)
+		v.Sessions = append(v.Sessions, card)
 	}
 	v.SessionsInfo = rangeInfo(len(v.Sessions), st.SessionCount, "session")
 	v.Recent = st.RecentMessages[:min(len(st.RecentMessages), messagesPerPage)]
 	v.RecentInfo = rangeInfo(len(v.Recent), len(st.RecentMessages), "message")
 	for _, d := range list {
 		v.Deliveries = append(v.Deliveries, deliveryEntry(d))
+	}
+	if err := h.opsView(c, &v); err != nil {
+		return err
 	}
 	return h.render(c, http.StatusOK, h.pages.dashboard, v.Nonce, v)
 }
@@ -97,7 +110,7 @@ func rangeInfo(shown, total int, noun string) string {
 	return "1–" + strconv.Itoa(shown) + " of " + plural(total, noun)
 }
 
-func sessionCard(s sessionJSON) sessionView {
+func sessionCard(s sessionJSON, now time.Time) sessionView {
 	v := sessionView{
 		ID:           s.UserID,
 		ShortID:      shortID(s.UserID),
@@ -114,7 +127,9 @@ func sessionCard(s sessionJSON) sessionView {
 		v.MCP = "MCP: " + plural(m.Sessions, "session") + " open · " + plural(m.CallsLastHour, "call") + " in the last hour"
 	}
 	for _, ch := range s.Channels {
-		v.Badges = append(v.Badges, channelBadge(ch))
+		b := channelBadge(ch)
+		b.Last = lastMessage(ch.LastInbound, now)
+		v.Badges = append(v.Badges, b)
 	}
 	return v
 }

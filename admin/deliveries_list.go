@@ -25,6 +25,9 @@ type deliveryJSON struct {
 	NextAttemptAt string `json:"nextAttemptAt,omitempty"`
 	CreatedAt     string `json:"createdAt"`
 	UpdatedAt     string `json:"updatedAt"`
+	// History is the attempt history, only in message timelines (an
+	// addition, absent elsewhere).
+	History []attemptJSON `json:"history,omitempty"`
 }
 
 type deliveriesJSON struct {

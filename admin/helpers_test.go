@@ -62,6 +62,7 @@ type fakeRelay struct {
 	logins     []string      // client IPs that AllowLogin saw
 	deleted    []string
 	retried    []string
+	ops        fakeOps // the operator views (ops_helpers_test.go)
 }
 
 var _ Relay = (*fakeRelay)(nil)

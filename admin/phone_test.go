@@ -40,6 +40,11 @@ func TestDashboardOnPhone(t *testing.T) {
 	v.clock.Add(time.Second)
 	addResponse(t, v.store, userA, tgID, strings.Repeat("reply ", 30), storage.Delivery{Status: storage.StatusFailed, Attempts: 5,
 		LastError: "telegram: send message: Bad Request: chat not found " + strings.Repeat("(details) ", 10)})
+	// The operator views: sockets and polling, charts with data, a timeline.
+	seedConns(v)
+	v.relay.ops.conns[0].UserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	v.relay.ops.traffic = busyHour(v.clock.Now(), 2)
+	timeline := seedTimeline(t, v)
 
 	ts := httptest.NewServer(v.e)
 	t.Cleanup(ts.Close) // after the browser has gone
@@ -61,7 +66,7 @@ func TestDashboardOnPhone(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("sessions")),
 	)
 	b.poll("first refresh", `document.getElementById('refresh-state').textContent.includes('updated')`)
-	b.poll("deliveries listed", `document.querySelectorAll('#deliveries tr[data-id]').length === 2`)
+	b.poll("deliveries listed", `document.querySelectorAll('#deliveries tr[data-id]').length === 3`) // two, and the timeline's reply
 	b.fits("dashboard")
 
 	b.run("open the store browser", chromedp.Click(chromedp.CSS(`#kv-panel summary`)))
@@ -84,6 +89,21 @@ func TestDashboardOnPhone(t *testing.T) {
 	b.run("close the messages dialog",
 		chromedp.Click(chromedp.CSS(`#messages-dialog [data-close]`)),
 		chromedp.WaitNotVisible(chromedp.ID("messages-dialog")),
+	)
+	b.run("show the last 24 hours", chromedp.Click(chromedp.CSS(`#chart-window button[data-window="24h"]`)))
+	b.fits("dashboard with the 24 h charts")
+	b.run("scroll to the charts", chromedp.ScrollIntoView(chromedp.ID("charts-title")))
+	b.screenshot("admin-phone-charts.png", false)
+	b.run("open a timeline",
+		chromedp.Click(chromedp.CSS(`#recent button[data-action="timeline"][data-id="`+timeline.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.ID("timeline-dialog")),
+	)
+	b.poll("timeline loaded", `document.querySelectorAll('#timeline-body li.step').length === 7`)
+	b.fits("timeline dialog")
+	b.screenshot("admin-phone-timeline.png", false)
+	b.run("close the timeline",
+		chromedp.Click(chromedp.CSS(`#timeline-dialog [data-close]`)),
+		chromedp.WaitNotVisible(chromedp.ID("timeline-dialog")),
 	)
 	b.run("open the delete dialog",
 		chromedp.Click(chromedp.CSS(`button[data-action="delete"][data-user="`+userA+`"]`)),

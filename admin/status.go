@@ -85,6 +85,9 @@ type channelJSON struct {
 	Name           string          `json:"name,omitempty"`
 	Label          string          `json:"label,omitempty"`
 	Details        []string        `json:"details,omitempty"`
+	// LastInbound is this relay's addition: when the channel last stored an
+	// inbound message, absent when it has not since the relay started.
+	LastInbound string `json:"lastInbound,omitempty"`
 }
 
 // recentJSON is a recentMessages entry: user and channel ids cut to 8
@@ -254,6 +257,7 @@ func (h *Handler) channelEntry(ch storage.Channel) channelJSON {
 		}
 	}
 	e.Label, e.Details = h.relay.Badge(ch)
+	e.LastInbound = formatTime(h.relay.LastInbound(ch.ID))
 	return e
 }
 

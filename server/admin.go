@@ -72,6 +72,7 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 	s.keys.forget(userID)
 	s.nonces.forget(userID)
 	s.mcp.DeleteUser(userID)
+	s.forgetChannels(deleted...)
 	release()
 	s.log.Info("session deleted by the admin", "user_id", userID, "channels", len(deleted))
 	return nil

@@ -371,6 +371,7 @@ func (s *Server) deleteChannel(c *echo.Context) error {
 		return err
 	}
 	s.kickPurge()
+	s.forgetChannels(ch)
 	release()
 	return writeJSON(c, http.StatusOK, okBody{OK: true})
 }

@@ -40,6 +40,10 @@ type Config struct {
 
 	AdminKey     string `secret:"true"`
 	MetricsToken string `secret:"true"`
+	// MetricsChannelIDs exports relay_channel_last_inbound_timestamp_seconds,
+	// labelled by channel id (RELAY_METRICS_CHANNEL_IDS, an addition to
+	// PROTOCOL §10.2, whose labels otherwise carry no channel ids).
+	MetricsChannelIDs bool
 
 	WS       live.Config
 	Delivery outbox.Config

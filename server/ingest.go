@@ -26,6 +26,7 @@ const (
 // storage.ErrInboxFull (answered 429 by handleError) and
 // storage.ErrDuplicate.
 func (s *Server) ingest(ctx context.Context, in channels.Inbound) (storage.Message, error) {
+	start := s.now()
 	m := storage.Message{
 		UserID:      in.Channel.UserID,
 		ChannelType: in.Channel.Type,
@@ -52,6 +53,7 @@ func (s *Server) ingest(ctx context.Context, in channels.Inbound) (storage.Messa
 		return m, err
 	}
 	s.metrics.inbound.WithLabelValues(m.ChannelType).Inc()
+	s.ingested(m, start)
 	return m, nil // the store's change feed wakes the owner's sockets (Server.Notify)
 }
 

@@ -97,6 +97,7 @@ func (s *Server) messages(c *echo.Context) error {
 	if len(list) > 0 {
 		page.Since = page.Messages[len(list)-1].Timestamp
 	}
+	s.polled(c, user.ID, since, list, page.Since)
 	return writeJSON(c, http.StatusOK, page)
 }
 

@@ -81,6 +81,7 @@ func (s *Server) acceptReply(ctx context.Context, user storage.User, f map[strin
 		return r, err
 	}
 	s.metrics.replies.WithLabelValues(r.ChannelType, transport).Inc()
+	s.ops.minutes.Reply()
 	s.outbox.Accepted(d)
 	return r, nil
 }

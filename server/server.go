@@ -69,6 +69,7 @@ type Server struct {
 	mcpLocal  *mcp.Local  // its forwarder to this process's sockets
 	platforms platforms
 	outbox    *outbox.Outbox
+	ops       ops // the operator views' records (ops.go)
 
 	purge  chan struct{} // wakes the sweeper after a channel is deleted
 	reqIDs *requestIDs
@@ -126,10 +127,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	for typ, snd := range deps.Senders {
 		senders[typ] = snd
 	}
+	s.ops = newOps(cfg, s.now, reg, s.log)
 	s.outbox = outbox.New(cfg.Delivery, deps.Store, senders, outbox.Options{
-		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg})
+		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg, Outcome: s.deliveryOutcome})
 	s.hub = live.New(cfg.WS, deps.Store, live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
-		Encode: encodeMessageFrame, Handler: frames{s}, LastClosed: s.lastSocketClosed})
+		Encode: encodeMessageFrame, Handler: frames{s}, LastClosed: s.lastSocketClosed, Node: s.ops.node})
 	s.newMCP(reg, deps.Log.With("component", "mcp"))
 	s.metrics = newMetrics(reg, s)
 	s.e = s.routes(reg)
@@ -185,6 +187,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	g.Go(func() error { every(ctx, time.Minute, s.janitor); return nil })
+	g.Go(func() error { every(ctx, time.Minute, s.sampleSockets); return nil })
 	g.Go(func() error { s.hub.Run(ctx); return nil })
 	g.Go(func() error { s.mcp.Run(ctx); return nil })
 	g.Go(func() error { s.outbox.Run(ctx); return nil })

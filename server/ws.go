@@ -58,7 +58,7 @@ func (s *Server) ws(c *echo.Context) error {
 			}
 		}
 	}
-	s.hub.Serve(c.Response(), r, user, cursor, first...)
+	s.hub.Serve(c.Response(), r, user, cursor, s.clientInfo(r), first...)
 	return nil
 }
 

@@ -126,4 +126,7 @@ type Delivery struct {
 	NextAttemptAt time.Time `json:"nextAttemptAt"`
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
+	// History is this relay's addition: the newest attempts, oldest first
+	// (Record; the outbox writes it).
+	History []Attempt `json:"history,omitempty"`
 }

@@ -90,6 +90,11 @@ type Store interface {
 	// strictly later than after, oldest first, read from one snapshot, and
 	// whether more existed in that snapshot.
 	MessagesAfter(ctx context.Context, userID string, after time.Time, limit int) ([]Message, bool, error)
+	// Message returns the message with id, whoever owns it (the admin's
+	// message timeline). Message ids are UUIDv7 whose time is the message's
+	// timestamp (TimeOfID), so a backend can look in that millisecond only.
+	// ErrNotFound when there is none, also for an id that is not a UUIDv7.
+	Message(ctx context.Context, id string) (Message, error)
 
 	// AppendResponse assigns r's id and timestamp (strictly increasing per
 	// channel) and stores it with the delivery record returned by decide, in one

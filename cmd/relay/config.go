@@ -275,6 +275,11 @@ func settings() []setting {
 			},
 		},
 		secretSetting("RELAY_METRICS_TOKEN", "bearer token for /metrics; unset: public", func(c *cfg) *string { return &c.MetricsToken }),
+		{
+			name: "RELAY_METRICS_CHANNEL_IDS", kind: "on|off", help: "on: export relay_channel_last_inbound_timestamp_seconds, one series per channel, labelled by channel id",
+			set: func(c *cfg, v string) (err error) { c.MetricsChannelIDs, err = parseOnOff(v); return err },
+			get: func(c cfg) string { return formatOnOff(c.MetricsChannelIDs) },
+		},
 		stringSetting("RELAY_TELEGRAM_API_URL", "Telegram Bot API base", func(c *cfg) *string { return &c.Telegram.APIURL }),
 		stringSetting("RELAY_DISCORD_API_URL", "Discord REST base", func(c *cfg) *string { return &c.Discord.APIURL }),
 		stringSetting("RELAY_RESEND_API_URL", "Resend API base", func(c *cfg) *string { return &c.Email.APIURL }),

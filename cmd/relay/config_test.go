@@ -230,6 +230,7 @@ func everyVariable() []variableCase {
 		{"RELAY_LOG_LEVEL", "debug", func(c app.Config) any { return c.Log.Level }, "debug"},
 		{"RELAY_LOG_FORMAT", "json", func(c app.Config) any { return c.Log.Format }, "json"},
 		{"RELAY_METRICS_TOKEN", "metrics-tok", func(c app.Config) any { return c.MetricsToken }, "metrics-tok"},
+		{"RELAY_METRICS_CHANNEL_IDS", "on", func(c app.Config) any { return c.MetricsChannelIDs }, true},
 		{"RELAY_TELEGRAM_API_URL", "http://127.0.0.1:9001", func(c app.Config) any { return c.Telegram.APIURL }, "http://127.0.0.1:9001"},
 		{"RELAY_DISCORD_API_URL", "http://127.0.0.1:9002/api", func(c app.Config) any { return c.Discord.APIURL }, "http://127.0.0.1:9002/api"},
 		{"RELAY_RESEND_API_URL", "http://127.0.0.1:9003", func(c app.Config) any { return c.Email.APIURL }, "http://127.0.0.1:9003"},

@@ -31,6 +31,12 @@ type Conn struct {
 
 	// cursor is the timestamp of the last message sent; owned by the writer.
 	cursor time.Time
+	// shown is cursor for the admin (Unix ms: a since far in the past fits),
+	// id what the admin's records keep of the socket (state.go), retired
+	// whether they have its final state.
+	shown   atomic.Int64
+	id      *identity
+	retired atomic.Bool
 
 	mu      sync.Mutex
 	retry   *time.Timer  // a read to try again after the store failed
@@ -42,6 +48,12 @@ type Conn struct {
 	caught  atomic.Bool  // replay complete: the writer has caught up once
 	slow    atomic.Bool  // over the send queue: close with 1013
 	once    sync.Once    // close
+
+	// How the socket closed, for the admin (state.go); set once, under mu.
+	closeCode   int
+	closeReason string
+	closedBy    string // "relay" or "client"
+	closedAt    time.Time
 }
 
 // outFrame is a frame other than a message.
@@ -240,9 +252,14 @@ func (c *Conn) writePage(msgs []storage.Message) bool {
 		return false
 	}
 	if n := len(msgs); n > 0 {
+		from := c.cursor
 		c.cursor = msgs[n-1].Timestamp
 		if c.caught.Load() {
 			c.unread.Add(-int64(n))
+		}
+		c.shown.Store(c.cursor.UnixMilli())
+		if c.id != nil {
+			c.h.writes.add(c.id, from, c.cursor, time.Now())
 		}
 	}
 	return true
@@ -266,6 +283,10 @@ func failure(err error) (code int, reason string) {
 func (c *Conn) close(code int, reason string) {
 	c.once.Do(func() {
 		c.stopRetry()
+		c.mu.Lock()
+		c.closing = true
+		c.closed(code, reason, "relay")
+		c.mu.Unlock()
 		if code != websocket.CloseAbnormalClosure {
 			msg := websocket.FormatCloseMessage(code, reason)
 			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
@@ -277,9 +298,13 @@ func (c *Conn) close(code int, reason string) {
 
 // closedByPeer ends a connection whose client sent a close frame (gorilla
 // has answered it): it is counted under the client's code.
-func (c *Conn) closedByPeer(code int) {
+func (c *Conn) closedByPeer(code int, reason string) {
 	c.once.Do(func() {
 		c.stopRetry()
+		c.mu.Lock()
+		c.closing = true
+		c.closed(code, reason, "client")
+		c.mu.Unlock()
 		_ = c.ws.Close()
 		c.h.metrics.closed(code)
 	})
@@ -303,7 +328,7 @@ func (c *Conn) readLoop() {
 	var err error
 	defer func() {
 		if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
-			c.closedByPeer(ce.Code)
+			c.closedByPeer(ce.Code, ce.Text)
 		}
 		c.close(websocket.CloseAbnormalClosure, "")
 		c.h.remove(c)

@@ -64,12 +64,15 @@ type Options struct {
 	// locks held): a caller waiting for an answer from the user's sockets
 	// learns that none is left.
 	LastClosed func(userID string)
+	// Node names this relay in the admin's records of sockets ("" on a
+	// single relay).
+	Node string
 }
 
 // Hub knows every open WebSocket by user.
 //
 // Lock order: Hub.mu before Conn.mu. Neither is held while writing to a
-// socket.
+// socket. closedConns.mu and gmu are leaves.
 type Hub struct {
 	cfg      Config
 	msgs     Messages
@@ -99,13 +102,20 @@ type Hub struct {
 	// Grant); a leaf lock, never held with mu.
 	gmu    sync.Mutex
 	grants map[string]map[string]*grant // user → frame type → grant
+
+	// What the admin sees of sockets (state.go, writelog.go).
+	node        string
+	now         func() time.Time
+	closedConns closedConns
+	writes      *writeLog
 }
 
 // New builds a hub reading messages from msgs.
 func New(cfg Config, msgs Messages, opts Options) *Hub {
 	h := &Hub{cfg: cfg, msgs: msgs, log: opts.Log, handler: opts.Handler, gone: opts.LastClosed,
 		frames: newFrameCache(opts.Encode), upgrader: newUpgrader(),
-		users: map[string][]*Conn{}, pages: map[string]*sharedPage{}, grants: map[string]map[string]*grant{}}
+		users: map[string][]*Conn{}, pages: map[string]*sharedPage{}, grants: map[string]map[string]*grant{},
+		node: opts.Node, now: time.Now, closedConns: closedConns{byUser: map[string][]ConnState{}}, writes: &writeLog{}}
 	h.metrics = newMetrics(opts.Registry, h)
 	return h
 }
@@ -125,15 +135,18 @@ func newUpgrader() *websocket.Upgrader {
 // Serve upgrades an authenticated request and serves the socket: the first
 // frames given, then messages of user after cursor, then every message as it
 // commits. The caller answers refused handshakes itself; once Serve is called
-// the upgrader answers.
-func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, cursor time.Time, first ...[]byte) {
+// the upgrader answers. client is what the admin is shown of the socket's
+// client.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, cursor time.Time, client ClientInfo, first ...[]byte) {
 	hj := &hijacker{ResponseWriter: w}
 	seq := h.seq.Add(1) // before the 101: the order clients see (add)
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &Conn{h: h, ws: ws, br: hj.br, conn: hj.conn, user: user, cursor: cursor, seq: seq}
+	c := &Conn{h: h, ws: ws, br: hj.br, conn: hj.conn, user: user, cursor: cursor, seq: seq,
+		id: &identity{seq: seq, userID: user.ID, node: h.node, client: client, connectedAt: h.now().UTC()}}
+	c.shown.Store(cursor.UnixMilli())
 	evicted, ok := h.add(c)
 	if !ok {
 		c.close(CloseGoingAway, ReasonShutdown)
@@ -180,7 +193,9 @@ func (h *Hub) add(c *Conn) (evicted []*Conn, ok bool) {
 // remove forgets c (idempotent), and reports a user's last socket to
 // Options.LastClosed.
 func (h *Hub) remove(c *Conn) {
-	if h.unregister(c) && h.gone != nil {
+	last := h.unregister(c)
+	h.retire(c)
+	if last && h.gone != nil {
 		h.gone(c.user.ID)
 	}
 }
@@ -250,9 +265,11 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, c := range h.all() {
+			conns := h.all()
+			for _, c := range conns {
 				c.sendPing()
 			}
+			h.observeLag(conns)
 		}
 	}
 }

@@ -33,6 +33,8 @@ type Store interface {
 	Delivery(ctx context.Context, responseID string) (storage.Delivery, error)
 	UpdateDelivery(ctx context.Context, responseID string, fn func(*storage.Delivery) error) (storage.Delivery, error)
 	ChannelSecret(ctx context.Context, channelID, name string) ([]byte, error)
+	// Deliveries lists delivery records newest first (RetryChannel).
+	Deliveries(ctx context.Context, status, cursor string, limit int) ([]storage.Delivery, error)
 }
 
 // ErrNotRetryable: only a failed delivery can be retried. It is a
@@ -50,6 +52,9 @@ type Options struct {
 	Now func() time.Time // default time.Now
 	// Registry receives the outbox's metrics (nil: not registered).
 	Registry prometheus.Registerer
+	// Outcome, when set, is told every outcome that relay_deliveries_total
+	// counts (result sent, failed or retry), for the dashboard's charts.
+	Outcome func(channelType, result string)
 }
 
 // Outbox is the delivery worker pool.
@@ -62,13 +67,14 @@ type Outbox struct {
 	queue   *queue
 	wake    chan struct{} // a token: one idle worker takes it
 	metrics *metrics
+	outcome func(channelType, result string) // Options.Outcome
 }
 
 // New builds an outbox delivering with senders, by channel type. A pending
 // reply of a type without a sender fails.
 func New(cfg Config, st Store, senders map[string]channels.Sender, opts Options) *Outbox {
 	o := &Outbox{cfg: cfg, store: st, senders: senders, log: opts.Log, now: opts.Now,
-		queue: newQueue(), wake: make(chan struct{}, 1)}
+		queue: newQueue(), wake: make(chan struct{}, 1), outcome: opts.Outcome}
 	if o.now == nil {
 		o.now = time.Now
 	}
@@ -83,7 +89,7 @@ func (o *Outbox) Accepted(d storage.Delivery) {
 	case storage.StatusPending:
 		o.Kick(d.ChannelID)
 	case storage.StatusFailed:
-		o.metrics.deliveries.WithLabelValues(d.ChannelType, storage.StatusFailed).Inc()
+		o.count(d.ChannelType, storage.StatusFailed)
 	}
 }
 
@@ -106,7 +112,17 @@ func (o *Outbox) signal() {
 // attempts; parts already accepted are not sent again. storage.ErrNotFound
 // when the delivery is unknown, ErrNotRetryable when it is not failed.
 func (o *Outbox) Retry(ctx context.Context, responseID string) (storage.Delivery, error) {
-	d, err := o.store.UpdateDelivery(ctx, responseID, func(d *storage.Delivery) error {
+	d, err := o.requeue(ctx, responseID)
+	if err == nil {
+		o.Kick(d.ChannelID)
+	}
+	return d, err
+}
+
+// requeue makes a failed delivery pending again, due now, with a fresh
+// budget of attempts; its history stays.
+func (o *Outbox) requeue(ctx context.Context, responseID string) (storage.Delivery, error) {
+	return o.store.UpdateDelivery(ctx, responseID, func(d *storage.Delivery) error {
 		if d.Status != storage.StatusFailed {
 			return ErrNotRetryable
 		}
@@ -114,10 +130,6 @@ func (o *Outbox) Retry(ctx context.Context, responseID string) (storage.Delivery
 		d.Status, d.Attempts, d.NextAttemptAt, d.UpdatedAt = storage.StatusPending, 0, now, now
 		return nil
 	})
-	if err == nil {
-		o.Kick(d.ChannelID)
-	}
-	return d, err
 }
 
 // Run loads the pending heads and runs the workers until ctx is done, then
@@ -266,9 +278,12 @@ func (o *Outbox) retryOrFail(ctx context.Context, d storage.Delivery, sendErr er
 	_, err := o.store.UpdateDelivery(ctx, d.ResponseID, func(rec *storage.Delivery) error {
 		rec.Status, rec.Attempts, rec.LastError, rec.UpdatedAt = status, attempts, sendErr.Error(), now.UTC()
 		rec.NextAttemptAt = time.Time{}
+		result := storage.AttemptFailed
 		if status == storage.StatusPending {
 			rec.NextAttemptAt = next.UTC()
+			result = storage.AttemptRetry
 		}
+		rec.Record(storage.Attempt{At: now.UTC(), Number: attempts, Result: result, Error: sendErr.Error(), NextAttemptAt: rec.NextAttemptAt})
 		return nil
 	})
 	if err != nil {
@@ -279,7 +294,7 @@ func (o *Outbox) retryOrFail(ctx context.Context, d storage.Delivery, sendErr er
 	if status == storage.StatusFailed {
 		result = storage.StatusFailed
 	}
-	o.metrics.deliveries.WithLabelValues(d.ChannelType, result).Inc()
+	o.count(d.ChannelType, result)
 	log.Warn("delivery attempt failed", "attempt", attempts, "status", status, "err", sendErr)
 }
 
@@ -290,11 +305,12 @@ func (o *Outbox) finish(d storage.Delivery, status, lastError string, log *slog.
 		if status == storage.StatusSent {
 			rec.Attempts++
 		}
+		rec.Record(storage.Attempt{At: rec.UpdatedAt, Number: max(rec.Attempts, 1), Result: status, Error: lastError})
 		return nil
 	})
 	if err != nil {
 		log.Error("record delivery", "err", err)
 		return
 	}
-	o.metrics.deliveries.WithLabelValues(d.ChannelType, status).Inc()
+	o.count(d.ChannelType, status)
 }

@@ -70,6 +70,8 @@ func Run(t *testing.T, open Opener) {
 		{"SecretsNeverBrowsed", testSecretsNeverBrowsed},
 		{"EmailChannels", testEmailChannels},
 		{"ChannelReadsFollowWrites", testChannelReadsFollowWrites},
+		{"MessageByID", testMessageByID},
+		{"DeliveryHistory", testDeliveryHistory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

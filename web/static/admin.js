@@ -149,6 +149,11 @@
     deliveryStatus: '',
     deliveries: [],
     deliveryCursor: '',
+    conns: new Map(), // userId → lines of its sockets and polling (/admin/connections)
+    connSeq: 0,
+    deadSeq: 0,
+    deadLetters: [],
+    deadCursor: '',
   };
 
   // ---- Stat tiles ----
@@ -176,7 +181,7 @@
   // details in the status JSON), as admin/dashboard.go channelBadge draws it.
   function channelBadge(ch) {
     return { type: ch.type, id: ch.id, name: ch.name || '', label: str(ch.label),
-      details: Array.isArray(ch.details) ? ch.details : [], disabled: !ch.enabled };
+      details: Array.isArray(ch.details) ? ch.details : [], disabled: !ch.enabled, last: lastMessage(ch.lastInbound) };
   }
 
   function badgeEl(b) {
@@ -187,6 +192,7 @@
     if (b.label) e.append(el('span', 'badge-label', b.label));
     for (const d of b.details) e.append(el('span', 'badge-detail', d));
     if (b.disabled) e.append(el('span', 'badge-off', 'disabled'));
+    if (b.last) e.append(el('span', 'badge-last', b.last));
     e.append(idEl(b.id, 'badge-id'));
     return e;
   }
@@ -220,6 +226,8 @@
     for (const ch of s.channels) chans.append(badgeEl(channelBadge(ch)));
     card.append(head, chans);
     if (s.mcp) card.append(el('div', 'session-mcp muted', 'MCP: ' + plural(s.mcp.sessions, 'session') + ' open · ' + plural(s.mcp.callsLastHour, 'call') + ' in the last hour'));
+    const lines = state.conns.get(s.userId);
+    if (lines && lines.length) card.append(connList(lines));
     return card;
   }
 
@@ -240,6 +248,14 @@
   // The filter searches the loaded window of up to 200 sessions; Prev and
   // Next move through its pages and then on to the neighbouring windows, so
   // the server never scans all sessions for one request.
+  // visibleSessions are the sessions of the current page.
+  function visibleSessions() {
+    const list = filteredSessions();
+    const pages = Math.max(1, Math.ceil(list.length / SESSIONS_PER_PAGE));
+    const page = Math.max(0, Math.min(state.sessionPage, pages - 1));
+    return list.slice(page * SESSIONS_PER_PAGE, (page + 1) * SESSIONS_PER_PAGE);
+  }
+
   function renderSessions() {
     const q = state.sessionFilter.trim();
     const list = filteredSessions();
@@ -247,6 +263,7 @@
     state.sessionPage = Math.max(0, Math.min(state.sessionPage, pages - 1));
     const start = state.sessionPage * SESSIONS_PER_PAGE;
     const page = list.slice(start, start + SESSIONS_PER_PAGE);
+    if (page.some((s) => !state.conns.has(s.userId))) refreshConnections().catch(connError);
     $('sessions').replaceChildren(
       ...(page.length ? page.map(sessionEl) : [el('p', 'empty', q ? 'No matching sessions' : 'No sessions')]),
     );
@@ -304,7 +321,7 @@
       channelCell(m.channelType, m.fullChannelId),
       cell(idEl(m.fullUserId, 'mono'), 'nowrap'),
       textCell(m.content, 'content'),
-      cell(m.delivery ? statusEl(m.delivery) : null),
+      cell(m.delivery ? statusEl(m.delivery) : m.direction === 'in' ? timelineButton(m.id) : null),
     );
     return tr;
   }
@@ -366,7 +383,7 @@
 
   async function refreshAll() {
     try {
-      await Promise.all([refreshStatus(), loadDeliveries(false)]);
+      await Promise.all([refreshStatus().then(refreshConnections), loadDeliveries(false), refreshCharts(), loadDeadLetters(false)]);
     } catch (e) {
       if (!(e instanceof Unauthorized)) $('refresh-state').textContent = 'Refresh failed: ' + e.message;
     }
@@ -593,6 +610,290 @@
     $('kv-info').textContent = (body.count === 1 ? '1 entry' : body.count + ' entries') + ' in ' + body.ms + ' ms';
   }
 
+  // ---- Operator views: connections, charts, dead letters, timelines ----
+
+  // ago is how long before now an ISO time was, as admin/ago.go ago says
+  // it: keep the two in step.
+  function ago(iso) {
+    const d = Math.max(0, Date.now() - Date.parse(iso)) / 1000;
+    if (d < 60) return 'just now';
+    if (d < 3600) return Math.floor(d / 60) + ' min ago';
+    if (d < 48 * 3600) return Math.floor(d / 3600) + ' h ago';
+    return Math.floor(d / 86400) + ' d ago';
+  }
+
+  function lastMessage(iso) {
+    return typeof iso === 'string' && iso ? 'last message ' + ago(iso) : '';
+  }
+
+  // connectionLine and pollerLine describe a socket and a session's polling
+  // as admin/dashboard_ops.go does: keep them in step.
+  function connectionLine(c) {
+    let text = '#' + c.id + ' · ' + (c.node ? 'node ' + c.node + ' · ' : '') + c.remoteAddr;
+    if (c.state === 'closed') {
+      text += ' · closed ' + when(c.closedAt) + ' · ' + c.closeCode;
+      if (c.closeReason) text += ' ' + c.closeReason;
+      else if (c.closeCode === 1006) text += ' dropped';
+      if (c.closedBy) text += ' · by ' + c.closedBy;
+    } else {
+      text += ' · since ' + when(c.connectedAt) + ' · cursor ' + when(c.cursor) + (c.replaying ? ' · replaying' : ' · lag ' + c.lag);
+    }
+    return { state: c.state, text, title: c.userAgent };
+  }
+
+  function pollerLine(p) {
+    const text = (p.node ? 'node ' + p.node + ' · ' : '') + p.remoteAddr + ' · last poll ' + when(p.lastPoll) +
+      ' · cursor ' + when(p.cursor) + ' · ' + plural(p.polls, 'poll');
+    return { state: 'polls', text, title: p.userAgent };
+  }
+
+  function connList(lines) {
+    const ul = el('ul', 'session-conns');
+    for (const l of lines) {
+      const li = el('li', 'conn conn-' + l.state);
+      li.title = l.title;
+      li.append(el('span', 'conn-state', l.state), ' ', el('span', 'conn-text', l.text));
+      ul.append(li);
+    }
+    return ul;
+  }
+
+  // refreshConnections reads the sockets and polling of the sessions on the
+  // page (a page of sessions, not every socket of the relay).
+  async function refreshConnections() {
+    const seq = ++state.connSeq;
+    const users = visibleSessions().map((s) => s.userId);
+    if (!users.length) return;
+    const body = await api('GET', '/admin/connections?' + new URLSearchParams(users.map((u) => ['userId', u])));
+    if (seq !== state.connSeq) return;
+    const conns = new Map(users.map((u) => [u, []]));
+    for (const c of body.connections) conns.get(c.userId)?.push(connectionLine(c));
+    for (const p of body.pollers) conns.get(p.userId)?.push(pollerLine(p));
+    state.conns = conns;
+    renderSessions();
+  }
+
+  // The charts are drawn by the server (/admin/charts): the script only puts
+  // the new paths and numbers in place.
+  async function refreshCharts() {
+    const body = await api('GET', '/admin/charts');
+    for (const w of body.windows) {
+      for (const c of w.charts) {
+        const fig = $('chart-' + w.name + '-' + c.id);
+        if (!fig) continue;
+        fig.querySelector('.chart-max').textContent = c.max;
+        for (const s of c.series) {
+          const path = fig.querySelector('path[data-series="' + s.name + '"]');
+          if (path) path.setAttribute('d', s.path);
+          const key = fig.querySelector('.chart-key[data-series="' + s.name + '"] .chart-summary');
+          if (key) key.textContent = s.summary;
+        }
+      }
+    }
+  }
+
+  function connError(e) {
+    if (!(e instanceof Unauthorized)) $('refresh-state').textContent = 'Refresh failed: ' + e.message;
+  }
+
+  function showWindow(name) {
+    for (const b of $('chart-window').querySelectorAll('button[data-window]')) {
+      const on = b.dataset.window === name;
+      b.setAttribute('aria-pressed', String(on));
+      b.className = 'small' + (on ? '' : ' secondary');
+    }
+    for (const d of document.querySelectorAll('.charts[data-window]')) d.hidden = d.dataset.window !== name;
+  }
+
+  function deadRow(d) {
+    const tr = el('tr');
+    tr.dataset.id = d.responseId;
+    const retryOne = el('button', 'small', 'Retry');
+    retryOne.type = 'button';
+    retryOne.dataset.action = 'retry';
+    retryOne.dataset.id = d.responseId;
+    const retryAll = el('button', 'small secondary', 'Retry channel');
+    retryAll.type = 'button';
+    retryAll.dataset.action = 'retry-channel';
+    retryAll.dataset.channel = d.channelId;
+    const actions = el('td', 'nowrap');
+    actions.append(retryOne, ' ', retryAll);
+    tr.append(
+      cell(timeEl(d.updatedAt), 'nowrap'),
+      cell(idEl(d.responseId, 'mono'), 'nowrap'),
+      channelCell(d.channelType, d.channelId),
+      textCell(d.attempts, 'num'),
+      textCell(d.lastError || '', 'content'),
+      actions,
+    );
+    return tr;
+  }
+
+  function renderDeadLetters() {
+    const rows = state.deadLetters.map(deadRow);
+    $('dead-letters').replaceChildren(...(rows.length ? rows : [emptyRow(6, 'No failed deliveries')]));
+    $('dead-more').hidden = !state.deadCursor;
+  }
+
+  async function loadDeadLetters(append) {
+    const seq = append ? state.deadSeq : ++state.deadSeq;
+    const params = new URLSearchParams();
+    for (const [name, id] of [['channelType', 'dead-type'], ['channelId', 'dead-channel'], ['error', 'dead-error']]) {
+      const v = $(id).value.trim();
+      if (v) params.set(name, v);
+    }
+    params.set('limit', String(append ? DELIVERIES_PER_PAGE : Math.min(200, Math.max(DELIVERIES_PER_PAGE, state.deadLetters.length))));
+    if (append) params.set('cursor', state.deadCursor);
+    const body = await api('GET', '/admin/dead-letters?' + params);
+    if (seq !== state.deadSeq) return;
+    state.deadLetters = append ? state.deadLetters.concat(body.deliveries) : body.deliveries;
+    state.deadCursor = body.cursor || '';
+    renderDeadLetters();
+  }
+
+  function deadNotice(message, isError) {
+    const p = $('dead-message');
+    p.textContent = message;
+    p.className = 'notice' + (isError ? ' is-error' : '');
+    p.hidden = false;
+  }
+
+  function deadError(e) {
+    if (!(e instanceof Unauthorized)) deadNotice(e.message, true);
+  }
+
+  async function deadAction(b) {
+    b.disabled = true;
+    try {
+      if (b.dataset.action === 'retry') {
+        await api('POST', '/admin/deliveries/' + encodeURIComponent(b.dataset.id) + '/retry');
+        deadNotice('Delivery ' + shortID(b.dataset.id) + ' is pending again.', false);
+      } else {
+        const r = await api('POST', '/admin/channels/' + encodeURIComponent(b.dataset.channel) + '/retry');
+        const n = r.retried;
+        deadNotice((n === 1 ? '1 failed delivery' : n + ' failed deliveries') + ' of channel ' + shortID(r.channelId) +
+          (n === 1 ? ' is' : ' are') + ' pending again.', false);
+      }
+    } catch (e) {
+      if (e instanceof Unauthorized) return;
+      deadNotice('Retry failed: ' + e.message, true);
+      b.disabled = false;
+      return;
+    }
+    state.deadSeq++; // answers on their way predate the retry
+    await refreshAll();
+  }
+
+  function timelineButton(id) {
+    const b = el('button', 'small secondary', 'Timeline');
+    b.type = 'button';
+    b.dataset.action = 'timeline';
+    b.dataset.id = id;
+    return b;
+  }
+
+  const timeline = { seq: 0 };
+
+  async function openTimeline(id) {
+    const seq = ++timeline.seq;
+    $('timeline-id').replaceChildren(idEl(id, 'mono'));
+    $('timeline-error').hidden = true;
+    $('timeline-body').replaceChildren(el('p', 'muted', 'Loading…'));
+    const d = $('timeline-dialog');
+    if (!d.open) d.showModal();
+    let m;
+    try {
+      m = await api('GET', '/admin/messages/' + encodeURIComponent(id));
+    } catch (e) {
+      if (!(e instanceof Unauthorized) && seq === timeline.seq) {
+        $('timeline-body').replaceChildren();
+        showError('timeline-error', e.message);
+      }
+      return;
+    }
+    if (seq === timeline.seq) $('timeline-body').replaceChildren(...timelineEls(m));
+  }
+
+  // step is one line of a timeline: a time and what happened.
+  function step(iso, cls, ...what) {
+    const li = el('li', 'step ' + cls);
+    li.append(timeEl(iso), ' ');
+    const text = el('span', 'step-text');
+    text.append(...what);
+    li.append(text);
+    return li;
+  }
+
+  function timelineEls(m) {
+    const head = el('p', 'timeline-head');
+    head.append(m.channelType + ' ', idEl(m.channelId, 'mono muted'), ' · from ', el('span', 'from', m.from),
+      ' · ' + m.size + ' bytes' + (m.providerId ? ' · ' + m.providerId.name + ' ' + m.providerId.value : ''));
+    const content = el('p', 'timeline-content', m.content);
+    const steps = [];
+    if (m.ingest) {
+      steps.push(step(m.ingest.received, 'step-in', 'received'));
+      steps.push(step(m.ingest.stored, 'step-in', 'stored (' + m.ingest.latencyMs + ' ms)'));
+    } else {
+      steps.push(step(m.timestamp, 'step-in', 'received and stored'));
+    }
+    for (const w of m.writes) {
+      steps.push(step(w.at, 'step-out', 'written to socket #' + w.connection.id + ' · ' + w.connection.remoteAddr +
+        (w.connection.node ? ' · node ' + w.connection.node : '')));
+    }
+    for (const f of m.fetches) steps.push(step(f.at, 'step-out', 'fetched by a poll from ' + f.remoteAddr + (f.node ? ' · node ' + f.node : '')));
+    for (const r of m.replies) {
+      const what = [el('span', 'dir dir-out', 'reply'), ' ', idEl(r.id, 'mono'), ' ', el('span', 'content', r.content)];
+      if (r.delivery) what.push(' ', statusEl(r.delivery.status));
+      steps.push(step(r.timestamp, 'step-reply', ...what));
+      for (const a of (r.delivery && r.delivery.history) || []) {
+        let text = 'attempt ' + a.number + ': ' + a.result + (a.error ? ' — ' + a.error : '');
+        if (a.nextAttemptAt) text += ' · next attempt ' + when(a.nextAttemptAt);
+        steps.push(step(a.at, 'step-attempt step-' + a.result, text));
+      }
+    }
+    steps.sort((a, b) => a.querySelector('time').dateTime.localeCompare(b.querySelector('time').dateTime));
+    const ol = el('ol', 'timeline');
+    ol.append(...steps);
+    const out = [head, content, ol];
+    if (!m.writes.length && !m.fetches.length) {
+      out.push(el('p', 'muted', 'No socket write or poll of this message is remembered (they are kept in memory, for recent messages).'));
+    }
+    return out;
+  }
+
+  function wireOps() {
+    $('chart-window').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-window]');
+      if (b) showWindow(b.dataset.window);
+    });
+    let deadTimer = 0;
+    const reloadDead = () => {
+      clearTimeout(deadTimer);
+      deadTimer = setTimeout(() => {
+        state.deadLetters = [];
+        loadDeadLetters(false).catch(deadError);
+      }, 250);
+    };
+    $('dead-type').addEventListener('change', reloadDead);
+    $('dead-channel').addEventListener('input', reloadDead);
+    $('dead-error').addEventListener('input', reloadDead);
+    $('dead-filter').addEventListener('submit', (ev) => ev.preventDefault());
+    $('dead-more').addEventListener('click', () => loadDeadLetters(true).catch(deadError));
+    $('dead-letters').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-action]');
+      if (b) deadAction(b);
+    });
+    $('recent').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-action="timeline"]');
+      if (b) openTimeline(b.dataset.id);
+    });
+    $('timeline-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const id = $('timeline-input').value.trim();
+      if (id) openTimeline(id);
+    });
+  }
+
   // ---- Wiring ----
 
   function start() {
@@ -646,6 +947,7 @@
       ev.preventDefault();
       browse().catch(kvError);
     });
+    wireOps();
     refreshAll();
     setInterval(refreshAll, REFRESH_MS);
   }
