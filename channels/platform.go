@@ -113,6 +113,26 @@ type Host interface {
 	PublicOrigin(r *http.Request) string
 	// Now is the relay's clock.
 	Now() time.Time
+	// Lease is a named lease held by one node of a relay at a time (a
+	// Discord bot's gateway session); on a relay of one node it is always
+	// this node's.
+	Lease(name string) Lease
+}
+
+// Lease is held by one relay node at a time, while the node lives: a node
+// that dies loses it within the lease's lifetime, one that stops gives it up
+// at once.
+type Lease interface {
+	// TryAcquire takes the lease if no node holds it; it is then kept
+	// until Release or loss.
+	TryAcquire(ctx context.Context) (bool, error)
+	// Held reports whether this node holds the lease.
+	Held() bool
+	// Release gives the lease up.
+	Release(ctx context.Context) error
+	// Run campaigns for the lease until ctx ends and, while this node holds
+	// it, runs fn with a context that ends when the lease is lost.
+	Run(ctx context.Context, fn func(ctx context.Context))
 }
 
 // Inbound is what a platform extracted from an update, before the common

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -122,6 +123,15 @@ func (s *Server) authorize(c *echo.Context) (u storage.User, kind, reason string
 		return u, "nonce", "replayed nonce", nil
 	case nonceFull:
 		return u, "", "", &apiError{status: http.StatusTooManyRequests, msg: "Too many requests. Try again later.", retryAfter: 60}
+	}
+	if s.cluster != nil { // a replay may come through any node
+		fresh, err := s.cluster.UseNonce(r.Context(), u.ID, hashNonce(nonce))
+		if err != nil {
+			return u, "", "", fmt.Errorf("%w: nonce: %w", storage.ErrUnavailable, err)
+		}
+		if !fresh {
+			return u, "nonce", "replayed nonce", nil
+		}
 	}
 	return u, "", "", nil
 }

@@ -25,7 +25,11 @@ const (
 // newMCP builds the MCP bridge and its forwarder to the hub's sockets.
 func (s *Server) newMCP(reg prometheus.Registerer, log *slog.Logger) {
 	s.mcpLocal = mcp.NewLocal(s.cfg.MCP, s.hub, log)
-	s.mcp = mcp.New(s.cfg.MCP, s.mcpLocal, mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now})
+	var fwd mcp.Forwarder = s.mcpLocal
+	if s.cluster != nil {
+		fwd = s.cluster.Forwarder(s.mcpLocal, s.hub.UserCount)
+	}
+	s.mcp = mcp.New(s.cfg.MCP, fwd, mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now})
 }
 
 // lastSocketClosed is the hub's LastClosed hook: requests waiting for the

@@ -20,6 +20,12 @@ const (
 // client signs again with a new nonce) and, at 128 bits, never happens.
 type nonceKey [16]byte
 
+// hashNonce is the key a nonce is remembered by, here and by a cluster.
+func hashNonce(nonce string) nonceKey {
+	sum := sha256.Sum256([]byte(nonce))
+	return nonceKey(sum[:16])
+}
+
 // nonceStore remembers the nonces of verified requests per user for ttl.
 // Memory is bounded per user: past max live nonces, requests are refused
 // until some expire. Nonces live in memory only; PROTOCOL §2.5 explains why
@@ -38,8 +44,7 @@ func newNonceStore(ttl time.Duration, max int) *nonceStore {
 
 // add checks and records nonce for user atomically.
 func (n *nonceStore) add(user, nonce string, now time.Time) nonceResult {
-	sum := sha256.Sum256([]byte(nonce))
-	key, ms := nonceKey(sum[:16]), now.UnixMilli()
+	key, ms := hashNonce(nonce), now.UnixMilli()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	set := n.users[user]

@@ -157,3 +157,10 @@ func (h host) Background(task func(ctx context.Context)) { h.s.background(backgr
 func (h host) PublicOrigin(r *http.Request) string { return h.s.publicOrigin(r) }
 
 func (h host) Now() time.Time { return h.s.now() }
+
+func (h host) Lease(name string) channels.Lease {
+	if h.s.cluster == nil {
+		return channels.LocalLease{}
+	}
+	return h.s.cluster.Lease(name)
+}

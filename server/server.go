@@ -29,7 +29,7 @@ import (
 // Deps are the built dependencies of a Server.
 type Deps struct {
 	Store   storage.Store
-	Limits  *ratelimit.Limiters // nil admits everything
+	Limits  Limiter // nil admits everything
 	Log     *slog.Logger
 	Version string
 	// Registry receives the relay's metrics; nil creates a private one.
@@ -43,13 +43,27 @@ type Deps struct {
 	// that stand in for a platform's delivery). A pending reply of a type
 	// without a sender fails.
 	Senders map[string]channels.Sender
+	// Cluster is what this node shares with the other nodes of the relay;
+	// nil on a relay of one node.
+	Cluster Cluster
+}
+
+// Limiter applies the rate limits of PROTOCOL §8: ratelimit.Limiters in one
+// process, or limits shared by every node of a relay.
+type Limiter interface {
+	// Allow takes a token from a limit's bucket for key; when it is empty,
+	// ok is false and retryAfter says when a token will be there.
+	Allow(name ratelimit.Name, key string) (retryAfter time.Duration, ok bool)
+	// Prune forgets idle buckets.
+	Prune() int
 }
 
 // Server is a configured relay.
 type Server struct {
 	cfg     Config
 	store   storage.Store
-	limits  *ratelimit.Limiters
+	limits  Limiter
+	cluster Cluster // nil on one node
 	log     *slog.Logger
 	root    *slog.Logger // without a component: each part gets its own
 	version string
@@ -95,6 +109,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		cfg:     cfg,
 		store:   deps.Store,
 		limits:  deps.Limits,
+		cluster: deps.Cluster,
 		log:     deps.Log.With("component", "server"),
 		root:    deps.Log,
 		version: deps.Version,
@@ -105,6 +120,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.limits == nil {
+		s.limits = (*ratelimit.Limiters)(nil) // admits everything
 	}
 	if s.version == "" {
 		s.version = "dev"
@@ -128,10 +146,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		senders[typ] = snd
 	}
 	s.ops = newOps(cfg, s.now, reg, s.log)
-	s.outbox = outbox.New(cfg.Delivery, deps.Store, senders, outbox.Options{
-		Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg, Outcome: s.deliveryOutcome})
-	s.hub = live.New(cfg.WS, deps.Store, live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
-		Encode: encodeMessageFrame, Handler: frames{s}, LastClosed: s.lastSocketClosed, Node: s.ops.node})
+	outboxOpts := outbox.Options{Log: deps.Log.With("component", "delivery"), Now: s.now, Registry: reg, Outcome: s.deliveryOutcome}
+	hubOpts := live.Options{Log: deps.Log.With("component", "ws"), Registry: reg,
+		Encode: encodeMessageFrame, Handler: frames{s}, LastClosed: s.lastSocketClosed}
+	if c := s.cluster; c != nil {
+		s.ops.node, hubOpts.Node = c.Node(), c.Node()
+		outboxOpts.Claims = outboxClaims{c}
+		hubOpts.Opened = func(userID string, id uint64, at time.Time) { c.SocketOpened(userID, connID(id), at) }
+		hubOpts.Closed = func(userID string, id uint64) { c.SocketClosed(userID, connID(id)) }
+	}
+	s.outbox = outbox.New(cfg.Delivery, deps.Store, senders, outboxOpts)
+	s.hub = live.New(cfg.WS, deps.Store, hubOpts)
+	if s.cluster != nil {
+		s.joinCluster(s.cluster)
+	}
 	s.newMCP(reg, deps.Log.With("component", "mcp"))
 	s.metrics = newMetrics(reg, s)
 	s.e = s.routes(reg)

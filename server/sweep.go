@@ -12,7 +12,11 @@ import (
 const sweepBatch = 1000
 
 // sweepLoop runs retention every SweepInterval and purges deleted channels'
-// responses, also right after a channel is deleted.
+// responses, also right after a channel is deleted. On a relay of several
+// nodes the periodic work runs on the node holding the sweep lease, once
+// per period for the relay; a purge after a deletion runs on the node that
+// deleted (purges are safe on several nodes at once: each delete is
+// conditional on the record it read).
 func (s *Server) sweepLoop(ctx context.Context) {
 	s.purgeDeleted(ctx) // resume purges interrupted by a restart
 	t := time.NewTicker(s.cfg.SweepInterval)
@@ -24,10 +28,30 @@ func (s *Server) sweepLoop(ctx context.Context) {
 		case <-s.purge:
 			s.purgeDeleted(ctx)
 		case <-t.C:
-			s.sweep(ctx)
-			s.purgeDeleted(ctx)
+			if s.holdsSweep(ctx) {
+				s.sweep(ctx)
+				s.purgeDeleted(ctx)
+			}
 		}
 	}
+}
+
+// holdsSweep reports whether this node runs the periodic sweep: always on
+// one node; on several, while it holds the sweep lease (kept once taken,
+// until the node stops or loses touch with the others).
+func (s *Server) holdsSweep(ctx context.Context) bool {
+	if s.cluster == nil {
+		return true
+	}
+	l := s.cluster.Lease(leaseSweep)
+	if l.Held() {
+		return true
+	}
+	ok, err := l.TryAcquire(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("sweep lease", "err", err)
+	}
+	return ok && err == nil
 }
 
 func (s *Server) sweep(ctx context.Context) {

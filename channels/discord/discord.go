@@ -67,6 +67,8 @@ type Adapter struct {
 	sessions map[string]*gwSession // by relay channel id
 	closed   bool
 	wg       sync.WaitGroup // supervisors, of live sessions and of those still closing
+
+	camps *campaigns // the sessions this node wants (campaigns.go)
 }
 
 var _ channels.Sender = (*Adapter)(nil)
@@ -96,6 +98,7 @@ func New(cfg Config, log *slog.Logger) *Adapter {
 		minBackoff: time.Second,
 		maxBackoff: 2 * time.Minute,
 		sessions:   make(map[string]*gwSession),
+		camps:      newCampaigns(),
 	}
 }
 

@@ -88,37 +88,20 @@ func (a *Adapter) register(ctx context.Context, h channels.Host, r *channels.Req
 	}
 	// The newest registration of a bot receives its events, as Telegram
 	// moves a webhook: older channels of the same bot stop their sessions.
-	if older, err := st.ChannelsOfType(ctx, storage.TypeDiscord); err == nil {
-		for _, o := range older {
-			if o.ID != ch.ID && o.Platform[platformBotUser] == bot.UserID {
-				a.StopGateway(o.ID)
-			}
-		}
-	}
-	a.StartGateway(ch.ID, token, bot.UserID, a.gatewayHandler(h))
+	a.reconcileSoon()
 	return channels.JSON(http.StatusCreated, registered{ChannelID: ch.ID, BotUsername: bot.Username, PairingCode: code,
 		InteractionsURL: h.PublicOrigin(r.HTTP) + "/discord/" + ch.ID})
 }
 
-// Run implements channels.Runner: it restores a gateway session for the
-// newest enabled channel of every bot, and stops every session when ctx ends.
+// Run implements channels.Runner: it keeps a gateway session for the newest
+// enabled channel of every bot, each on the one node of the relay that holds
+// the bot's lease, and stops every session when ctx ends.
 func (a *Adapter) Run(ctx context.Context, h channels.Host) error {
 	if a.gateway {
-		chans, err := h.Store().ChannelsOfType(ctx, storage.TypeDiscord)
-		if err != nil {
-			a.log.Error("list discord channels", "err", err)
-		}
-		newest := map[string]storage.Channel{} // bot user → newest channel
-		for _, ch := range chans {
-			if old, ok := newest[ch.Platform[platformBotUser]]; !ok || ch.Seq > old.Seq {
-				newest[ch.Platform[platformBotUser]] = ch
-			}
-		}
-		for _, ch := range newest {
-			a.restart(ctx, h, ch)
-		}
+		a.superviseGateways(ctx, h)
+	} else {
+		<-ctx.Done()
 	}
-	<-ctx.Done()
 	a.Close()
 	return nil
 }
@@ -126,32 +109,25 @@ func (a *Adapter) Run(ctx context.Context, h channels.Host) error {
 // Switched implements channels.Switcher: a channel enabled or disabled
 // starts or stops its session, in the background (enabling an enabled
 // channel restarts a session that Discord closed for good).
-func (a *Adapter) Switched(h channels.Host, ch storage.Channel) {
+func (a *Adapter) Switched(_ channels.Host, ch storage.Channel) {
 	if !a.gateway {
 		return
 	}
-	h.Background(func(ctx context.Context) { a.restart(ctx, h, ch) })
-}
-
-// restart starts (or stops) a channel's gateway session to match its
-// enabled flag.
-func (a *Adapter) restart(ctx context.Context, h channels.Host, ch storage.Channel) {
-	botUser := ch.Platform[platformBotUser]
-	if !ch.Enabled || botUser == "" {
-		a.StopGateway(ch.ID)
-		return
+	if state := a.GatewayState(ch.ID); ch.Enabled && (state == StateFailedAuth || state == StateFailedIntents) {
+		a.camps.mu.Lock()
+		a.camps.end(ch.Platform[platformBotUser], ch.ID) // the next campaign opens it anew
+		a.camps.mu.Unlock()
 	}
-	token, err := h.Store().ChannelSecret(ctx, ch.ID, channels.SecretBotToken)
-	if err != nil {
-		return // created by POST /channels: forwarded payloads only
-	}
-	a.StartGateway(ch.ID, string(token), botUser, a.gatewayHandler(h))
+	a.reconcileSoon()
 }
 
 // PrepareRelease implements channels.Releaser: a deleted channel's session
 // stops (without waiting for it to close).
 func (a *Adapter) PrepareRelease(_ context.Context, _ storage.Store, ch storage.Channel) (func(context.Context), error) {
-	return func(context.Context) { a.StopGateway(ch.ID) }, nil
+	return func(context.Context) {
+		a.StopGateway(ch.ID)
+		a.reconcileSoon()
+	}, nil
 }
 
 // SessionState implements channels.Sessions.

@@ -36,6 +36,7 @@ const (
 	ReasonTooBig         = "Message too big"
 	ReasonSlow           = "Slow consumer: reconnect with since"
 	ReasonTooMany        = "Too many connections for this session"
+	ReasonCutOff         = "This node lost its store: reconnect"
 )
 
 // Messages reads a user's stored messages after a cursor; the store
@@ -67,6 +68,12 @@ type Options struct {
 	// Node names this relay in the admin's records of sockets ("" on a
 	// single relay).
 	Node string
+	// Opened and Closed, when set, hear every socket registered and
+	// unregistered (its user, its id in this hub, when it opened): the
+	// registry of the sockets of every node of a relay, which counts the
+	// per-user cap across nodes (CloseIDs closes the ones beyond it here).
+	Opened func(userID string, id uint64, at time.Time)
+	Closed func(userID string, id uint64)
 }
 
 // Hub knows every open WebSocket by user.
@@ -105,6 +112,8 @@ type Hub struct {
 
 	// What the admin sees of sockets (state.go, writelog.go).
 	node        string
+	opened      func(userID string, id uint64, at time.Time) // Options.Opened
+	closedHook  func(userID string, id uint64)               // Options.Closed
 	now         func() time.Time
 	closedConns closedConns
 	writes      *writeLog
@@ -115,7 +124,7 @@ func New(cfg Config, msgs Messages, opts Options) *Hub {
 	h := &Hub{cfg: cfg, msgs: msgs, log: opts.Log, handler: opts.Handler, gone: opts.LastClosed,
 		frames: newFrameCache(opts.Encode), upgrader: newUpgrader(),
 		users: map[string][]*Conn{}, pages: map[string]*sharedPage{}, grants: map[string]map[string]*grant{},
-		node: opts.Node, now: time.Now, closedConns: closedConns{byUser: map[string][]ConnState{}}, writes: &writeLog{}}
+		node: opts.Node, opened: opts.Opened, closedHook: opts.Closed, now: time.Now, closedConns: closedConns{byUser: map[string][]ConnState{}}, writes: &writeLog{}}
 	h.metrics = newMetrics(opts.Registry, h)
 	return h
 }
@@ -152,10 +161,14 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, c
 		c.close(CloseGoingAway, ReasonShutdown)
 		return
 	}
-	go c.readLoop()
 	for _, old := range evicted {
+		h.notifyClosed(old)
 		h.closeAsync(old, CloseTooMany, ReasonTooMany)
 	}
+	if h.opened != nil { // before the reader starts, which may unregister c
+		h.opened(user.ID, seq, c.id.connectedAt)
+	}
+	go c.readLoop()
 	for _, f := range first {
 		c.Send(f) // written before any message: the writer sends queued frames first
 	}
@@ -193,21 +206,32 @@ func (h *Hub) add(c *Conn) (evicted []*Conn, ok bool) {
 // remove forgets c (idempotent), and reports a user's last socket to
 // Options.LastClosed.
 func (h *Hub) remove(c *Conn) {
-	last := h.unregister(c)
+	last, found := h.unregister(c)
+	if found {
+		h.notifyClosed(c)
+	}
 	h.retire(c)
 	if last && h.gone != nil {
 		h.gone(c.user.ID)
 	}
 }
 
-// unregister forgets c; last is true when it was the user's last socket.
-func (h *Hub) unregister(c *Conn) (last bool) {
+// notifyClosed tells Options.Closed that c is no longer registered.
+func (h *Hub) notifyClosed(c *Conn) {
+	if h.closedHook != nil {
+		h.closedHook(c.user.ID, c.seq)
+	}
+}
+
+// unregister forgets c; found is false when it was not registered (evicted
+// already), last true when it was the user's last socket.
+func (h *Hub) unregister(c *Conn) (last, found bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	conns := h.users[c.user.ID]
 	i := slices.Index(conns, c)
 	if i < 0 {
-		return false
+		return false, false
 	}
 	conns = slices.Delete(conns, i, i+1)
 	if len(conns) == 0 {
@@ -217,7 +241,7 @@ func (h *Hub) unregister(c *Conn) (last bool) {
 		h.users[c.user.ID] = conns
 	}
 	h.count.Add(-1)
-	return len(conns) == 0
+	return len(conns) == 0, true
 }
 
 // Notify wakes the user's sockets after a message of theirs committed.
@@ -242,6 +266,25 @@ func (h *Hub) Send(userID string, frame []byte) int {
 // CloseSessionDeleted, so the extension stops reconnecting).
 func (h *Hub) CloseUser(userID string, code int, reason string) {
 	for _, c := range h.userConns(userID) {
+		h.closeAsync(c, code, reason)
+	}
+}
+
+// CloseIDs closes the user's sockets with the given ids (those beyond the
+// per-user cap counted on every node of a relay).
+func (h *Hub) CloseIDs(userID string, ids []uint64, code int, reason string) {
+	for _, c := range h.userConns(userID) {
+		if slices.Contains(ids, c.seq) {
+			h.closeAsync(c, code, reason)
+		}
+	}
+}
+
+// CloseAll closes every open socket with code, and goes on accepting new
+// ones (a node of a relay cut off from its store sends its clients to the
+// other nodes; Shutdown is the final close).
+func (h *Hub) CloseAll(code int, reason string) {
+	for _, c := range h.all() {
 		h.closeAsync(c, code, reason)
 	}
 }

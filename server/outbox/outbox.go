@@ -55,7 +55,27 @@ type Options struct {
 	// Outcome, when set, is told every outcome that relay_deliveries_total
 	// counts (result sent, failed or retry), for the dashboard's charts.
 	Outcome func(channelType, result string)
+	// Claims, when set, share the channels with the outboxes of the other
+	// nodes of a relay (nil: this outbox delivers every channel).
+	Claims Claims
 }
+
+// Claims share channels between the outboxes of several relay nodes: a node
+// attempts a channel's replies only while it holds the channel's claim, so
+// each reply is sent by one node and in order. A claim outlives its node by
+// a bounded time (a lease), after which another node takes the channel over.
+type Claims interface {
+	// Claim takes the channel's claim or confirms this node holds it; false
+	// when another node does.
+	Claim(ctx context.Context, channelID string) (bool, error)
+	// Release gives the claim up: the channel has nothing pending here.
+	Release(ctx context.Context, channelID string)
+}
+
+// claimRetry is how long a channel another node holds waits before this
+// node tries again: the holder delivers it meanwhile, and a holder that died
+// loses its claim within its lease's lifetime.
+const claimRetry = 5 * time.Second
 
 // Outbox is the delivery worker pool.
 type Outbox struct {
@@ -68,13 +88,14 @@ type Outbox struct {
 	wake    chan struct{} // a token: one idle worker takes it
 	metrics *metrics
 	outcome func(channelType, result string) // Options.Outcome
+	claims  Claims                           // Options.Claims; nil on one node
 }
 
 // New builds an outbox delivering with senders, by channel type. A pending
 // reply of a type without a sender fails.
 func New(cfg Config, st Store, senders map[string]channels.Sender, opts Options) *Outbox {
 	o := &Outbox{cfg: cfg, store: st, senders: senders, log: opts.Log, now: opts.Now,
-		queue: newQueue(), wake: make(chan struct{}, 1), outcome: opts.Outcome}
+		queue: newQueue(), wake: make(chan struct{}, 1), outcome: opts.Outcome, claims: opts.Claims}
 	if o.now == nil {
 		o.now = time.Now
 	}
@@ -175,7 +196,10 @@ func (o *Outbox) work(ctx context.Context) {
 			if more {
 				o.signal() // another head is due: hand it to an idle worker
 			}
-			o.attemptClaimed(ctx, job)
+			if later := o.attemptClaimed(ctx, job); !later.IsZero() {
+				o.queue.postpone(*job, later)
+				continue
+			}
 			o.queue.release(job.Delivery.ChannelID)
 			continue
 		}
@@ -199,6 +223,9 @@ func (o *Outbox) refresh(ctx context.Context) time.Duration {
 			o.queue.set(id, &head)
 		case errors.Is(err, storage.ErrNotFound):
 			o.queue.set(id, nil)
+			if o.claims != nil {
+				o.claims.Release(ctx, id)
+			}
 		default:
 			if ctx.Err() == nil {
 				o.log.Error("read pending delivery", "channel_id", id, "err", err)
@@ -211,15 +238,26 @@ func (o *Outbox) refresh(ctx context.Context) time.Duration {
 }
 
 // attemptClaimed attempts a claimed head as its record stands now: the
-// queue's copy may be stale (another worker attempted the reply since it was
-// read), and the committed record says what is left to send, if anything.
-func (o *Outbox) attemptClaimed(ctx context.Context, job *storage.PendingReply) {
+// queue's copy may be stale (another worker, or node, attempted the reply
+// since it was read), and the committed record says what is left to send, if
+// anything. It returns when to look at the channel again if another node
+// holds it (zero otherwise: the release reads the channel's head again).
+func (o *Outbox) attemptClaimed(ctx context.Context, job *storage.PendingReply) (later time.Time) {
 	d, err := o.store.Delivery(ctx, job.Delivery.ResponseID)
 	if err != nil || d.Status != storage.StatusPending || d.NextAttemptAt.After(o.now()) {
-		return // the release reads the channel's head again
+		return time.Time{}
+	}
+	if o.claims != nil {
+		if ok, err := o.claims.Claim(ctx, d.ChannelID); !ok || err != nil {
+			if err != nil && ctx.Err() == nil {
+				o.log.Warn("claim channel", "channel_id", d.ChannelID, "err", err)
+			}
+			return o.now().Add(claimRetry)
+		}
 	}
 	job.Delivery = d
 	o.attempt(ctx, *job)
+	return time.Time{}
 }
 
 // attempt sends the unsent parts of one reply and records the outcome.
@@ -240,6 +278,9 @@ func (o *Outbox) attempt(ctx context.Context, job storage.PendingReply) {
 	// Committing progress must survive shutdown: the part was accepted.
 	commitCtx := context.WithoutCancel(ctx)
 	for i := d.PartsSent; i < len(parts); i++ {
+		if i > d.PartsSent && !o.stillClaimed(ctx, d.ChannelID) {
+			return // another node took the channel over; it resumes from partsSent
+		}
 		err := sender.Send(ctx, channels.Part{ResponseID: d.ResponseID, ChannelID: d.ChannelID, Target: d.Target,
 			Text: parts[i], Index: i, Total: len(parts), Metadata: r.Metadata, ChannelMetadata: job.Channel.Metadata}, creds)
 		if err != nil {
@@ -259,6 +300,17 @@ func (o *Outbox) attempt(ctx context.Context, job storage.PendingReply) {
 		}
 	}
 	o.finish(d, storage.StatusSent, "", log)
+}
+
+// stillClaimed reports whether this node may go on sending a channel's parts:
+// a node that lost its claim (cut off from the others longer than the lease)
+// stops before another node resends what it sends.
+func (o *Outbox) stillClaimed(ctx context.Context, channelID string) bool {
+	if o.claims == nil {
+		return true
+	}
+	ok, err := o.claims.Claim(ctx, channelID)
+	return ok && err == nil
 }
 
 // retryOrFail schedules the next attempt with exponential backoff and jitter

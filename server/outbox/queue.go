@@ -111,6 +111,17 @@ func (q *queue) release(channelID string) {
 	q.mu.Unlock()
 }
 
+// postpone ends a claim without reading the channel's head again: head is
+// kept, due at until (another node holds the channel meanwhile).
+func (q *queue) postpone(head storage.PendingReply, until time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.claimed, head.Delivery.ChannelID)
+	q.remove(head.Delivery.ChannelID)
+	head.Delivery.NextAttemptAt = until
+	q.put(head)
+}
+
 // put adds a head; the lock is held and the channel has none.
 func (q *queue) put(h storage.PendingReply) {
 	e := &entry{reply: h}
