@@ -70,6 +70,9 @@ func (s *Server) CutOff() {
 	s.hub.CloseAll(live.CloseGoingAway, live.ReasonCutOff)
 }
 
+// Sockets is how many WebSockets this node holds open.
+func (s *Server) Sockets() int { return s.hub.Count() }
+
 // outboxClaims lets the outboxes of several nodes share the channels: a
 // node delivers a channel's replies while it holds the channel's lease.
 type outboxClaims struct{ c Cluster }

@@ -37,6 +37,7 @@ type relay struct {
 	stop func() // stops an in-process relay and closes its store; nil for RELAY_URL
 
 	store   storage.Store              // the in-process relay's store, for white-box setup
+	app     *app.Relay                 // the in-process relay
 	senders map[string]channels.Sender // reply senders by channel type, replacing the platforms'
 	now     func() time.Time           // the relay's clock (nil: time.Now)
 }
@@ -89,7 +90,7 @@ func (r *relay) start(t *testing.T) {
 		cancel()
 		t.Fatal(err)
 	}
-	r.store = rl.Store()
+	r.store, r.app = rl.Store(), rl
 	r.URL = "http://" + ln.Addr().String()
 	done := make(chan error, 1)
 	go func() { done <- rl.Run(ctx) }()

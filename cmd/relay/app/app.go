@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/chaos-relay/relay/admin"
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
@@ -26,6 +27,7 @@ import (
 	"github.com/chaos-relay/relay/channels/webhook"
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/server"
+	"github.com/chaos-relay/relay/server/cluster"
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/jetstream"
@@ -59,7 +61,15 @@ type Relay struct {
 	failed atomic.Pointer[error] // why the store stopped the relay
 	stop   context.CancelFunc    // stops Run once the store has failed
 	ctx    context.Context
+	node   *node // this node of a relay on NATS; nil on bbolt
+	// leave ends the node's membership (its leases go to other nodes at
+	// once); nil on bbolt.
+	leave func(ctx context.Context) error
 }
+
+// leaveTimeout bounds a node's goodbye to the others at shutdown; what is
+// not done by then expires on its own.
+const leaveTimeout = 5 * time.Second
 
 // ErrCommitFailed: Run stopped because a store commit failed (PROTOCOL
 // §11.1): the process must exit non-zero for a supervisor to restart it on
@@ -113,7 +123,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Relay, err error) {
 	if cfg.RateLimits.Disabled {
 		r.log.Warn("rate limits are off (RELAY_RATE_LIMITS=off): for benchmarks and tests only")
 	}
-	r.srv, err = server.New(ctx, cfg.Config, server.Deps{
+	deps := server.Deps{
 		Store:     r.store,
 		Limits:    ratelimit.New(cfg.RateLimits, nil),
 		Log:       log,
@@ -122,12 +132,39 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Relay, err error) {
 		Now:       opts.Now,
 		Platforms: Platforms(cfg, log),
 		Senders:   opts.Senders,
-	})
-	if err != nil {
+	}
+	if js, ok := r.store.(*jetstream.Store); ok {
+		r.node = newNode(cfg.RateLimits, log.With("component", "cluster"))
+		deps.Cluster = r.node
+		if !cfg.RateLimits.Disabled {
+			deps.Limits = r.node
+		}
+		defer func() {
+			if err == nil {
+				r.joinCluster(js, cfg.Store.NATS, opts.Version)
+			}
+		}()
+	}
+	if r.srv, err = server.New(ctx, cfg.Config, deps); err != nil {
 		return nil, err
 	}
 	r.notify.Store(r.srv)
 	return r, nil
+}
+
+// joinCluster makes this process a node of the relay on NATS, in the
+// background: the other nodes see it, and it shares their leases, nonces,
+// rate limits and sockets.
+func (r *Relay) joinCluster(js *jetstream.Store, cfg NATSConfig, version string) {
+	r.node.onCutOff(r.srv.CutOff)
+	r.node.setStats(func() cluster.Stats { return cluster.Stats{Sockets: r.srv.Sockets()} })
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.leave = func(wait context.Context) error {
+		cancel()
+		return r.node.leave(wait)
+	}
+	info := cluster.Info{Version: version, Addr: "http://" + r.ln.Addr().String()}
+	go r.node.join(ctx, js.Conn(), cfg, info)
 }
 
 // appended is the store's change feed: it wakes the user's sockets. Before
@@ -287,6 +324,15 @@ func (r *Relay) Addr() net.Addr { return r.ln.Addr() }
 // Handler is the relay's HTTP handler (benchmarks call it in process).
 func (r *Relay) Handler() http.Handler { return r.srv.Handler() }
 
+// Nodes are the live nodes of a relay on NATS, as this node knows them
+// (none until it has joined them, and none on bbolt).
+func (r *Relay) Nodes() []admin.Node {
+	if r.node == nil {
+		return nil
+	}
+	return r.node.Nodes()
+}
+
 // Store is the relay's store (tests set up records through it).
 func (r *Relay) Store() storage.Store { return r.store }
 
@@ -299,6 +345,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	stop := context.AfterFunc(r.ctx, cancel)
 	defer stop()
 	err := r.srv.Run(ctx, r.ln)
+	if r.leave != nil { // before the store closes the connection they share
+		wait, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		if lerr := r.leave(wait); lerr != nil {
+			r.log.Warn("leave the other nodes", "err", lerr)
+		}
+		cancel()
+	}
 	if cerr := r.store.Close(); cerr != nil {
 		r.log.Error("close store", "err", cerr)
 		err = errors.Join(err, cerr)
