@@ -45,3 +45,7 @@ bench: ## build relay and relaybench into a temp dir and run the standard set on
 	go build -o "$$tmp/relay" ./cmd/relay && \
 	go build -o "$$tmp/relaybench" ./cmd/relaybench && \
 	"$$tmp/relaybench" -start "$$tmp/relay" $(BENCH_FLAGS)
+
+.PHONY: cluster
+cluster: build ## a relay of two nodes on three NATS servers, behind a load balancer on :8780 (Ctrl-C stops it)
+	go run ./cmd/relaycluster -bin bin/relay

@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Relay, err error) {
 		Senders:   opts.Senders,
 	}
 	if js, ok := r.store.(*jetstream.Store); ok {
-		r.node = newNode(cfg.RateLimits, log.With("component", "cluster"))
+		r.node = newNode(cfg.RateLimits, log)
 		deps.Cluster = r.node
 		if !cfg.RateLimits.Disabled {
 			deps.Limits = r.node

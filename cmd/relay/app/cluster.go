@@ -37,7 +37,8 @@ const cutOffAfter = 5 * time.Second
 type node struct {
 	id    string
 	local *ratelimit.Limiters // the rate limits until joined, and when NATS is down
-	log   *slog.Logger
+	root  *slog.Logger        // for the cluster, which names its component
+	log   *slog.Logger        // the node's own lines
 
 	c      atomic.Pointer[cluster.Cluster]
 	limits atomic.Pointer[cluster.Limiters]
@@ -56,9 +57,11 @@ type node struct {
 
 var errNotJoined = errors.New("not connected to the other nodes yet")
 
-// newNode returns this process's node, not joined yet.
+// newNode returns this process's node, not joined yet; log is the root
+// logger.
 func newNode(limits ratelimit.Config, log *slog.Logger) *node {
-	return &node{id: newNodeID(), local: ratelimit.New(limits, nil), limCfg: limits, log: log,
+	return &node{id: newNodeID(), local: ratelimit.New(limits, nil), limCfg: limits, root: log,
+		log:    log.With("component", "cluster"),
 		joined: make(chan struct{}), early: map[[2]string]time.Time{}}
 }
 
@@ -69,7 +72,7 @@ func (n *node) join(ctx context.Context, nc *nats.Conn, cfg NATSConfig, info clu
 	delay := 100 * time.Millisecond
 	for {
 		c, err := cluster.Join(ctx, cluster.Options{Conn: nc, Prefix: cfg.Prefix, Replicas: cfg.Replicas, Node: info,
-			Logger: n.log})
+			Logger: n.root})
 		if err == nil {
 			n.adopt(c)
 			return

@@ -1,0 +1,148 @@
+// Package natsrun runs nats-servers with JetStream inside the calling
+// process, for the tools that start a relay on NATS on one machine
+// (relaycluster, relaybench). Tests use storage/jetstream/natstest.
+package natsrun
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// MaxPayload is the servers' max_payload: above the largest record a relay
+// with the default body limit writes (1 MiB and 16 KiB), which NATS's
+// default of 1 MB is not.
+const MaxPayload = 2 << 20
+
+// readyTimeout bounds a server's start, and the cluster's first election.
+const readyTimeout = 30 * time.Second
+
+// Options say which servers to run.
+type Options struct {
+	Dir        string // each server keeps its JetStream files in Dir/<name>
+	Servers    int    // how many; more than one form a cluster
+	Port       int    // client port of the first server, the next ones follow; 0 picks free ports
+	SyncAlways bool   // fsync every write (sync_interval: always)
+	Logs       bool   // the servers log to stderr
+}
+
+// Cluster is the running servers.
+type Cluster struct {
+	Servers []*server.Server
+	urls    []string
+}
+
+// Start starts the servers and waits until they accept connections and,
+// when clustered, JetStream has a leader.
+func Start(o Options) (*Cluster, error) {
+	if o.Servers < 1 {
+		o.Servers = 1
+	}
+	clientPorts, err := ports(o.Port, o.Servers)
+	if err != nil {
+		return nil, err
+	}
+	routePorts, err := ports(0, o.Servers)
+	if err != nil {
+		return nil, err
+	}
+	var routes []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	c := &Cluster{}
+	for i := range o.Servers {
+		name := fmt.Sprintf("n%d", i+1)
+		opts := &server.Options{
+			ServerName: name, Host: "127.0.0.1", Port: clientPorts[i],
+			JetStream: true, StoreDir: filepath.Join(o.Dir, name), MaxPayload: MaxPayload,
+			SyncAlways: o.SyncAlways, NoLog: !o.Logs, NoSigs: true,
+		}
+		if o.Servers > 1 {
+			opts.Cluster = server.ClusterOpts{Name: "relay", Host: "127.0.0.1", Port: routePorts[i]}
+			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			c.Shutdown()
+			return nil, fmt.Errorf("natsrun: %s: %w", name, err)
+		}
+		if o.Logs {
+			s.ConfigureLogger()
+		}
+		c.Servers = append(c.Servers, s)
+		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+	}
+	var wg sync.WaitGroup
+	for _, s := range c.Servers {
+		wg.Go(s.Start) // together: each waits for its routes
+	}
+	wg.Wait()
+	for _, s := range c.Servers {
+		if !s.ReadyForConnections(readyTimeout) {
+			c.Shutdown()
+			return nil, fmt.Errorf("natsrun: %s not ready after %s", s.Name(), readyTimeout)
+		}
+	}
+	if o.Servers > 1 {
+		if err := c.waitLeader(); err != nil {
+			c.Shutdown()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// URLs are the servers' client URLs, comma-separated, as RELAY_NATS_URL
+// takes them.
+func (c *Cluster) URLs() string { return strings.Join(c.urls, ",") }
+
+// Shutdown stops every server and waits for them.
+func (c *Cluster) Shutdown() {
+	for _, s := range c.Servers {
+		s.Shutdown()
+	}
+	for _, s := range c.Servers {
+		s.WaitForShutdown()
+	}
+}
+
+// waitLeader waits until JetStream's meta leader is elected and every
+// server is current with it.
+func (c *Cluster) waitLeader() error {
+	for deadline := time.Now().Add(readyTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		leader, current := false, true
+		for _, s := range c.Servers {
+			leader = leader || s.JetStreamIsLeader()
+			current = current && s.JetStreamIsCurrent()
+		}
+		if leader && current {
+			return nil
+		}
+	}
+	return errors.New("natsrun: no JetStream leader after " + readyTimeout.String())
+}
+
+// ports returns n ports: from first on when first is set, else free ones.
+func ports(first, n int) ([]int, error) {
+	out := make([]int, n)
+	for i := range n {
+		if first > 0 {
+			out[i] = first + i
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("natsrun: free port: %w", err)
+		}
+		out[i] = l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+	}
+	return out, nil
+}
