@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -22,8 +21,8 @@ const (
 	// chunkLife is how long tokens a node took but did not use stay usable
 	// here. Dropping them only ever admits less.
 	chunkLife = time.Second
-	// rateAttempts bounds the compare-and-set retries of one Allow on a key
-	// contended by other nodes; past it the request is refused for one
+	// rateAttempts bounds the compare-and-set attempts of one Allow on a
+	// key contended by other nodes; past them the request is refused for one
 	// interval, which never admits more than the rate.
 	rateAttempts = 5
 	// emailInboundKey is ratelimit's one key of the global email limit.
@@ -154,19 +153,13 @@ func (l *Limiters) take(e *rateEntry, g gcra, k string, now time.Time) (time.Dur
 	return g.interval, false, nil
 }
 
-// write stores tat for key k, expecting revision rev (0: no key). The
-// entry expires a second after its TAT, when it would be a full bucket
-// anyway, so idle keys cost nothing.
+// write stores tat for key k, expecting revision rev (0: no revision at
+// all). The entry expires a second or two after its TAT, when it would be
+// a full bucket anyway, so idle keys cost nothing. (kv.Update cannot set
+// a TTL: this publishes to the key's subject as it does.)
 func (l *Limiters) write(ctx context.Context, k string, rev uint64, tat, now time.Time) (uint64, error) {
 	ttl := tat.Sub(now).Truncate(time.Second) + 2*time.Second // whole seconds, rounded up, plus one
-	v := []byte(strconv.FormatInt(tat.UnixNano(), 10))
-	kv := l.c.kv.rates
-	if rev == 0 {
-		// Create also takes over a key whose last revision is a marker.
-		return kv.Create(ctx, k, v, jetstream.KeyTTL(ttl))
-	}
-	// kv.Update cannot set a TTL: publish to the key's subject as it does.
-	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + k, Data: v}
+	m := &nats.Msg{Subject: kvSubject(l.c.kv.rates, k), Data: []byte(strconv.FormatInt(tat.UnixNano(), 10))}
 	ack, err := l.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
 	if err != nil {
 		return 0, err
@@ -174,21 +167,21 @@ func (l *Limiters) write(ctx context.Context, k string, rev uint64, tat, now tim
 	return ack.Sequence, nil
 }
 
-// read brings e up to date with the bucket after a conflict.
+// read brings e up to date with the bucket's leader after a conflict. A
+// key deleted or expired has a revision (its marker's) and a full bucket.
 func (l *Limiters) read(ctx context.Context, e *rateEntry, k string) error {
-	kve, err := l.c.kv.rates.Get(ctx, k)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		e.rev, e.tat = 0, time.Time{}
-		return nil
-	}
+	cur, err := l.c.last(ctx, l.c.kv.rates, k)
 	if err != nil {
 		return err
 	}
-	ns, err := strconv.ParseInt(string(kve.Value()), 10, 64)
-	if err != nil {
-		return fmt.Errorf("cluster: rate %s: bad value: %w", k, err)
+	e.rev, e.tat = cur.rev, time.Time{}
+	if cur.put {
+		ns, err := strconv.ParseInt(string(cur.value), 10, 64)
+		if err != nil {
+			return fmt.Errorf("cluster: rate %s: bad value: %w", k, err)
+		}
+		e.tat = time.Unix(0, ns)
 	}
-	e.rev, e.tat = kve.Revision(), time.Unix(0, ns)
 	return nil
 }
 
