@@ -18,6 +18,8 @@ const (
 	nonceTTL = 10 * time.Minute
 	// createAttempts bounds the attempts at a bucket's creation.
 	createAttempts = 5
+	// setupTimeout bounds the first heartbeat, within Join's context.
+	setupTimeout = 10 * time.Second
 	// createTimeout is the first attempt's timeout, doubled at each retry.
 	// A creation takes milliseconds, but a request may go unanswered while
 	// JetStream elects a leader.

@@ -106,7 +106,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.rpc.start(); err != nil {
 		return err
 	}
-	if err := c.beat(ctx); err != nil {
+	if err := c.beat(ctx, setupTimeout); err != nil {
 		return fmt.Errorf("cluster: first heartbeat: %w", err)
 	}
 	c.workers.goFunc(func() { c.heartbeats(c.ctx) })
