@@ -71,7 +71,12 @@ func (o *cutoffs) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ch:
+		case st := <-ch:
+			// A disconnection the connection recovered from before this
+			// loop looked still needs a rejoin: the heartbeat may be gone.
+			if st != nats.CONNECTED && downSince.IsZero() {
+				downSince = time.Now()
+			}
 		case <-o.poke:
 		case <-timer.C:
 		}

@@ -33,6 +33,7 @@ type Lease struct {
 
 	mu   sync.Mutex
 	term *term // non-nil while held
+	lost *term // the last term, if it was lost: its key may still be this node's
 }
 
 // term is one tenure of a lease, from its acquisition to its release or loss.
@@ -67,9 +68,15 @@ func (l *Lease) Held() bool {
 func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	l.acq.Lock()
 	defer l.acq.Unlock()
-	if l.Held() {
-		return true, nil
+	l.mu.Lock()
+	if t := l.term; t != nil {
+		if time.Now().Before(t.validUntil) {
+			l.mu.Unlock()
+			return true, nil
+		}
+		l.loseLocked(t, "not renewed in time") // its keeper is about to notice
 	}
+	l.mu.Unlock()
 	if l.c.closing() {
 		return false, ErrClosed
 	}
@@ -77,6 +84,9 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	if err != nil || rev == 0 {
 		return false, err
 	}
+	l.mu.Lock()
+	l.lost = nil // taken back, or not this node's any more
+	l.mu.Unlock()
 	if !l.begin(rev, sent) {
 		return false, ErrClosed // the key expires after the TTL
 	}
@@ -140,18 +150,25 @@ func (l *Lease) end(t *term, cause error) {
 }
 
 // Release gives the lease up, if held, and deletes its key so that a
-// campaign elsewhere takes it over at once rather than after the TTL.
-// Without NATS the key is left to expire.
+// campaign elsewhere takes it over at once rather than after the TTL. It
+// also deletes the key of a term lost a moment ago by not renewing it in
+// time (the bucket may not have expired it yet). Without NATS the key is
+// left to expire.
 func (l *Lease) Release(ctx context.Context) error {
 	l.acq.Lock()
 	defer l.acq.Unlock()
 	l.mu.Lock()
-	t := l.term
+	t, lost := l.term, l.lost
+	l.lost = nil
 	l.mu.Unlock()
-	if t == nil {
+	switch {
+	case t != nil:
+		l.end(t, errReleased)
+	case lost != nil && time.Since(lost.validUntil) < l.c.o.LeaseTTL:
+		t = lost
+	default:
 		return nil
 	}
-	l.end(t, errReleased)
 	<-t.done // no renewal in flight: the revision is final
 	if !l.c.nc.IsConnected() {
 		return nil
@@ -170,6 +187,16 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	return l.wrap("release", err)
+}
+
+// abandon ends the term, if any, without deleting the key, which expires.
+func (l *Lease) abandon() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.term; t != nil {
+		l.term = nil
+		t.end(ErrClosed)
+	}
 }
 
 // observe learns of a change of the lease's key: another revision than

@@ -72,7 +72,7 @@ func (l *Lease) lose(t *term, why string) {
 // loseLocked is lose. Lock must be held.
 func (l *Lease) loseLocked(t *term, why string) {
 	if l.term == t {
-		l.term = nil
+		l.term, l.lost = nil, t
 		t.end(ErrLeaseLost)
 		l.c.log.Warn("cluster: lease lost", "lease", l.name, "why", why)
 	}

@@ -63,8 +63,12 @@ func (c *Cluster) Holders() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := make(map[string]string, len(s.entries))
-	for _, e := range s.entries {
-		if e.holder != "" {
+	for key, e := range s.entries {
+		switch {
+		case e.holder == "":
+		case e.name == "":
+			m[key] = e.holder // a value this code did not write
+		default:
 			m[e.name] = e.holder
 		}
 	}

@@ -25,6 +25,10 @@ const (
 	// key contended by other nodes; past them the request is refused for one
 	// interval, which never admits more than the rate.
 	rateAttempts = 5
+	// rateBackoff is how long every call is answered locally after a KV
+	// error, so that a slow NATS does not hold up every request for a
+	// rateTimeout each.
+	rateBackoff = 5 * time.Second
 	// emailInboundKey is ratelimit's one key of the global email limit.
 	emailInboundKey = "email-inbound"
 )
@@ -44,6 +48,7 @@ type Limiters struct {
 
 	fallbacks atomic.Uint64
 	fallLog   throttle
+	downUntil atomic.Int64 // until then (Unix ns, real clock) the bucket is not tried
 }
 
 type rateKey struct {
@@ -91,7 +96,8 @@ func (c *Cluster) Limiters(cfg ratelimit.Config) *Limiters {
 // KV compare-and-set takes a chunk of tokens (one, or 100 ms worth of the
 // rate for fast limits), plus one read and one more write per conflict
 // with another node. When the bucket is unreachable the call is answered
-// by this node's own limiter, and counted (Fallbacks).
+// by this node's own limiter, and counted (Fallbacks); after an error, so
+// are all calls for the next few seconds.
 func (l *Limiters) Allow(name ratelimit.Name, key string) (wait time.Duration, ok bool) {
 	if l == nil || l.disabled {
 		return 0, true
@@ -117,8 +123,12 @@ func (l *Limiters) Allow(name ratelimit.Name, key string) (wait time.Duration, o
 	if !l.c.nc.IsConnected() {
 		return l.fallback(name, key, nats.ErrDisconnected)
 	}
+	if time.Now().UnixNano() < l.downUntil.Load() {
+		return l.fallback(name, key, nil)
+	}
 	wait, ok, err := l.take(e, g, string(name)+"."+hashToken(key)[1:], now)
 	if err != nil {
+		l.downUntil.Store(time.Now().Add(rateBackoff).UnixNano())
 		return l.fallback(name, key, err)
 	}
 	return wait, ok
@@ -185,10 +195,13 @@ func (l *Limiters) read(ctx context.Context, e *rateEntry, k string) error {
 	return nil
 }
 
-// fallback answers from this node's own limiter, and counts it.
+// fallback answers from this node's own limiter, and counts it. err is
+// why the bucket is not used, if it was just found out.
 func (l *Limiters) fallback(name ratelimit.Name, key string, err error) (time.Duration, bool) {
 	l.fallbacks.Add(1)
-	l.fallLog.warn(l.c.log, "cluster: rate limit answered locally", "err", err)
+	if err != nil {
+		l.fallLog.warn(l.c.log, "cluster: rate limits answered locally", "err", err)
+	}
 	return l.local.Allow(name, key)
 }
 

@@ -106,8 +106,10 @@ func TestRatesAcrossNodes(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	start := time.Now()
+	var limiters []*Limiters
 	for _, c := range cs {
 		l := c.Limiters(config(rate))
+		limiters = append(limiters, l)
 		for range 4 {
 			wg.Go(func() {
 				for {
@@ -133,7 +135,16 @@ func TestRatesAcrossNodes(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	limit := int64(rate.N) + int64(float64(rate.N)*elapsed.Seconds()) + 5
-	t.Logf("%d admitted, %d refused in %s; limit %d", admitted.Load(), refused.Load(), elapsed, limit)
+	var fallbacks uint64
+	for _, l := range limiters {
+		fallbacks += l.Fallbacks()
+	}
+	t.Logf("%d admitted, %d refused in %s; limit %d; %d fallbacks", admitted.Load(), refused.Load(), elapsed, limit, fallbacks)
+	if fallbacks > 0 {
+		// KV writes timed out (a loaded machine): each node's own limiter
+		// answered for a while, and may have admitted a burst of its own.
+		limit += int64(len(cs)) * (int64(rate.N) + int64(float64(rate.N)*elapsed.Seconds()))
+	}
 	if admitted.Load() > limit {
 		t.Fatalf("%d admitted in %s, more than %d", admitted.Load(), elapsed, limit)
 	}
