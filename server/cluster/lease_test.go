@@ -225,3 +225,29 @@ func TestLeaseSurvivesServerLoss(t *testing.T) {
 	equal(t, "b acquires after a's release", ok, true)
 	equal(t, "a sees b", a.Lease("sweep").Held(), false)
 }
+
+func TestLeaseRunReturnsEarly(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	prefix := newPrefix()
+	a := join(t, options(t, connect(t, srv.URL()), prefix))
+	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	// a's function finishes at once: a releases, and lets b have a turn
+	// before it campaigns again.
+	ran := make(chan struct{}, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Lease("job").Run(ctx, func(context.Context) { ran <- struct{}{} })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	receive(t, ran, 5*time.Second, "a ran")
+	h := newHolding()
+	h.campaign(t, b, "job")
+	equal(t, "next holder", receive(t, h.starts, testLeaseTTL, "b holds"), b.ID())
+	equal(t, "a holds", a.Lease("job").Held(), false)
+}

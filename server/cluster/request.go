@@ -128,7 +128,7 @@ func (c *Cluster) Request(ctx context.Context, node, kind string, data []byte) (
 	if c.closing() {
 		return nil, ErrClosed
 	}
-	if !isToken(node) || !isToken(kind) {
+	if !isToken(node) || !isToken(kind) || !c.nodes.alive(node) {
 		return nil, fmt.Errorf("cluster: request %s to %q: %w", kind, node, ErrNodeGone)
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
