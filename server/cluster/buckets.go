@@ -16,8 +16,11 @@ const (
 	markerTTL = time.Minute
 	// nonceTTL is how long a nonce stays used.
 	nonceTTL = 10 * time.Minute
-	// createAttempts bounds the attempts at a bucket's creation.
-	createAttempts = 5
+	// createAttempts bounds the attempts at a bucket's creation: six take
+	// up to a minute when unanswered, 3 s when refused at once.
+	createAttempts = 6
+	// setupTimeout bounds the first heartbeat, within Join's context.
+	setupTimeout = 10 * time.Second
 	// createTimeout is the first attempt's timeout, doubled at each retry.
 	// A creation takes milliseconds, but a request may go unanswered while
 	// JetStream elects a leader.
@@ -67,7 +70,7 @@ func (c *Cluster) createBuckets(ctx context.Context) error {
 	for _, b := range c.bucketSpecs() {
 		var err error
 		timeout := createTimeout
-		for range createAttempts {
+		for attempt := range createAttempts {
 			actx, cancel := context.WithTimeout(ctx, timeout)
 			*b.kv, err = c.js.CreateKeyValue(actx, b.cfg)
 			if errors.Is(err, jetstream.ErrBucketExists) {
@@ -79,7 +82,9 @@ func (c *Cluster) createBuckets(ctx context.Context) error {
 			}
 			c.log.Debug("cluster: create bucket", "bucket", b.cfg.Bucket, "err", err)
 			timeout *= 2
-			if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			// Quick failures ("no suitable peers": a server's heartbeat is
+			// late) wait longer each time.
+			if err := sleep(ctx, 100*time.Millisecond<<attempt); err != nil {
 				break
 			}
 		}

@@ -106,7 +106,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.rpc.start(); err != nil {
 		return err
 	}
-	if err := c.beat(ctx); err != nil {
+	if err := c.firstBeat(ctx); err != nil {
 		return fmt.Errorf("cluster: first heartbeat: %w", err)
 	}
 	c.workers.goFunc(func() { c.heartbeats(c.ctx) })
@@ -116,6 +116,22 @@ func (c *Cluster) start(ctx context.Context) error {
 	c.workers.goFunc(func() { c.janitor(c.ctx) })
 	c.log.Info("cluster: joined", "nodes", len(c.Nodes()))
 	return nil
+}
+
+// firstBeat writes the first heartbeat, retrying for a while: a bucket
+// just created on a cluster of NATS servers has no leader for a moment.
+func (c *Cluster) firstBeat(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	for {
+		err := c.beat(ctx, setupTimeout)
+		if err == nil {
+			return nil
+		}
+		if sleep(ctx, watchRetry) != nil {
+			return err
+		}
+	}
 }
 
 // ID is this node's id.
@@ -168,12 +184,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	// time: their keepers stop here and their keys expire.
 	c.keepers.close()
 	for _, l := range c.leases.all() {
-		l.mu.Lock()
-		if t := l.term; t != nil {
-			l.term = nil
-			t.end(ErrClosed)
-		}
-		l.mu.Unlock()
+		l.abandon()
 	}
 	wait(&c.keepers, "lease keepers")
 	return errors.Join(errs...)

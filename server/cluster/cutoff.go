@@ -71,7 +71,12 @@ func (o *cutoffs) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ch:
+		case st := <-ch:
+			// A disconnection the connection recovered from before this
+			// loop looked still needs a rejoin: the heartbeat may be gone.
+			if st != nats.CONNECTED && downSince.IsZero() {
+				downSince = time.Now()
+			}
 		case <-o.poke:
 		case <-timer.C:
 		}
@@ -122,7 +127,7 @@ func (o *cutoffs) rejoined() {
 // expired or been swept while this node was away, and the local copies of
 // the buckets may have missed changes.
 func (c *Cluster) rejoin(ctx context.Context) {
-	if err := c.beat(ctx); err != nil {
+	if err := c.beat(ctx, c.o.DeadAfter/2); err != nil {
 		c.log.Warn("cluster: heartbeat after reconnecting", "err", err)
 		select { // the heartbeat loop tries again at once
 		case c.beatNow <- struct{}{}:

@@ -54,16 +54,39 @@ func (f *follower) resync() {
 // run follows the bucket until ctx ends.
 func (f *follower) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		w, err := f.kv.WatchAll(ctx)
+		// Ending the watch by its context, not by Stop: Stop deletes the
+		// consumer and waits for the answer, seconds without NATS, while
+		// the context has nats.go do it on its own goroutine.
+		wctx, cancel := context.WithCancel(ctx)
+		w, err := f.kv.WatchAll(wctx)
 		if err != nil {
+			cancel()
 			f.log.Debug("cluster: watch", "err", err)
 			_ = sleep(ctx, watchRetry)
 			continue
 		}
 		closed := f.consume(ctx, w)
-		_ = w.Stop()
+		cancel()
+		drain(w)
 		if closed { // the connection closed, or the consumer is gone
 			_ = sleep(ctx, watchRetry)
+		}
+	}
+}
+
+// drain reads what a cancelled watcher still delivers until it closes its
+// channel, for a while: nats.go's delivery blocks while the channel is full.
+func drain(w jetstream.KeyWatcher) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-t.C:
+			return
 		}
 	}
 }

@@ -46,6 +46,8 @@ func (g *group) close() {
 }
 
 // wait waits until every member is done, or ctx ends. Call close first.
+// If ctx ends first, a goroutine goes on waiting for the members, and ends
+// with the last of them.
 func (g *group) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {

@@ -42,14 +42,15 @@ func (c *Cluster) heartbeats(ctx context.Context) {
 		if !c.nc.IsConnected() {
 			continue // the write would wait in the reconnect buffer; the rejoin beats
 		}
-		if err := c.beat(ctx); err != nil && ctx.Err() == nil {
+		if err := c.beat(ctx, c.o.DeadAfter/2); err != nil && ctx.Err() == nil {
 			c.beatLog.warn(c.log, "cluster: heartbeat", "err", err)
 		}
 	}
 }
 
-// beat writes this node's heartbeat.
-func (c *Cluster) beat(ctx context.Context) error {
+// beat writes this node's heartbeat, giving up after timeout (a late
+// heartbeat still counts, until the node would be dead) or when ctx ends.
+func (c *Cluster) beat(ctx context.Context, timeout time.Duration) error {
 	stats := Stats{Sockets: c.sockets.ownCount()}
 	if f := c.statsFn.Load(); f != nil {
 		stats = (*f)()
@@ -60,8 +61,7 @@ func (c *Cluster) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A late heartbeat still counts, until the node would be dead.
-	ctx, cancel := context.WithTimeout(ctx, c.o.DeadAfter/2)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := c.kv.nodes.Put(ctx, c.id, data); err != nil {
 		return err

@@ -33,6 +33,7 @@ type Lease struct {
 
 	mu   sync.Mutex
 	term *term // non-nil while held
+	lost *term // the last term, if it was lost: its key may still be this node's
 }
 
 // term is one tenure of a lease, from its acquisition to its release or loss.
@@ -61,14 +62,21 @@ func (l *Lease) Held() bool {
 
 // TryAcquire takes the lease if no node holds it, and reports whether this
 // node holds it (true if it already did). It costs one KV round trip when
-// the lease is free, two or three when another node holds it. Errors are
-// those of NATS; a lease held elsewhere is (false, nil).
+// the lease is free and the local copy of the bucket knows it, two when
+// another node holds it, three when the copy is behind. Errors are those
+// of NATS; a lease held elsewhere is (false, nil).
 func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	l.acq.Lock()
 	defer l.acq.Unlock()
-	if l.Held() {
-		return true, nil
+	l.mu.Lock()
+	if t := l.term; t != nil {
+		if time.Now().Before(t.validUntil) {
+			l.mu.Unlock()
+			return true, nil
+		}
+		l.loseLocked(t, "not renewed in time") // its keeper is about to notice
 	}
+	l.mu.Unlock()
 	if l.c.closing() {
 		return false, ErrClosed
 	}
@@ -76,6 +84,9 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 	if err != nil || rev == 0 {
 		return false, err
 	}
+	l.mu.Lock()
+	l.lost = nil // taken back, or not this node's any more
+	l.mu.Unlock()
 	if !l.begin(rev, sent) {
 		return false, ErrClosed // the key expires after the TTL
 	}
@@ -84,35 +95,28 @@ func (l *Lease) TryAcquire(ctx context.Context) (bool, error) {
 
 // acquire writes this node into the lease's key if no node holds it, and
 // returns the revision written and when it was sent, or 0 if another node
-// holds the lease.
+// holds the lease. The first write expects what the local copy of the
+// bucket knows: the revision of the key's deletion or expiry, or no key.
+// If that is out of date, the key is read from the stream leader and, if
+// it is free after all, written once more.
 func (l *Lease) acquire(ctx context.Context) (rev uint64, sent time.Time, err error) {
 	kv := l.c.kv.leases
-	if tomb := l.c.leases.tombstone(l.key); tomb != 0 {
-		sent = time.Now()
-		rev, err = kv.Update(ctx, l.key, l.value, tomb)
-		if !isConflict(err) {
-			return rev, sent, l.wrap("acquire", err)
-		}
-	}
 	sent = time.Now()
-	rev, err = kv.Create(ctx, l.key, l.value)
+	rev, err = kv.Update(ctx, l.key, l.value, l.c.leases.tombstone(l.key))
 	if !isConflict(err) {
 		return rev, sent, l.wrap("acquire", err)
 	}
-	// Someone holds it: perhaps this node, from a term it gave up for lost
-	// because a renewal went unanswered although it was written.
-	e, err := kv.Get(ctx, l.key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, sent, nil // deleted since; its tombstone will wake the campaign
-	}
+	cur, err := l.c.last(ctx, kv, l.key)
 	if err != nil {
 		return 0, sent, l.wrap("acquire", err)
 	}
-	if decodeLease(e, time.Time{}).holder != l.c.id {
+	// A key this node holds is free to take back: a term it gave up for
+	// lost because a renewal went unanswered although it was written.
+	if cur.put && holderOf(cur.value) != l.c.id {
 		return 0, sent, nil
 	}
 	sent = time.Now()
-	rev, err = kv.Update(ctx, l.key, l.value, e.Revision())
+	rev, err = kv.Update(ctx, l.key, l.value, cur.rev)
 	if isConflict(err) {
 		return 0, sent, nil
 	}
@@ -146,36 +150,53 @@ func (l *Lease) end(t *term, cause error) {
 }
 
 // Release gives the lease up, if held, and deletes its key so that a
-// campaign elsewhere takes it over at once rather than after the TTL.
-// Without NATS the key is left to expire.
+// campaign elsewhere takes it over at once rather than after the TTL. It
+// also deletes the key of a term lost a moment ago by not renewing it in
+// time (the bucket may not have expired it yet). Without NATS the key is
+// left to expire.
 func (l *Lease) Release(ctx context.Context) error {
 	l.acq.Lock()
 	defer l.acq.Unlock()
 	l.mu.Lock()
-	t := l.term
+	t, lost := l.term, l.lost
+	l.lost = nil
 	l.mu.Unlock()
-	if t == nil {
+	switch {
+	case t != nil:
+		l.end(t, errReleased)
+	case lost != nil && time.Since(lost.validUntil) < l.c.o.LeaseTTL:
+		t = lost
+	default:
 		return nil
 	}
-	l.end(t, errReleased)
 	<-t.done // no renewal in flight: the revision is final
 	if !l.c.nc.IsConnected() {
 		return nil
 	}
-	rev := t.rev
-	for range 3 {
-		err := l.c.kv.leases.Delete(ctx, l.key, jetstream.LastRevision(rev))
-		if !isConflict(err) {
-			return l.wrap("release", err)
-		}
-		// A renewal cancelled by the release may have been written.
-		e, err := l.c.kv.leases.Get(ctx, l.key)
-		if err != nil || decodeLease(e, time.Time{}).holder != l.c.id {
-			return nil // not ours any more
-		}
-		rev = e.Revision()
+	err := l.c.kv.leases.Delete(ctx, l.key, jetstream.LastRevision(t.rev))
+	if !isConflict(err) {
+		return l.wrap("release", err)
 	}
-	return nil
+	// A renewal cancelled by the release may have been written.
+	cur, err := l.c.last(ctx, l.c.kv.leases, l.key)
+	if err != nil || !cur.put || holderOf(cur.value) != l.c.id {
+		return l.wrap("release", err) // not ours any more
+	}
+	err = l.c.kv.leases.Delete(ctx, l.key, jetstream.LastRevision(cur.rev))
+	if isConflict(err) {
+		return nil
+	}
+	return l.wrap("release", err)
+}
+
+// abandon ends the term, if any, without deleting the key, which expires.
+func (l *Lease) abandon() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.term; t != nil {
+		l.term = nil
+		t.end(ErrClosed)
+	}
 }
 
 // observe learns of a change of the lease's key: another revision than

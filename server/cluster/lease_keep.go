@@ -43,9 +43,9 @@ func (l *Lease) renew(t *term, deadline time.Time) {
 	sent := time.Now()
 	rev, err := kv.Update(ctx, l.key, l.value, t.rev)
 	if isConflict(err) {
-		if e, gerr := kv.Get(ctx, l.key); gerr == nil && e.Revision() > t.rev && decodeLease(e, time.Time{}).holder == l.c.id {
+		if cur, rerr := l.c.last(ctx, kv, l.key); rerr == nil && cur.put && cur.rev > t.rev && holderOf(cur.value) == l.c.id {
 			sent = time.Now()
-			rev, err = kv.Update(ctx, l.key, l.value, e.Revision())
+			rev, err = kv.Update(ctx, l.key, l.value, cur.rev)
 		}
 	}
 	switch {
@@ -72,7 +72,7 @@ func (l *Lease) lose(t *term, why string) {
 // loseLocked is lose. Lock must be held.
 func (l *Lease) loseLocked(t *term, why string) {
 	if l.term == t {
-		l.term = nil
+		l.term, l.lost = nil, t
 		t.end(ErrLeaseLost)
 		l.c.log.Warn("cluster: lease lost", "lease", l.name, "why", why)
 	}

@@ -63,8 +63,12 @@ func (c *Cluster) Holders() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := make(map[string]string, len(s.entries))
-	for _, e := range s.entries {
-		if e.holder != "" {
+	for key, e := range s.entries {
+		switch {
+		case e.holder == "":
+		case e.name == "":
+			m[key] = e.holder // a value this code did not write
+		default:
 			m[e.name] = e.holder
 		}
 	}
@@ -75,13 +79,25 @@ func (c *Cluster) Holders() map[string]string {
 func decodeLease(e jetstream.KeyValueEntry, now time.Time) leaseEntry {
 	le := leaseEntry{rev: e.Revision(), seen: now}
 	if e.Operation() == jetstream.KeyValuePut {
-		var v leaseValue
-		if json.Unmarshal(e.Value(), &v) != nil || v.Node == "" {
-			v.Node = "?" // not a holder this code wrote; certainly not this node
-		}
-		le.holder, le.name = v.Node, v.Name
+		le.holder, le.name = decodeLeaseValue(e.Value())
 	}
 	return le
+}
+
+// decodeLeaseValue returns the holder and name of a lease's value. A value
+// this code did not write has holder "?": certainly not this node.
+func decodeLeaseValue(b []byte) (holder, name string) {
+	var v leaseValue
+	if json.Unmarshal(b, &v) != nil || v.Node == "" {
+		return "?", ""
+	}
+	return v.Node, v.Name
+}
+
+// holderOf returns the holder a lease's value names.
+func holderOf(b []byte) string {
+	holder, _ := decodeLeaseValue(b)
+	return holder
 }
 
 // apply is the follower's apply.

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -22,10 +21,14 @@ const (
 	// chunkLife is how long tokens a node took but did not use stay usable
 	// here. Dropping them only ever admits less.
 	chunkLife = time.Second
-	// rateAttempts bounds the compare-and-set retries of one Allow on a key
-	// contended by other nodes; past it the request is refused for one
+	// rateAttempts bounds the compare-and-set attempts of one Allow on a
+	// key contended by other nodes; past them the request is refused for one
 	// interval, which never admits more than the rate.
 	rateAttempts = 5
+	// rateBackoff is how long every call is answered locally after a KV
+	// error, so that a slow NATS does not hold up every request for a
+	// rateTimeout each.
+	rateBackoff = 5 * time.Second
 	// emailInboundKey is ratelimit's one key of the global email limit.
 	emailInboundKey = "email-inbound"
 )
@@ -45,6 +48,7 @@ type Limiters struct {
 
 	fallbacks atomic.Uint64
 	fallLog   throttle
+	downUntil atomic.Int64 // until then (Unix ns, real clock) the bucket is not tried
 }
 
 type rateKey struct {
@@ -92,7 +96,8 @@ func (c *Cluster) Limiters(cfg ratelimit.Config) *Limiters {
 // KV compare-and-set takes a chunk of tokens (one, or 100 ms worth of the
 // rate for fast limits), plus one read and one more write per conflict
 // with another node. When the bucket is unreachable the call is answered
-// by this node's own limiter, and counted (Fallbacks).
+// by this node's own limiter, and counted (Fallbacks); after an error, so
+// are all calls for the next few seconds.
 func (l *Limiters) Allow(name ratelimit.Name, key string) (wait time.Duration, ok bool) {
 	if l == nil || l.disabled {
 		return 0, true
@@ -118,8 +123,12 @@ func (l *Limiters) Allow(name ratelimit.Name, key string) (wait time.Duration, o
 	if !l.c.nc.IsConnected() {
 		return l.fallback(name, key, nats.ErrDisconnected)
 	}
+	if time.Now().UnixNano() < l.downUntil.Load() {
+		return l.fallback(name, key, nil)
+	}
 	wait, ok, err := l.take(e, g, string(name)+"."+hashToken(key)[1:], now)
 	if err != nil {
+		l.downUntil.Store(time.Now().Add(rateBackoff).UnixNano())
 		return l.fallback(name, key, err)
 	}
 	return wait, ok
@@ -154,19 +163,13 @@ func (l *Limiters) take(e *rateEntry, g gcra, k string, now time.Time) (time.Dur
 	return g.interval, false, nil
 }
 
-// write stores tat for key k, expecting revision rev (0: no key). The
-// entry expires a second after its TAT, when it would be a full bucket
-// anyway, so idle keys cost nothing.
+// write stores tat for key k, expecting revision rev (0: no revision at
+// all). The entry expires a second or two after its TAT, when it would be
+// a full bucket anyway, so idle keys cost nothing. (kv.Update cannot set
+// a TTL: this publishes to the key's subject as it does.)
 func (l *Limiters) write(ctx context.Context, k string, rev uint64, tat, now time.Time) (uint64, error) {
 	ttl := tat.Sub(now).Truncate(time.Second) + 2*time.Second // whole seconds, rounded up, plus one
-	v := []byte(strconv.FormatInt(tat.UnixNano(), 10))
-	kv := l.c.kv.rates
-	if rev == 0 {
-		// Create also takes over a key whose last revision is a marker.
-		return kv.Create(ctx, k, v, jetstream.KeyTTL(ttl))
-	}
-	// kv.Update cannot set a TTL: publish to the key's subject as it does.
-	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + k, Data: v}
+	m := &nats.Msg{Subject: kvSubject(l.c.kv.rates, k), Data: []byte(strconv.FormatInt(tat.UnixNano(), 10))}
 	ack, err := l.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
 	if err != nil {
 		return 0, err
@@ -174,28 +177,31 @@ func (l *Limiters) write(ctx context.Context, k string, rev uint64, tat, now tim
 	return ack.Sequence, nil
 }
 
-// read brings e up to date with the bucket after a conflict.
+// read brings e up to date with the bucket's leader after a conflict. A
+// key deleted or expired has a revision (its marker's) and a full bucket.
 func (l *Limiters) read(ctx context.Context, e *rateEntry, k string) error {
-	kve, err := l.c.kv.rates.Get(ctx, k)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		e.rev, e.tat = 0, time.Time{}
-		return nil
-	}
+	cur, err := l.c.last(ctx, l.c.kv.rates, k)
 	if err != nil {
 		return err
 	}
-	ns, err := strconv.ParseInt(string(kve.Value()), 10, 64)
-	if err != nil {
-		return fmt.Errorf("cluster: rate %s: bad value: %w", k, err)
+	e.rev, e.tat = cur.rev, time.Time{}
+	if cur.put {
+		ns, err := strconv.ParseInt(string(cur.value), 10, 64)
+		if err != nil {
+			return fmt.Errorf("cluster: rate %s: bad value: %w", k, err)
+		}
+		e.tat = time.Unix(0, ns)
 	}
-	e.rev, e.tat = kve.Revision(), time.Unix(0, ns)
 	return nil
 }
 
-// fallback answers from this node's own limiter, and counts it.
+// fallback answers from this node's own limiter, and counts it. err is
+// why the bucket is not used, if it was just found out.
 func (l *Limiters) fallback(name ratelimit.Name, key string, err error) (time.Duration, bool) {
 	l.fallbacks.Add(1)
-	l.fallLog.warn(l.c.log, "cluster: rate limit answered locally", "err", err)
+	if err != nil {
+		l.fallLog.warn(l.c.log, "cluster: rate limits answered locally", "err", err)
+	}
 	return l.local.Allow(name, key)
 }
 

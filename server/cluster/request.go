@@ -15,7 +15,7 @@ const (
 	// hdrError marks a reply whose body is an error's text.
 	hdrError = "Relay-Cluster-Error"
 	// kindCancel is the kind of the messages that cancel a request. Kinds
-	// given to Handle are tokens, which never start with "_".
+	// starting with "_" are reserved for the package.
 	kindCancel = "_cancel"
 )
 
@@ -54,12 +54,12 @@ func (r *rpc) start() error {
 	return nil
 }
 
-// Handle serves requests of kind (a token: letters, digits, - and _) for
-// this node. It panics if kind is not a token or already has a handler.
-// Each request runs on its own goroutine.
+// Handle serves requests of kind (letters, digits, - and _, not starting
+// with _) for this node. It panics if kind is not valid or already has a
+// handler. Each request runs on its own goroutine.
 func (c *Cluster) Handle(kind string, h Handler) {
-	if !isToken(kind) {
-		panic(fmt.Sprintf("cluster: Handle(%q): kind must be letters, digits, - and _", kind))
+	if !isToken(kind) || kind[0] == '_' {
+		panic(fmt.Sprintf("cluster: Handle(%q): kind must be letters, digits, - and _, not starting with _", kind))
 	}
 	r := c.rpc
 	r.mu.Lock()
@@ -128,7 +128,7 @@ func (c *Cluster) Request(ctx context.Context, node, kind string, data []byte) (
 	if c.closing() {
 		return nil, ErrClosed
 	}
-	if !isToken(node) || !isToken(kind) {
+	if !isToken(node) || !isToken(kind) || !c.nodes.alive(node) {
 		return nil, fmt.Errorf("cluster: request %s to %q: %w", kind, node, ErrNodeGone)
 	}
 	rctx, cancel := context.WithCancelCause(ctx)

@@ -131,8 +131,11 @@ func (s *socketSet) ownUsers() []string {
 	return users
 }
 
-// checkExcess calls the OnExcess functions for each of users over a limit.
+// checkExcess calls the OnExcess functions for each of users over a
+// limit. The functions are called one at a time.
 func (s *socketSet) checkExcess(users []string) {
+	s.excessMu.Lock()
+	defer s.excessMu.Unlock()
 	type call struct {
 		fn   func(string, []string)
 		keys []string
@@ -167,8 +170,8 @@ func (s *socketSet) checkExcess(users []string) {
 // oldest over limit. Lock copyMu must be held.
 func (s *socketSet) excessLocked(user string, limit int) []string {
 	m := s.byUser[user]
-	if len(m) <= limit {
-		return nil
+	if len(m) <= limit || !s.anyOwnLocked(m) {
+		return nil // few enough, or none of them this node's to close
 	}
 	type socket struct {
 		key string
@@ -193,6 +196,17 @@ func (s *socketSet) excessLocked(user string, limit int) []string {
 		}
 	}
 	return keys
+}
+
+// anyOwnLocked reports whether one of the sockets m is this node's. Lock
+// copyMu must be held.
+func (s *socketSet) anyOwnLocked(m map[string]socketEntry) bool {
+	for _, se := range m {
+		if se.node == s.c.id {
+			return true
+		}
+	}
+	return false
 }
 
 // ownKeysInCopy returns the keys of this node's sockets in the copy, with

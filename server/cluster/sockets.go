@@ -15,9 +15,11 @@ const socketTimeout = 5 * time.Second
 // socketSet is this node's sockets, written to the sockets bucket in the
 // background, and the local copy of the bucket (socketcopy.go).
 //
-// Lock order: copyMu before nodeSet.mu; mu and copyMu are never held together.
+// Lock order: excessMu before copyMu and before mu; copyMu before
+// nodeSet.mu; mu and copyMu are never held together.
 type socketSet struct {
-	c *Cluster
+	c        *Cluster
+	excessMu sync.Mutex // serialises the calls of the OnExcess functions
 
 	mu     sync.Mutex
 	own    map[string]ownSocket // by key
