@@ -18,6 +18,9 @@ import (
 type itemLog struct {
 	ts  []uint64 // retained items' timestamps (ms)
 	seq []uint64 // and their stream sequences
+	// exp holds, in step, when each message stored with a retention of its
+	// own expires (ms; 0 for the others); nil while no item has one.
+	exp []uint64
 	// last is the subject's last sequence that was applied: an item's or a
 	// marker's. An append expects it.
 	last uint64
@@ -55,10 +58,30 @@ func (l *itemLog) canApply(seq, prev uint64) bool {
 // anyPrev marks a message whose predecessor is not known (the consumer's).
 const anyPrev = ^uint64(0)
 
-func (l *itemLog) add(ts, seq uint64) {
-	l.ts = append(l.ts, ts)
-	l.seq = append(l.seq, seq)
+// add adds the item at seq. Items come in timestamp order, except those
+// an import wrote, which are put in their place.
+func (l *itemLog) add(ts, seq, exp uint64) {
+	i := len(l.ts)
+	if i > 0 && ts < l.ts[i-1] {
+		i, _ = slices.BinarySearch(l.ts, ts)
+	}
+	if exp != 0 && l.exp == nil {
+		l.exp = make([]uint64, len(l.ts), cap(l.ts))
+	}
+	l.ts = slices.Insert(l.ts, i, ts)
+	l.seq = slices.Insert(l.seq, i, seq)
+	if l.exp != nil {
+		l.exp = slices.Insert(l.exp, i, exp)
+	}
 	l.last, l.newest = seq, max(l.newest, ts)
+}
+
+// expiry is when the item at i expires (0: with the relay's retention).
+func (l *itemLog) expiry(i int) uint64 {
+	if l.exp == nil {
+		return 0
+	}
+	return l.exp[i]
 }
 
 // trim removes the items up to and including timestamp through.
@@ -80,25 +103,42 @@ func (l *itemLog) removeSeqs(seqs []uint64) {
 	for _, s := range seqs {
 		gone[s] = true
 	}
+	l.removeWhere(func(seq uint64) bool { return gone[seq] })
+}
+
+// removeWhere removes the items whose sequence gone reports.
+func (l *itemLog) removeWhere(gone func(seq uint64) bool) {
 	n := 0
 	for i := range l.seq {
-		if !gone[l.seq[i]] {
+		if !gone(l.seq[i]) {
 			l.ts[n], l.seq[n] = l.ts[i], l.seq[i]
+			if l.exp != nil {
+				l.exp[n] = l.exp[i]
+			}
 			n++
 		}
 	}
 	l.ts, l.seq = l.ts[:n], l.seq[:n]
+	if l.exp != nil {
+		l.exp = l.exp[:n]
+	}
 }
 
 // clear removes every item, keeping the bounds.
-func (l *itemLog) clear() { l.ts, l.seq = nil, nil }
+func (l *itemLog) clear() { l.ts, l.seq, l.exp = nil, nil, nil }
 
 // dropHead removes the first n items, letting go of the array when most of
 // it is trimmed.
 func (l *itemLog) dropHead(n int) {
 	l.ts, l.seq = l.ts[n:], l.seq[n:]
+	if l.exp != nil {
+		l.exp = l.exp[n:]
+	}
 	if len(l.ts) < cap(l.ts)/4 {
 		l.ts, l.seq = slices.Clone(l.ts), slices.Clone(l.seq)
+		if l.exp != nil {
+			l.exp = slices.Clone(l.exp)
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ func TestLargeChanges(t *testing.T) {
 		}
 	}
 	clock.Add(time.Hour)
-	res, err := s.Sweep(ctx, clock.Now(), 5) // two responses per write
+	res, err := s.Sweep(ctx, clock.Now(), 0, 5) // two responses per write
 	must(t, err)
 	equal(t, "responses swept", res.Responses, stored)
 	counts, err := s.DeliveryCounts(ctx)

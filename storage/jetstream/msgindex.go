@@ -1,8 +1,11 @@
 package jetstream
 
 import (
+	"hash/maphash"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -10,15 +13,46 @@ import (
 
 // msgIndex is this instance's index of every user's message log (m.*),
 // built from the headers of the log's messages: 16 bytes per retained
-// message. The consumer of the message logs keeps it current, and this
-// instance's appends update it as soon as they are acknowledged (itemLog
-// says when they may).
+// message (24 while the log holds messages stored with a retention of their
+// own), and about 35 more per dedupe key or accepted sender. The consumer
+// of the message logs keeps it current, and this instance's appends update
+// it as soon as they are acknowledged (itemLog says when they may).
 type msgIndex struct {
 	mu    sync.RWMutex
-	users map[string]*itemLog
+	seed  maphash.Seed // hashes the keys entries carry
+	users map[string]*userLog
 }
 
-func newMsgIndex() *msgIndex { return &msgIndex{users: make(map[string]*itemLog)} }
+// userLog indexes one user's log: its messages, the keys its entries carry
+// (dedupe keys and accepted senders, by channel), and its horizon.
+type userLog struct {
+	itemLog
+	// horizon is the newest timestamp of a message the log removed (the
+	// gap signal); every removal marker carries it.
+	horizon uint64
+	// keys maps a channel's keys, hashed as their headers carry them, to
+	// the newest entry that carries each.
+	keys map[string]map[uint64]keyRef
+	// only lists the key entries (opKey: an imported key without its
+	// message), in sequence order; they go with their channel's retention.
+	only []keyEntry
+}
+
+// keyRef is the entry that carries a key.
+type keyRef struct{ seq, ts uint64 }
+
+// keyEntry is a key entry of a log.
+type keyEntry struct {
+	seq, ts uint64
+	channel string
+}
+
+func newMsgIndex() *msgIndex {
+	return &msgIndex{seed: maphash.MakeSeed(), users: make(map[string]*userLog)}
+}
+
+// hash is the index's hash of an encoded key (encodeKey).
+func (x *msgIndex) hash(encoded string) uint64 { return maphash.String(x.seed, encoded) }
 
 // apply applies the message at seq of user's log, published expecting prev
 // (anyPrev from the consumer). It reports whether the log took it, and
@@ -28,29 +62,82 @@ func (x *msgIndex) apply(user string, seq, prev uint64, hdr nats.Header) (applie
 	defer x.mu.Unlock()
 	l := x.users[user]
 	if l == nil {
-		l = &itemLog{}
+		l = &userLog{}
 		x.users[user] = l
 	}
 	if !l.canApply(seq, prev) {
 		return seq <= l.last, false
 	}
+	through := headerMillis(hdr, hdrThrough)
 	switch hdr.Get(hdrOp) {
 	case "":
 		ts, err := strconv.ParseUint(hdr.Get(hdrTs), 10, 64)
 		if err != nil {
-			l.last = seq // not a message of ours: step over it
-			return true, false
+			break // not a message of ours: step over it
 		}
-		l.add(ts, seq)
+		l.add(ts, seq, headerMillis(hdr, hdrExp))
+		x.addKeys(l, hdr, seq, ts)
 		return true, true
+	case opKey:
+		ts := headerMillis(hdr, hdrTs)
+		l.only = append(l.only, keyEntry{seq: seq, ts: ts, channel: hdr.Get(hdrChannel)})
+		x.addKeys(l, hdr, seq, ts)
+	case opRemove:
+		l.remove(parseRanges(hdr.Get(hdrSeqs)))
+		l.horizon, l.newest = max(l.horizon, through), max(l.newest, through)
 	case opTrim:
-		l.trim(headerMillis(hdr, hdrThrough))
+		l.trim(through)
+		l.horizon = max(l.horizon, through)
 	case opDrop:
 		l.clear()
-		l.newest = max(l.newest, headerMillis(hdr, hdrThrough))
+		l.newest = max(l.newest, through)
+		l.horizon, l.keys, l.only = 0, nil, nil
+	case opUnkey:
+		ch := hdr.Get(hdrChannel)
+		delete(l.keys, ch)
+		l.only = slices.DeleteFunc(l.only, func(e keyEntry) bool { return e.channel == ch })
 	}
 	l.last = seq
 	return true, false
+}
+
+// addKeys records the keys an entry carries. Lock must be held.
+func (x *msgIndex) addKeys(l *userLog, hdr nats.Header, seq, ts uint64) {
+	values := hdr.Values(hdrKey)
+	if len(values) == 0 {
+		return
+	}
+	ch := hdr.Get(hdrChannel)
+	if l.keys == nil {
+		l.keys = map[string]map[uint64]keyRef{}
+	}
+	m := l.keys[ch]
+	if m == nil {
+		m = map[uint64]keyRef{}
+		l.keys[ch] = m
+	}
+	for _, v := range values {
+		h := x.hash(v)
+		if old, ok := m[h]; !ok || old.ts <= ts {
+			m[h] = keyRef{seq: seq, ts: ts}
+		}
+	}
+}
+
+// remove removes the entries at the sequences of gone, and the keys they
+// carried.
+func (l *userLog) remove(gone seqRanges) {
+	if len(gone) == 0 {
+		return
+	}
+	l.removeWhere(gone.has)
+	l.only = slices.DeleteFunc(l.only, func(e keyEntry) bool { return gone.has(e.seq) })
+	for ch, m := range l.keys {
+		maps.DeleteFunc(m, func(_ uint64, ref keyRef) bool { return gone.has(ref.seq) })
+		if len(m) == 0 {
+			delete(l.keys, ch)
+		}
+	}
 }
 
 // headerMillis reads a header holding unix ms, or 0.
@@ -59,27 +146,73 @@ func headerMillis(hdr nats.Header, key string) uint64 {
 	return v
 }
 
+// appendState is what an append of user's needs: the log's bounds and
+// retained count, and whether the channel's key (encoded; "" for none) is
+// taken.
+func (x *msgIndex) appendState(user, channel, key string) (lastSeq, newest uint64, count int, dup bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l := x.users[user]
+	if l == nil {
+		return 0, 0, 0, false
+	}
+	if key != "" {
+		_, dup = l.keys[channel][x.hash(key)]
+	}
+	return l.last, l.newest, len(l.ts), dup
+}
+
+// hasKey reports whether a channel of user's has the key (encoded).
+func (x *msgIndex) hasKey(user, channel, key string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l := x.users[user]
+	if l == nil {
+		return false
+	}
+	_, ok := l.keys[channel][x.hash(key)]
+	return ok
+}
+
 // tail returns user's log bounds and retained count.
 func (x *msgIndex) tail(user string) (lastSeq, newest uint64, count int) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	l := x.users[user]
-	lastSeq, newest = l.tail()
-	return lastSeq, newest, l.count()
+	if l == nil {
+		return 0, 0, 0
+	}
+	return l.last, l.newest, len(l.ts)
+}
+
+// horizon returns the newest timestamp of user's removed messages (0: none).
+func (x *msgIndex) horizon(user string) uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if l := x.users[user]; l != nil {
+		return l.horizon
+	}
+	return 0
 }
 
 // after returns up to n of user's messages with a timestamp ≥ from.
 func (x *msgIndex) after(user string, from uint64, n int) []entry {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.users[user].after(from, n)
+	if l := x.users[user]; l != nil {
+		return l.after(from, n)
+	}
+	return nil
 }
 
 // before returns up to n of user's newest messages older than end.
 func (x *msgIndex) before(user string, end uint64, n int) []entry {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.users[user].before(end, n)
+	if l := x.users[user]; l != nil {
+		return l.before(end, n)
+	}
+	return nil
 }
 
 // countSince counts everyone's messages with a timestamp ≥ from.
@@ -96,44 +229,34 @@ func (x *msgIndex) countSince(from uint64) int {
 // total counts everyone's retained messages.
 func (x *msgIndex) total() int { return x.countSince(0) }
 
-// expired returns the users with messages older than before.
-func (x *msgIndex) expired(before uint64) []string {
+// empty reports whether no log holds a message or a key entry.
+func (x *msgIndex) empty() bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var out []string
-	for user, l := range x.users {
-		if len(l.ts) > 0 && l.ts[0] < before {
-			out = append(out, user)
+	for _, l := range x.users {
+		if len(l.ts) > 0 || len(l.only) > 0 {
+			return false
 		}
 	}
-	return out
+	return true
 }
 
-// expiredOf says what sweeping user's messages older than before removes.
-func (x *msgIndex) expiredOf(user string, before uint64) (expiry, bool) {
+// maxHorizon is the newest horizon of all logs.
+func (x *msgIndex) maxHorizon() uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	l := x.users[user]
-	if l == nil {
-		return expiry{}, false
+	var h uint64
+	for _, l := range x.users {
+		h = max(h, l.horizon)
 	}
-	n := len(l.ts) - l.countSince(before)
-	if n == 0 {
-		return expiry{}, false
-	}
-	e := expiry{through: l.ts[n-1], count: n, last: l.last}
-	if n < len(l.ts) {
-		e.keepFrom = l.seq[n]
-	}
-	return e, true
+	return h
 }
 
-// expiry is what a sweep removes from one log.
-type expiry struct {
-	through  uint64 // the newest removed timestamp
-	count    int
-	keepFrom uint64 // the first kept item's sequence, 0 when none is kept
-	last     uint64 // the log's last sequence when the sweep looked
+// reset forgets every log (an import rolled back: they were purged).
+func (x *msgIndex) reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.users = make(map[string]*userLog)
 }
 
 // newest returns up to n of the newest messages over all users, newest first.
@@ -159,4 +282,217 @@ func (x *msgIndex) newest(n int) []userEntry {
 type userEntry struct {
 	user string
 	entry
+}
+
+// sweepRule is what a sweep at now removes from the logs: messages stored
+// with a retention of their own once it has passed, the others older than
+// cut, and key entries older than their channel's cutoff (cutoffs for the
+// channels with a retention of their own, else cut). All in unix ms.
+type sweepRule struct {
+	now, cut uint64
+	cutoffs  map[string]uint64
+}
+
+func (r sweepRule) messageGone(ts, exp uint64) bool {
+	if exp != 0 {
+		return exp <= r.now
+	}
+	return ts < r.cut
+}
+
+func (r sweepRule) keyGone(e keyEntry) bool {
+	if c, ok := r.cutoffs[e.channel]; ok {
+		return e.ts < c
+	}
+	return e.ts < r.cut
+}
+
+// sweepable returns the users whose logs hold something r removes.
+func (x *msgIndex) sweepable(r sweepRule) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []string
+	for user, l := range x.users {
+		if l.sweepable(r) {
+			out = append(out, user)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (l *userLog) sweepable(r sweepRule) bool {
+	for i := range l.ts {
+		if r.messageGone(l.ts[i], l.expiry(i)) {
+			return true
+		}
+		if l.exp == nil {
+			break // in timestamp order: if the first stays, all do
+		}
+	}
+	return slices.ContainsFunc(l.only, r.keyGone)
+}
+
+// removal is what one write of a sweep removes from a user's log.
+type removal struct {
+	seqs     []uint64 // the entries it removes, ascending
+	messages int      // how many of them are messages
+	horizon  uint64   // the log's horizon after it
+	keepFrom uint64   // the lowest sequence of an entry the log keeps (0: none)
+	last     uint64   // the log's last sequence when the sweep looked
+}
+
+// plan says what sweeping user's log at r removes, at most n entries, the
+// oldest first.
+func (x *msgIndex) plan(user string, r sweepRule, n int) (removal, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l := x.users[user]
+	if l == nil {
+		return removal{}, false
+	}
+	type gone struct {
+		seq, ts uint64
+		message bool
+	}
+	var all []gone
+	for i := range l.ts {
+		if r.messageGone(l.ts[i], l.expiry(i)) {
+			all = append(all, gone{seq: l.seq[i], ts: l.ts[i], message: true})
+		} else if l.exp == nil {
+			break
+		}
+	}
+	for _, e := range l.only {
+		if r.keyGone(e) {
+			all = append(all, gone{seq: e.seq, ts: e.ts})
+		}
+	}
+	if len(all) == 0 {
+		return removal{}, false
+	}
+	slices.SortFunc(all, func(a, b gone) int { return cmpUint(a.seq, b.seq) })
+	all = all[:min(n, len(all))]
+	rm := removal{horizon: l.horizon, last: l.last, seqs: make([]uint64, len(all))}
+	for i, g := range all {
+		rm.seqs[i] = g.seq
+		if g.message {
+			rm.messages++
+			rm.horizon = max(rm.horizon, g.ts)
+		}
+	}
+	removed := func(seq uint64) bool { _, found := slices.BinarySearch(rm.seqs, seq); return found }
+	keep := func(seq uint64) {
+		if !removed(seq) && (rm.keepFrom == 0 || seq < rm.keepFrom) {
+			rm.keepFrom = seq
+		}
+	}
+	for _, seq := range l.seq {
+		keep(seq)
+	}
+	for _, e := range l.only {
+		keep(e.seq)
+	}
+	return rm, true
+}
+
+// logCopy is a copy of what an export needs of a user's log.
+type logCopy struct {
+	user    string
+	seqs    []uint64 // the sequences of its messages and key entries, ascending
+	horizon uint64
+	keys    map[string]map[uint64]uint64 // channel → key hash → the sequence of the entry that carries it
+}
+
+// copies copies every log that holds entries or has a horizon.
+func (x *msgIndex) copies() []logCopy {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]logCopy, 0, len(x.users))
+	for user, l := range x.users {
+		if len(l.ts) == 0 && len(l.only) == 0 && l.horizon == 0 {
+			continue
+		}
+		c := logCopy{user: user, horizon: l.horizon, seqs: slices.Clone(l.seq), keys: map[string]map[uint64]uint64{}}
+		for _, e := range l.only {
+			c.seqs = append(c.seqs, e.seq)
+		}
+		slices.Sort(c.seqs)
+		for ch, m := range l.keys {
+			c.keys[ch] = make(map[uint64]uint64, len(m))
+			for h, ref := range m {
+				c.keys[ch][h] = ref.seq
+			}
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b logCopy) int { return strings.Compare(a.user, b.user) })
+	return out
+}
+
+// seqRanges are ascending, disjoint ranges of sequences, as a removal
+// marker lists them ("3-7,9").
+type seqRanges [][2]uint64
+
+// rangesOf returns the ranges of ascending sequences.
+func rangesOf(seqs []uint64) seqRanges {
+	var out seqRanges
+	for _, s := range seqs {
+		if n := len(out); n > 0 && out[n-1][1]+1 == s {
+			out[n-1][1] = s
+			continue
+		}
+		out = append(out, [2]uint64{s, s})
+	}
+	return out
+}
+
+func (r seqRanges) String() string {
+	var b []byte
+	for i, p := range r {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, p[0], 10)
+		if p[1] != p[0] {
+			b = strconv.AppendUint(append(b, '-'), p[1], 10)
+		}
+	}
+	return string(b)
+}
+
+// parseRanges reads what String wrote; what does not parse is left out.
+func parseRanges(s string) seqRanges {
+	var out seqRanges
+	for len(s) > 0 {
+		var part string
+		part, s, _ = strings.Cut(s, ",")
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseUint(hi, 10, 64); err != nil || b < a {
+				continue
+			}
+		}
+		out = append(out, [2]uint64{a, b})
+	}
+	return out
+}
+
+// has reports whether seq is in one of the ranges.
+func (r seqRanges) has(seq uint64) bool {
+	i, _ := slices.BinarySearchFunc(r, seq, func(p [2]uint64, s uint64) int {
+		switch {
+		case p[1] < s:
+			return -1
+		case p[0] > s:
+			return 1
+		}
+		return 0
+	})
+	return i < len(r) && r[i][0] <= seq && seq <= r[i][1]
 }

@@ -36,10 +36,18 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		if ch.UserID != r.UserID {
 			return nil, storage.ErrNotFound
 		}
+		caughtUp := false
 		d, err = decide(storage.ChannelView{Channel: ch, ReplyTarget: s.view.target(ch.ID), Secrets: s.view.secretNames(ch.ID),
 			Accepted: func(addr string) bool {
-				_, err := s.lastOf(ctx, s.subj.extra(kindSender, ch.ID, addr))
-				return err == nil
+				key := encodeKey(senderKey(addr))
+				if !s.idx.hasKey(ch.UserID, ch.ID, key) && !caughtUp {
+					// Perhaps accepted a moment ago through another instance.
+					caughtUp = true
+					if s.catchUp(ctx, s.subj.msgLog(ch.UserID)) != nil {
+						return false
+					}
+				}
+				return s.idx.hasKey(ch.UserID, ch.ID, key)
 			}})
 		if err != nil {
 			return nil, err
@@ -154,6 +162,24 @@ func (s *Store) PendingHeads(ctx context.Context) ([]storage.PendingReply, error
 	return out, nil
 }
 
+// PendingHead implements storage.Store.
+func (s *Store) PendingHead(ctx context.Context, channelID string) (storage.PendingReply, error) {
+	if err := s.enter(); err != nil {
+		return storage.PendingReply{}, err
+	}
+	defer s.leave()
+	h, ok := s.view.pendingHead(channelID)
+	if ok && !h.ok {
+		if err := s.loadBody(ctx, &h); err != nil {
+			return storage.PendingReply{}, wrap("pending head", err)
+		}
+	}
+	if !ok || h.reply.Response.ID == "" {
+		return storage.PendingReply{}, wrap("pending head", storage.ErrNotFound)
+	}
+	return h.reply, nil
+}
+
 // loadBody reads a pending head's response and keeps it in the view.
 func (s *Store) loadBody(ctx context.Context, h *head) error {
 	d := h.reply.Delivery
@@ -265,15 +291,29 @@ func (v *view) pendingHeads() []head {
 	slices.Sort(ids)
 	out := make([]head, 0, len(ids))
 	for _, id := range ids {
-		c := v.channels[id]
-		if c == nil || c.Deleted {
-			continue // its deliveries are being failed
+		if h, ok := v.headOf(id); ok {
+			out = append(out, h)
 		}
-		ref := v.pending[id][0]
-		body, ok := v.bodies[ref.id]
-		out = append(out, head{reply: storage.PendingReply{Delivery: v.delivs[ref.id], Response: body, Channel: c.Channel}, ok: ok})
 	}
 	return out
+}
+
+// pendingHead returns a channel's oldest pending delivery, as pendingHeads.
+func (v *view) pendingHead(channelID string) (head, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.headOf(channelID)
+}
+
+// headOf returns a channel's head. Lock must be held.
+func (v *view) headOf(channelID string) (head, bool) {
+	c := v.channels[channelID]
+	if c == nil || c.Deleted || len(v.pending[channelID]) == 0 {
+		return head{}, false // a deleted channel's deliveries are being failed
+	}
+	ref := v.pending[channelID][0]
+	body, ok := v.bodies[ref.id]
+	return head{reply: storage.PendingReply{Delivery: v.delivs[ref.id], Response: body, Channel: c.Channel}, ok: ok}, true
 }
 
 // keepBody keeps a pending response's body.

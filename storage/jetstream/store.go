@@ -24,9 +24,6 @@ const (
 	// JetStream does not answer (a stream leader election after a server of
 	// three died took 4–9 s), before it fails with storage.ErrUnavailable.
 	DefaultWriteTimeout = 10 * time.Second
-	// DefaultDedupeWindow is how long dedupe keys and accepted email senders
-	// are remembered: the relay's default retention.
-	DefaultDedupeWindow = 24 * time.Hour
 	// DefaultTombstoneTTL is how long JetStream keeps the tombstone of a
 	// deleted record, from which every instance learns of the deletion. An
 	// instance cut off from NATS for longer may keep a deleted record in its
@@ -92,9 +89,6 @@ type Options struct {
 	// WriteTimeout bounds how long a write is retried while JetStream does
 	// not answer (default DefaultWriteTimeout).
 	WriteTimeout time.Duration
-	// DedupeWindow is how long dedupe keys and accepted senders are kept
-	// (default DefaultDedupeWindow; use the relay's retention).
-	DedupeWindow time.Duration
 	// TombstoneTTL is how long a deleted record's tombstone is kept (default
 	// DefaultTombstoneTTL).
 	TombstoneTTL time.Duration
@@ -131,6 +125,7 @@ type Store struct {
 	locks     keyLocks
 	connWake  chan struct{} // a connection was (re)established
 	checkKey  bool          // refuse a root key the store was not sealed with
+	indexKey  indexKeyCache
 
 	// ctx is cancelled by Close: it ends retries, waits and background work.
 	ctx    context.Context
@@ -181,7 +176,7 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 	}
 	s := &Store{
 		opts: opts, log: opts.Logger.With("component", "jetstream"), now: opts.Now, key: opts.RootKey,
-		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(), recent: newRecent(),
+		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(opts.RootKey), recent: newRecent(),
 		mFollow: newFollower("messages"), rFollow: newFollower("records"),
 		locks: keyLocks{m: map[string]*keyLock{}}, connWake: make(chan struct{}, 1), readyCh: make(chan struct{}),
 		checkKey: checkKey,
@@ -230,9 +225,6 @@ func withDefaults(o Options) Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
-	}
-	if o.DedupeWindow <= 0 {
-		o.DedupeWindow = DefaultDedupeWindow
 	}
 	if o.TombstoneTTL <= 0 {
 		o.TombstoneTTL = DefaultTombstoneTTL
