@@ -145,8 +145,8 @@ func (s *Store) browseEntry(bucket string, m *jetstream.RawStreamMsg) (storage.E
 	switch bucket {
 	case "message_log":
 		e.Key = []string{ts, key[0]}
-		if rec, err := decodeMessage(m.Data); err == nil {
-			e.Value, _ = encodeJSON(rec)
+		if rec, err := storage.DecodeMessage(m.Data); err == nil {
+			e.Value, _ = storage.EncodeJSON(rec)
 		}
 	case "responses":
 		e.Key = append(key, ts)

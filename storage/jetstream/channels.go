@@ -98,7 +98,7 @@ func (s *Store) putChannel(w *write, ch storage.Channel, cur *storage.Channel, d
 		}
 	}
 	ch.Metadata = public
-	rec, err := encodeJSON(channelRecord{Channel: ch, Deleted: deleted})
+	rec, err := storage.EncodeJSON(channelRecord{Channel: ch, Deleted: deleted})
 	if err != nil {
 		return err
 	}

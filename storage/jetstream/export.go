@@ -412,11 +412,11 @@ func (im *importer) record(rec storage.Record) error {
 		if !m.ExpiresAt.IsZero() {
 			hdrs = append(hdrs, hdrExp, formatMillis(toMillis(m.ExpiresAt)))
 		}
-		im.add(s.subj.msgLog(m.UserID), encodeMessage(messageRecord{ID: m.ID, ChannelType: m.ChannelType, ChannelID: m.ChannelID,
+		im.add(s.subj.msgLog(m.UserID), storage.EncodeMessage(storage.StoredMessage{ID: m.ID, ChannelType: m.ChannelType, ChannelID: m.ChannelID,
 			From: m.From, Content: m.Content, Metadata: m.Metadata}), hdrs...)
 	case rec.Response != nil:
 		r := rec.Response
-		body, err := encodeJSON(responseRecord{ID: r.ID, UserID: r.UserID, ChannelType: r.ChannelType, From: r.From, Content: r.Content, Metadata: r.Metadata})
+		body, err := storage.EncodeJSON(storage.StoredResponse{ID: r.ID, UserID: r.UserID, ChannelType: r.ChannelType, From: r.From, Content: r.Content, Metadata: r.Metadata})
 		if err != nil {
 			return err
 		}
@@ -461,7 +461,7 @@ func (im *importer) user(u *storage.UserRecord) error {
 	if u.FingerprintHash != nil {
 		im.put(kindPubKey, hashToken(u.FingerprintHash), ref)
 	}
-	raw, err := encodeJSON(userRecord{User: storage.User{ID: u.ID, CreatedAt: u.CreatedAt}, APIKeyHash: u.APIKeyHash, FingerprintHash: u.FingerprintHash})
+	raw, err := storage.EncodeJSON(userRecord{User: storage.User{ID: u.ID, CreatedAt: u.CreatedAt}, APIKeyHash: u.APIKeyHash, FingerprintHash: u.FingerprintHash})
 	if err != nil {
 		return err
 	}
@@ -473,7 +473,7 @@ func (im *importer) user(u *storage.UserRecord) error {
 func (im *importer) channel(c *storage.ChannelRecord) error {
 	s := im.s
 	ch := c.Channel
-	raw, err := encodeJSON(channelRecord{Channel: ch, Deleted: c.Deleted})
+	raw, err := storage.EncodeJSON(channelRecord{Channel: ch, Deleted: c.Deleted})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		ms := max(toMillis(s.now()), max(newest, s.view.floor(floorClock))+1)
 		id := storage.TimeID(fromMillis(ms), random)
 		w := s.newWrite()
-		rec := encodeMessage(messageRecord{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
+		rec := storage.EncodeMessage(storage.StoredMessage{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
 		msg := w.add(subject, rec, hdrTs, formatMillis(ms), hdrChannel, m.ChannelID)
 		expectSeq(msg, last)
 		if opts.Retention > 0 { // removed when its own retention ends, not with the relay's
@@ -119,28 +119,42 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Tim
 		return nil, false, err
 	}
 	defer s.leave()
-	out := []storage.Message{}
-	subject := s.subj.msgLog(userID)
-	// One more than limit tells whether there are more. A message removed
-	// since the index listed it is skipped, and the index read again.
-	for from := firstAfter(after); ; {
-		want := s.idx.after(userID, from, limit+1-len(out))
+	out, more, err := pageAfter(ctx, s, s.subj.msgLog(userID), after, limit,
+		func(from uint64, n int) []entry { return s.idx.after(userID, from, n) },
+		func(it item) (storage.Message, error) { return toMessage(userID, it) })
+	return out, more, wrap("messages after", err)
+}
+
+// pageAfter reads up to limit items of a log with a timestamp strictly
+// later than after, oldest first, as list (the index) lists them, and
+// whether more exist. One more than limit tells whether there are more. An
+// item removed since the index listed it is skipped, and the index read
+// again. The page is never nil, but on an error.
+func pageAfter[T any](ctx context.Context, s *Store, subject string, after time.Time, limit int,
+	list func(from uint64, n int) []entry, decode func(item) (T, error),
+) ([]T, bool, error) {
+	out := []T{}
+	for from := storage.FirstAfter(after); ; {
+		want := list(from, limit+1-len(out))
 		if len(want) == 0 {
 			return out, false, nil
 		}
+		if cap(out) == 0 {
+			out = make([]T, 0, min(limit, len(want)))
+		}
 		got, err := s.getItems(ctx, subject, want)
 		if err != nil {
-			return nil, false, wrap("messages after", err)
+			return nil, false, err
 		}
 		for _, it := range got {
 			if len(out) == limit {
 				return out, true, nil
 			}
-			msg, err := toMessage(userID, it)
+			v, err := decode(it)
 			if err != nil {
-				return nil, false, wrap("messages after", err)
+				return nil, false, err
 			}
-			out = append(out, msg)
+			out = append(out, v)
 		}
 		from = want[len(want)-1].ts + 1
 	}
@@ -148,7 +162,7 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Tim
 
 // toMessage decodes a stored message of userID.
 func toMessage(userID string, it item) (storage.Message, error) {
-	rec, err := decodeMessage(it.data)
+	rec, err := storage.DecodeMessage(it.data)
 	if err != nil {
 		return storage.Message{}, err
 	}

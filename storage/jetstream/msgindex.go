@@ -241,17 +241,6 @@ func (x *msgIndex) empty() bool {
 	return true
 }
 
-// maxHorizon is the newest horizon of all logs.
-func (x *msgIndex) maxHorizon() uint64 {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	var h uint64
-	for _, l := range x.users {
-		h = max(h, l.horizon)
-	}
-	return h
-}
-
 // reset forgets every log (an import rolled back: they were purged).
 func (x *msgIndex) reset() {
 	x.mu.Lock()

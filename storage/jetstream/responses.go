@@ -55,7 +55,7 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		last, newest := s.view.outTail(ch.ID)
 		ms = max(toMillis(s.now()), newest+1)
 		id, kind = storage.NewTimeID(fromMillis(ms)), ch.Type
-		body, err := encodeJSON(responseRecord{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata})
+		body, err := storage.EncodeJSON(storage.StoredResponse{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata})
 		if err != nil {
 			return nil, err
 		}
@@ -91,33 +91,14 @@ func (s *Store) ResponsesAfter(ctx context.Context, channelID string, after time
 	if _, err := s.liveChannel(ctx, channelID); err != nil {
 		return nil, false, wrap("responses after", err) // deleted channels' responses are no longer readable
 	}
-	out := make([]storage.Response, 0, min(limit, 64))
-	subject := s.subj.rec(kindOut, channelID)
-	for from := firstAfter(after); ; {
-		want := s.view.outAfter(channelID, from, limit+1-len(out))
-		if len(want) == 0 {
-			return out, false, nil
-		}
-		got, err := s.getItems(ctx, subject, want)
-		if err != nil {
-			return nil, false, wrap("responses after", err)
-		}
-		for _, it := range got {
-			if len(out) == limit {
-				return out, true, nil
-			}
-			r, err := toResponse(channelID, it)
-			if err != nil {
-				return nil, false, wrap("responses after", err)
-			}
-			out = append(out, r)
-		}
-		from = want[len(want)-1].ts + 1
-	}
+	out, more, err := pageAfter(ctx, s, s.subj.rec(kindOut, channelID), after, limit,
+		func(from uint64, n int) []entry { return s.view.outAfter(channelID, from, n) },
+		func(it item) (storage.Response, error) { return toResponse(channelID, it) })
+	return out, more, wrap("responses after", err)
 }
 
 func toResponse(channelID string, it item) (storage.Response, error) {
-	var rec responseRecord
+	var rec storage.StoredResponse
 	if err := json.Unmarshal(it.data, &rec); err != nil {
 		return storage.Response{}, err
 	}

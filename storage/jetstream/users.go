@@ -165,7 +165,7 @@ func (s *Store) RegisterUser(ctx context.Context, u storage.User, apiKeyHash []b
 			return storage.User{}, false, wrap("seal public key", err)
 		}
 	}
-	raw, err := encodeJSON(rec)
+	raw, err := storage.EncodeJSON(rec)
 	if err != nil {
 		return storage.User{}, false, wrap("register user", err)
 	}

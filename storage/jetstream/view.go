@@ -359,7 +359,7 @@ func (v *view) applyOut(r record) bool {
 	case "":
 		ts := headerMillis(r.hdr, hdrTs)
 		l.add(ts, r.seq, 0)
-		var rec responseRecord
+		var rec storage.StoredResponse
 		if json.Unmarshal(r.data, &rec) == nil {
 			v.lastResponse = responseOf(id, ts, rec)
 		}
@@ -390,13 +390,13 @@ func (v *view) forgetTombs(before time.Time) {
 		}
 		if v.seqs[t.key] == t.seq {
 			delete(v.seqs, t.key)
-		}
+			}
 	}
 	clear(v.tombs[n:])
 	v.tombs = v.tombs[:n]
 }
 
-func responseOf(channelID string, ts uint64, rec responseRecord) storage.Response {
+func responseOf(channelID string, ts uint64, rec storage.StoredResponse) storage.Response {
 	return storage.Response{ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID,
 		From: rec.From, Content: rec.Content, Timestamp: fromMillis(ts), Metadata: rec.Metadata}
 }
@@ -425,6 +425,7 @@ func (v *view) reset(kind string, keys []string, r *record, seen uint64) {
 		v.set(*r)
 	}
 }
+
 
 // metaValue returns the sealed store value name, or nil.
 func (v *view) metaValue(name string) []byte {
