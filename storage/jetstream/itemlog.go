@@ -38,6 +38,14 @@ func (l *itemLog) tail() (lastSeq, newest uint64) {
 	return l.last, l.newest
 }
 
+// tailOrZero is the last sequence applied, 0 for no log.
+func (l *itemLog) tailOrZero() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.last
+}
+
 func (l *itemLog) count() int {
 	if l == nil {
 		return 0

@@ -22,7 +22,18 @@ import (
 func (s *Store) update(ctx context.Context, build func() (*write, error)) error {
 	deadline := time.Now().Add(s.opts.WriteTimeout)
 	for {
+		// A build reads records and then the sequences its write expects:
+		// a record applied in between would have the write expect its new
+		// sequence with what was derived from the old one. So a build runs
+		// again unless it read one state of the view.
+		gen := s.view.generation()
 		w, err := build()
+		if s.view.generation() != gen {
+			if time.Now().After(deadline) {
+				return unavailable("the records kept changing", nil)
+			}
+			continue
+		}
 		more := errors.Is(err, errMore)
 		if more {
 			err = nil

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +29,9 @@ import (
 type view struct {
 	mu  sync.RWMutex
 	key *seal.RootKey // opens sealed public keys and metadata members as they are applied
+	// gen counts the changes of the view (written with mu held): a write
+	// that read the view knows whether it read one state (Store.update).
+	gen atomic.Uint64
 
 	seqs  map[string]uint64 // record key ("ch.<id>") → sequence of the message applied last, tombstones included
 	tombs []tomb            // tombstones, forgotten after the TTL they have in JetStream
@@ -112,12 +116,18 @@ func (v *view) apply(r record) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if r.kind == kindOut {
-		return v.applyOut(r)
+		before := v.outs[recKeyOne(r.keys)].tailOrZero()
+		ok := v.applyOut(r)
+		if v.outs[recKeyOne(r.keys)].tailOrZero() != before {
+			v.gen.Add(1)
+		}
+		return ok
 	}
 	key := recKey(r.kind, r.keys...)
 	if r.seq <= v.seqs[key] {
 		return true // applied already, or older than what the view holds
 	}
+	v.gen.Add(1)
 	v.seqs[key] = r.seq
 	if r.hdr.Get(hdrOp) == opDelete {
 		v.remove(r.kind, r.keys)
@@ -390,7 +400,8 @@ func (v *view) forgetTombs(before time.Time) {
 		}
 		if v.seqs[t.key] == t.seq {
 			delete(v.seqs, t.key)
-			}
+			v.gen.Add(1)
+		}
 	}
 	clear(v.tombs[n:])
 	v.tombs = v.tombs[:n]
@@ -413,19 +424,33 @@ func (v *view) reset(kind string, keys []string, r *record, seen uint64) {
 	switch {
 	case v.seqs[key] != seen:
 	case r == nil:
+		if _, held := v.seqs[key]; held {
+			v.gen.Add(1)
+		}
 		v.remove(kind, keys)
 		delete(v.seqs, key)
 	case r.seq == v.seqs[key]:
 	case r.hdr.Get(hdrOp) == opDelete:
+		v.gen.Add(1)
 		v.remove(kind, keys)
 		v.seqs[key] = r.seq
 		v.tombs = append(v.tombs, tomb{key: key, seq: r.seq, at: r.at})
 	default:
+		v.gen.Add(1)
 		v.seqs[key] = r.seq
 		v.set(*r)
 	}
 }
 
+// generation counts the changes of the view so far.
+func (v *view) generation() uint64 { return v.gen.Load() }
+
+func recKeyOne(keys []string) string {
+	if len(keys) == 1 {
+		return keys[0]
+	}
+	return ""
+}
 
 // metaValue returns the sealed store value name, or nil.
 func (v *view) metaValue(name string) []byte {
@@ -485,6 +510,7 @@ func (v *view) empty() bool {
 func (v *view) resetAllButMeta() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.gen.Add(1)
 	fresh := newView(v.key)
 	fresh.meta = v.meta
 	for key, seq := range v.seqs {
