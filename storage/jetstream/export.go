@@ -123,7 +123,7 @@ func (s *Store) exportLog(ctx context.Context, l logCopy, fn func(storage.Record
 			return nil
 		}
 		for _, v := range m.Header.Values(hdrKey) {
-			if seq, ok := l.keys[channelID][s.idx.hash(v)]; !ok || seq != m.Sequence {
+			if seq := l.keys[s.idx.keyHash(channelID, v)]; seq != m.Sequence || seq <= l.unkeyed[channelID] {
 				continue // a newer entry carries it, or its channel was deleted
 			}
 			key, err := base64.RawURLEncoding.DecodeString(v)

@@ -7,7 +7,9 @@ import (
 // itemLog indexes one log subject (a user's messages, a channel's
 // responses): its retained items' timestamps with their stream sequences,
 // both ascending, since every append expects the subject's last sequence
-// (so sequence order is timestamp order), and what the next append needs.
+// (so sequence order is timestamp order; only an import may write items out
+// of timestamp order, which unordered records), and what the next append
+// needs.
 //
 // Messages reach a log in stream order: from the consumer that follows the
 // subjects, and from this instance's own appends as soon as JetStream
@@ -27,6 +29,9 @@ type itemLog struct {
 	// newest bounds every timestamp the log ever had, removed ones included
 	// (markers carry the newest they removed): the next item is later.
 	newest uint64
+	// unordered is set once an item was put before the end: seq is then
+	// not ascending.
+	unordered bool
 }
 
 // tail is what the next append needs: the sequence to expect and the
@@ -72,6 +77,7 @@ func (l *itemLog) add(ts, seq, exp uint64) {
 	i := len(l.ts)
 	if i > 0 && ts < l.ts[i-1] {
 		i, _ = slices.BinarySearch(l.ts, ts)
+		l.unordered = true
 	}
 	if exp != 0 && l.exp == nil {
 		l.exp = make([]uint64, len(l.ts), cap(l.ts))
@@ -104,36 +110,64 @@ func (l *itemLog) trim(through uint64) {
 
 // removeSeqs removes the items at the given sequences.
 func (l *itemLog) removeSeqs(seqs []uint64) {
-	if len(seqs) == 0 {
-		return
-	}
-	gone := make(map[uint64]bool, len(seqs))
-	for _, s := range seqs {
-		gone[s] = true
-	}
-	l.removeWhere(func(seq uint64) bool { return gone[seq] })
+	slices.Sort(seqs)
+	l.remove(rangesOf(seqs))
 }
 
-// removeWhere removes the items whose sequence gone reports.
-func (l *itemLog) removeWhere(gone func(seq uint64) bool) {
-	n := 0
-	for i := range l.seq {
-		if !gone(l.seq[i]) {
-			l.ts[n], l.seq[n] = l.ts[i], l.seq[i]
-			if l.exp != nil {
-				l.exp[n] = l.exp[i]
-			}
-			n++
+// remove removes the items at the sequences of gone. Only the items whose
+// sequences lie between gone's first and last are looked at (all of them
+// in an unordered log), and a removed head is cut off without a copy.
+func (l *itemLog) remove(gone seqRanges) {
+	if len(gone) == 0 || len(l.seq) == 0 {
+		return
+	}
+	lo, hi := 0, len(l.seq)
+	if !l.unordered {
+		lo, _ = slices.BinarySearch(l.seq, gone[0][0])
+		hi, _ = slices.BinarySearch(l.seq, gone[len(gone)-1][1]+1)
+	}
+	n := lo
+	for i := lo; i < hi; i++ {
+		if gone.has(l.seq[i]) {
+			continue
+		}
+		l.ts[n], l.seq[n] = l.ts[i], l.seq[i]
+		if l.exp != nil {
+			l.exp[n] = l.exp[i]
+		}
+		n++
+	}
+	if n == 0 {
+		l.dropHead(hi)
+		return
+	}
+	l.ts = append(l.ts[:n], l.ts[hi:]...)
+	l.seq = append(l.seq[:n], l.seq[hi:]...)
+	if l.exp != nil {
+		l.exp = append(l.exp[:n], l.exp[hi:]...)
+	}
+}
+
+// firstKept returns the lowest sequence of an item that gone does not
+// remove (0 when it removes all).
+func (l *itemLog) firstKept(gone seqRanges) uint64 {
+	var first uint64
+	for _, seq := range l.seq {
+		if gone.has(seq) {
+			continue
+		}
+		if !l.unordered {
+			return seq // ascending: the first kept is the lowest
+		}
+		if first == 0 || seq < first {
+			first = seq
 		}
 	}
-	l.ts, l.seq = l.ts[:n], l.seq[:n]
-	if l.exp != nil {
-		l.exp = l.exp[:n]
-	}
+	return first
 }
 
 // clear removes every item, keeping the bounds.
-func (l *itemLog) clear() { l.ts, l.seq, l.exp = nil, nil, nil }
+func (l *itemLog) clear() { l.ts, l.seq, l.exp, l.unordered = nil, nil, nil, false }
 
 // dropHead removes the first n items, letting go of the array when most of
 // it is trimmed.

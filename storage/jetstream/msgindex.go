@@ -14,7 +14,7 @@ import (
 // msgIndex is this instance's index of every user's message log (m.*),
 // built from the headers of the log's messages: 16 bytes per retained
 // message (24 while the log holds messages stored with a retention of their
-// own), and about 35 more per dedupe key or accepted sender. The consumer
+// own), and about 45 more per dedupe key or accepted sender. The consumer
 // of the message logs keeps it current, and this instance's appends update
 // it as soon as they are acknowledged (itemLog says when they may).
 type msgIndex struct {
@@ -24,22 +24,29 @@ type msgIndex struct {
 }
 
 // userLog indexes one user's log: its messages, the keys its entries carry
-// (dedupe keys and accepted senders, by channel), and its horizon.
+// (dedupe keys and accepted senders, of the user's channels), and its
+// horizon.
 type userLog struct {
 	itemLog
 	// horizon is the newest timestamp of a message the log removed (the
 	// gap signal); every removal marker carries it.
 	horizon uint64
-	// keys maps a channel's keys, hashed as their headers carry them, to
-	// the newest entry that carries each.
-	keys map[string]map[uint64]keyRef
+	// keys maps the hash of a channel's key (keyHash) to the sequence of
+	// the newest entry that carries it; carriers lists the keys' entries in
+	// sequence order, so that a removal finds the keys it takes.
+	keys     map[uint64]uint64
+	carriers []carrier
+	// unkeyed holds, per deleted channel, the sequence of the marker that
+	// forgot its keys: keys carried before it are not the channel's any
+	// more (they go with their entries).
+	unkeyed map[string]uint64
 	// only lists the key entries (opKey: an imported key without its
 	// message), in sequence order; they go with their channel's retention.
 	only []keyEntry
 }
 
-// keyRef is the entry that carries a key.
-type keyRef struct{ seq, ts uint64 }
+// carrier is an entry that carries a key.
+type carrier struct{ seq, hash uint64 }
 
 // keyEntry is a key entry of a log.
 type keyEntry struct {
@@ -51,8 +58,16 @@ func newMsgIndex() *msgIndex {
 	return &msgIndex{seed: maphash.MakeSeed(), users: make(map[string]*userLog)}
 }
 
-// hash is the index's hash of an encoded key (encodeKey).
-func (x *msgIndex) hash(encoded string) uint64 { return maphash.String(x.seed, encoded) }
+// keyHash is the index's hash of a channel's key as a header carries it
+// (encodeKey).
+func (x *msgIndex) keyHash(channel, encoded string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(x.seed)
+	h.WriteString(channel)
+	h.WriteByte(0)
+	h.WriteString(encoded)
+	return h.Sum64()
+}
 
 // apply applies the message at seq of user's log, published expecting prev
 // (anyPrev from the consumer). It reports whether the log took it, and
@@ -76,12 +91,11 @@ func (x *msgIndex) apply(user string, seq, prev uint64, hdr nats.Header) (applie
 			break // not a message of ours: step over it
 		}
 		l.add(ts, seq, headerMillis(hdr, hdrExp))
-		x.addKeys(l, hdr, seq, ts)
+		x.addKeys(l, hdr, seq)
 		return true, true
 	case opKey:
-		ts := headerMillis(hdr, hdrTs)
-		l.only = append(l.only, keyEntry{seq: seq, ts: ts, channel: hdr.Get(hdrChannel)})
-		x.addKeys(l, hdr, seq, ts)
+		l.only = append(l.only, keyEntry{seq: seq, ts: headerMillis(hdr, hdrTs), channel: hdr.Get(hdrChannel)})
+		x.addKeys(l, hdr, seq)
 	case opRemove:
 		l.remove(parseRanges(hdr.Get(hdrSeqs)))
 		l.horizon, l.newest = max(l.horizon, through), max(l.newest, through)
@@ -91,54 +105,74 @@ func (x *msgIndex) apply(user string, seq, prev uint64, hdr nats.Header) (applie
 	case opDrop:
 		l.clear()
 		l.newest = max(l.newest, through)
-		l.horizon, l.keys, l.only = 0, nil, nil
+		l.horizon, l.keys, l.carriers, l.unkeyed, l.only = 0, nil, nil, nil, nil
 	case opUnkey:
 		ch := hdr.Get(hdrChannel)
-		delete(l.keys, ch)
-		l.only = slices.DeleteFunc(l.only, func(e keyEntry) bool { return e.channel == ch })
+		if l.unkeyed == nil {
+			l.unkeyed = map[string]uint64{}
+		}
+		l.unkeyed[ch] = seq
 	}
 	l.last = seq
 	return true, false
 }
 
 // addKeys records the keys an entry carries. Lock must be held.
-func (x *msgIndex) addKeys(l *userLog, hdr nats.Header, seq, ts uint64) {
+func (x *msgIndex) addKeys(l *userLog, hdr nats.Header, seq uint64) {
 	values := hdr.Values(hdrKey)
 	if len(values) == 0 {
 		return
 	}
-	ch := hdr.Get(hdrChannel)
 	if l.keys == nil {
-		l.keys = map[string]map[uint64]keyRef{}
+		l.keys = map[uint64]uint64{}
 	}
-	m := l.keys[ch]
-	if m == nil {
-		m = map[uint64]keyRef{}
-		l.keys[ch] = m
-	}
+	ch := hdr.Get(hdrChannel)
 	for _, v := range values {
-		h := x.hash(v)
-		if old, ok := m[h]; !ok || old.ts <= ts {
-			m[h] = keyRef{seq: seq, ts: ts}
-		}
+		h := x.keyHash(ch, v)
+		l.keys[h] = seq // entries come in sequence order: this one is the newest
+		l.carriers = append(l.carriers, carrier{seq: seq, hash: h})
 	}
 }
 
+// hasKey reports whether a channel of the log has a key (by keyHash).
+func (l *userLog) hasKey(channel string, h uint64) bool {
+	seq, ok := l.keys[h]
+	return ok && seq > l.unkeyed[channel]
+}
+
 // remove removes the entries at the sequences of gone, and the keys they
-// carried.
+// carried (unless a newer entry carries them too).
 func (l *userLog) remove(gone seqRanges) {
 	if len(gone) == 0 {
 		return
 	}
-	l.removeWhere(gone.has)
+	l.itemLog.remove(gone)
 	l.only = slices.DeleteFunc(l.only, func(e keyEntry) bool { return gone.has(e.seq) })
-	for ch, m := range l.keys {
-		maps.DeleteFunc(m, func(_ uint64, ref keyRef) bool { return gone.has(ref.seq) })
-		if len(m) == 0 {
-			delete(l.keys, ch)
+	lo, _ := slices.BinarySearchFunc(l.carriers, gone[0][0], cmpCarrier)
+	hi, _ := slices.BinarySearchFunc(l.carriers, gone[len(gone)-1][1]+1, cmpCarrier)
+	n := lo
+	for i := lo; i < hi; i++ {
+		c := l.carriers[i]
+		if !gone.has(c.seq) {
+			l.carriers[n] = c
+			n++
+			continue
+		}
+		if l.keys[c.hash] == c.seq {
+			delete(l.keys, c.hash)
 		}
 	}
+	if n == 0 {
+		l.carriers = l.carriers[hi:]
+		if len(l.carriers) < cap(l.carriers)/4 {
+			l.carriers = slices.Clone(l.carriers)
+		}
+	} else {
+		l.carriers = append(l.carriers[:n], l.carriers[hi:]...)
+	}
 }
+
+func cmpCarrier(c carrier, seq uint64) int { return cmpUint(c.seq, seq) }
 
 // headerMillis reads a header holding unix ms, or 0.
 func headerMillis(hdr nats.Header, key string) uint64 {
@@ -157,7 +191,7 @@ func (x *msgIndex) appendState(user, channel, key string) (lastSeq, newest uint6
 		return 0, 0, 0, false
 	}
 	if key != "" {
-		_, dup = l.keys[channel][x.hash(key)]
+		dup = l.hasKey(channel, x.keyHash(channel, key))
 	}
 	return l.last, l.newest, len(l.ts), dup
 }
@@ -167,11 +201,7 @@ func (x *msgIndex) hasKey(user, channel, key string) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	l := x.users[user]
-	if l == nil {
-		return false
-	}
-	_, ok := l.keys[channel][x.hash(key)]
-	return ok
+	return l != nil && l.hasKey(channel, x.keyHash(channel, key))
 }
 
 // tail returns user's log bounds and retained count.
@@ -332,7 +362,7 @@ type removal struct {
 }
 
 // plan says what sweeping user's log at r removes, at most n entries, the
-// oldest first.
+// oldest first (those a scan from the head meets first).
 func (x *msgIndex) plan(user string, r sweepRule, n int) (removal, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -345,15 +375,15 @@ func (x *msgIndex) plan(user string, r sweepRule, n int) (removal, bool) {
 		message bool
 	}
 	var all []gone
-	for i := range l.ts {
+	for i := 0; i < len(l.ts) && len(all) < n; i++ {
 		if r.messageGone(l.ts[i], l.expiry(i)) {
 			all = append(all, gone{seq: l.seq[i], ts: l.ts[i], message: true})
 		} else if l.exp == nil {
-			break
+			break // in timestamp order: if this one stays, the later ones do
 		}
 	}
-	for _, e := range l.only {
-		if r.keyGone(e) {
+	for i := 0; i < len(l.only) && i < n; i++ {
+		if e := l.only[i]; r.keyGone(e) {
 			all = append(all, gone{seq: e.seq, ts: e.ts})
 		}
 	}
@@ -370,17 +400,15 @@ func (x *msgIndex) plan(user string, r sweepRule, n int) (removal, bool) {
 			rm.horizon = max(rm.horizon, g.ts)
 		}
 	}
-	removed := func(seq uint64) bool { _, found := slices.BinarySearch(rm.seqs, seq); return found }
-	keep := func(seq uint64) {
-		if !removed(seq) && (rm.keepFrom == 0 || seq < rm.keepFrom) {
-			rm.keepFrom = seq
-		}
-	}
-	for _, seq := range l.seq {
-		keep(seq)
-	}
+	removed := rangesOf(rm.seqs)
+	rm.keepFrom = l.firstKept(removed)
 	for _, e := range l.only {
-		keep(e.seq)
+		if !removed.has(e.seq) {
+			if rm.keepFrom == 0 || e.seq < rm.keepFrom {
+				rm.keepFrom = e.seq
+			}
+			break // in sequence order
+		}
 	}
 	return rm, true
 }
@@ -390,7 +418,8 @@ type logCopy struct {
 	user    string
 	seqs    []uint64 // the sequences of its messages and key entries, ascending
 	horizon uint64
-	keys    map[string]map[uint64]uint64 // channel → key hash → the sequence of the entry that carries it
+	keys    map[uint64]uint64 // keyHash → the sequence of the entry that carries it
+	unkeyed map[string]uint64 // deleted channel → the sequence below which its keys are forgotten
 }
 
 // copies copies every log that holds entries or has a horizon.
@@ -402,17 +431,11 @@ func (x *msgIndex) copies() []logCopy {
 		if len(l.ts) == 0 && len(l.only) == 0 && l.horizon == 0 {
 			continue
 		}
-		c := logCopy{user: user, horizon: l.horizon, seqs: slices.Clone(l.seq), keys: map[string]map[uint64]uint64{}}
+		c := logCopy{user: user, horizon: l.horizon, seqs: slices.Clone(l.seq), keys: maps.Clone(l.keys), unkeyed: maps.Clone(l.unkeyed)}
 		for _, e := range l.only {
 			c.seqs = append(c.seqs, e.seq)
 		}
 		slices.Sort(c.seqs)
-		for ch, m := range l.keys {
-			c.keys[ch] = make(map[uint64]uint64, len(m))
-			for h, ref := range m {
-				c.keys[ch][h] = ref.seq
-			}
-		}
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b logCopy) int { return strings.Compare(a.user, b.user) })
