@@ -122,8 +122,9 @@ func isConflict(err error) bool {
 	return errors.As(err, &c)
 }
 
-// errDuplicate: JetStream had a message with the write's Nats-Msg-Id (an
-// inbound dedupe key) within the duplicate window; nothing was stored.
+// errDuplicate: JetStream had a message with the write's Nats-Msg-Id within
+// the duplicate window; nothing was stored. (The store sets no message ids:
+// dedupe keys are the index's, messages.go.)
 var errDuplicate = errors.New("jetstream: duplicate message id")
 
 // dupAck is a publish acknowledged as a duplicate of the message at seq.
