@@ -128,5 +128,3 @@ func TestChannelBadges(t *testing.T) {
 		t.Fatalf("badge %+v", got)
 	}
 }
-
-func raw(s string) []byte { return []byte(s) }

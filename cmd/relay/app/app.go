@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/discord"
@@ -171,7 +171,7 @@ func OpenStore(cfg Config, log *slog.Logger) (storage.Store, error) {
 		return nil, fmt.Errorf("root key: %w", err)
 	}
 	store, err := bolt.Open(cfg.Store.DataDir, bolt.Options{RootKey: key, BatchMaxSize: cfg.Store.BatchMaxSize})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store: %s is in use: is the relay running? (export through it with --relay URL)", cfg.Store.DataDir)
 	}
 	if err != nil {
