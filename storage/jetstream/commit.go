@@ -140,8 +140,8 @@ func (e *dupAck) Error() string { return fmt.Sprintf("jetstream: duplicate of %d
 func (s *Store) commit(ctx context.Context, w *write) error {
 	start := time.Now()
 	err := s.publish(ctx, w)
-	if s.opts.OnCommit != nil && !isConflict(err) {
-		s.opts.OnCommit(storage.Commit{Duration: time.Since(start), Writes: 1, Err: err})
+	if s.onCommit != nil && !isConflict(err) {
+		s.onCommit(storage.Commit{Duration: time.Since(start), Writes: 1, Err: err})
 	}
 	switch {
 	case err == nil:

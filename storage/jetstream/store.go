@@ -11,9 +11,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/seal"
+	"github.com/chaos-relay/relay/storage/storemetrics"
 )
 
 // Defaults of Options.
@@ -86,6 +88,9 @@ type Options struct {
 	// OnCommit, if set, observes every write: its duration (retries
 	// included) and outcome.
 	OnCommit func(storage.Commit)
+	// Registry, if set, receives the store's commit metrics (those of
+	// storage/bolt but the pages written, which JetStream does not tell).
+	Registry prometheus.Registerer
 	// WriteTimeout bounds how long a write is retried while JetStream does
 	// not answer (default DefaultWriteTimeout).
 	WriteTimeout time.Duration
@@ -126,6 +131,7 @@ type Store struct {
 	connWake  chan struct{} // a connection was (re)established
 	checkKey  bool          // refuse a root key the store was not sealed with
 	indexKey  indexKeyCache
+	onCommit  func(storage.Commit) // Options.OnCommit, and the metrics
 
 	// ctx is cancelled by Close: it ends retries, waits and background work.
 	ctx    context.Context
@@ -179,7 +185,12 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(opts.RootKey), recent: newRecent(),
 		mFollow: newFollower("messages"), rFollow: newFollower("records"),
 		locks: keyLocks{m: map[string]*keyLock{}}, connWake: make(chan struct{}, 1), readyCh: make(chan struct{}),
-		checkKey: checkKey,
+		checkKey: checkKey, onCommit: opts.OnCommit,
+	}
+	var metrics *storemetrics.Commits
+	if opts.Registry != nil {
+		metrics = storemetrics.New(false)
+		s.onCommit = metrics.Hook(opts.OnCommit)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	nc, err := nats.Connect(opts.URLs, s.natsOptions()...)
@@ -206,6 +217,9 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 	if err != nil {
 		_ = s.Close()
 		return nil, err
+	}
+	if metrics != nil { // once the store is open: a failed Open registers nothing
+		metrics.Register(opts.Registry)
 	}
 	return s, nil
 }
