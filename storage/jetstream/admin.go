@@ -304,6 +304,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 		}
 	}
 	var deleted []storage.Channel
+	unlock := s.locks.lock(s.subj.msgLog(userID)) // it drops the user's log: this instance's appends wait
+	defer unlock()
 	err := s.update(ctx, func() (*write, error) {
 		u, err := find(ctx, s, s.subj.rec(kindUser, userID), func() (userRecord, bool) { return s.view.user(userID) })
 		if err != nil {

@@ -191,6 +191,8 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 	if err != nil {
 		return wrap("delete channel", err)
 	}
+	unlock := s.locks.lock(s.subj.msgLog(userID)) // it writes to the user's log: this instance's appends wait
+	defer unlock()
 	err = s.update(ctx, func() (*write, error) {
 		ch, err := s.liveChannel(ctx, id)
 		if err != nil {
