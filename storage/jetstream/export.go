@@ -18,9 +18,9 @@ import (
 )
 
 // Export implements storage.Store. The snapshot is this instance's view and
-// index, copied at one moment: every record as its latest write left it,
-// and every log as a prefix of its history (see doc.go); message and
-// response bodies are then read from JetStream by sequence. Unlike a bbolt
+// index, copied one right after the other: every record as its latest
+// write left it, and every log as a prefix of its history (see doc.go);
+// message and response bodies are then read from JetStream by sequence. Unlike a bbolt
 // transaction this is not one cut across the whole stream: a change that
 // another instance is writing at that moment may be in the copy of the
 // records and not yet in that of the message logs (a user's deletion, an
