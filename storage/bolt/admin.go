@@ -233,7 +233,7 @@ func (s *Store) UserItems(_ context.Context, userID string, before time.Time, li
 
 // messageItem is the dashboard's view of the message record v.
 func messageItem(userID string, ms uint64, v []byte) (storage.Item, error) {
-	rec, err := decodeMessage(v)
+	rec, err := storage.DecodeMessage(v)
 	if err != nil {
 		return storage.Item{}, err
 	}
@@ -246,7 +246,7 @@ func responseItem(tx *bbolt.Tx, channelID string, ms uint64) (storage.Item, bool
 	if v == nil {
 		return storage.Item{}, false, nil
 	}
-	var rec responseRecord
+	var rec storage.StoredResponse
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return storage.Item{}, false, err
 	}
@@ -422,8 +422,8 @@ func (s *Store) Browse(_ context.Context, path []string, limit int) ([]storage.E
 // its JSON form, JSON as it is, anything else as a hex string.
 func browseValue(bucket, v []byte) []byte {
 	if bytes.Equal(bucket, bMessageLog) {
-		if rec, err := decodeMessage(v); err == nil {
-			if out, err := encodeRecord(rec); err == nil {
+		if rec, err := storage.DecodeMessage(v); err == nil {
+			if out, err := storage.EncodeJSON(rec); err == nil {
 				return out
 			}
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/seal"
+	"github.com/chaos-relay/relay/storage/storemetrics"
 )
 
 // DefaultBatchMaxSize is the most writes one group commit holds. Larger groups
@@ -139,13 +140,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if opts.Registry != nil { // once the store is open: a failed Open registers nothing
-		m, hook := newCommitMetrics(opts.Registry), opts.OnCommit
-		s.onCommit = func(c storage.Commit) {
-			m.observe(c)
-			if hook != nil {
-				hook(c)
-			}
-		}
+		m := storemetrics.New(true)
+		m.Register(opts.Registry)
+		s.onCommit = m.Hook(opts.OnCommit)
 	}
 	go s.writer()
 	return s, nil

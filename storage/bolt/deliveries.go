@@ -54,7 +54,7 @@ func pendingReply(tx *bbolt.Tx, key *seal.RootKey, k, v []byte) (storage.Pending
 	if err := getJSON(tx.Bucket(bDeliveries), v, &d); err != nil {
 		return storage.PendingReply{}, err
 	}
-	var rec responseRecord
+	var rec storage.StoredResponse
 	if err := json.Unmarshal(tx.Bucket(bResponses).Get(k), &rec); err != nil {
 		return storage.PendingReply{}, err
 	}

@@ -14,7 +14,6 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/chaos-relay/relay/storage"
-	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // Export implements storage.Store: one read transaction is the snapshot.
@@ -98,7 +97,7 @@ func exportMessages(tx *bbolt.Tx, fn func(storage.Record) error) error {
 		return err
 	}
 	return tx.Bucket(bMessageLog).ForEach(func(k, v []byte) error {
-		rec, err := decodeMessage(v)
+		rec, err := storage.DecodeMessage(v)
 		if err != nil {
 			return err
 		}
@@ -114,7 +113,7 @@ func exportMessages(tx *bbolt.Tx, fn func(storage.Record) error) error {
 
 func exportResponses(tx *bbolt.Tx, fn func(storage.Record) error) error {
 	return tx.Bucket(bResponses).ForEach(func(k, v []byte) error {
-		var rec responseRecord
+		var rec storage.StoredResponse
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return err
 		}
@@ -233,19 +232,9 @@ func (s *Store) reload() error {
 	})
 }
 
-// errForeignKey: an imported sealed value was sealed under another root key.
-var errForeignKey = errors.New("sealed under another root key: import with the root key the store was exported with")
-
 // sealedFor checks an imported sealed value's root key.
 func (s *Store) sealedFor(what string, v []byte) ([]byte, error) {
-	id, err := seal.KeyID(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if id != s.key.ID() {
-		return nil, fmt.Errorf("%s: %w", what, errForeignKey)
-	}
-	return v, nil
+	return v, storage.CheckSealedBy(s.key, what, v)
 }
 
 // importRecord writes one record and its indexes.
@@ -273,7 +262,7 @@ func (s *Store) importRecord(tx *bbolt.Tx, rec storage.Record) error {
 	case rec.Message != nil:
 		m := rec.Message
 		key := timeKey(toMillis(m.Timestamp), m.UserID)
-		err := streamBucket(tx, bMessageLog).Put(key, encodeMessage(messageRecord{ID: m.ID, ChannelType: m.ChannelType,
+		err := streamBucket(tx, bMessageLog).Put(key, storage.EncodeMessage(storage.StoredMessage{ID: m.ID, ChannelType: m.ChannelType,
 			ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata}))
 		if err != nil || m.ExpiresAt.IsZero() {
 			return err
@@ -285,7 +274,7 @@ func (s *Store) importRecord(tx *bbolt.Tx, rec storage.Record) error {
 	case rec.Response != nil:
 		r := rec.Response
 		return putRecord(streamBucket(tx, bResponses), streamKey(r.ChannelID, toMillis(r.Timestamp)),
-			responseRecord{ID: r.ID, UserID: r.UserID, ChannelType: r.ChannelType, From: r.From, Content: r.Content, Metadata: r.Metadata})
+			storage.StoredResponse{ID: r.ID, UserID: r.UserID, ChannelType: r.ChannelType, From: r.From, Content: r.Content, Metadata: r.Metadata})
 	case rec.Delivery != nil:
 		d := rec.Delivery
 		if d.Status == storage.StatusPending {

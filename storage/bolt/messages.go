@@ -4,24 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/chaos-relay/relay/storage"
 )
-
-// messageRecord is a stored message (record.go has its encoding); its user
-// id and timestamp are its key.
-type messageRecord struct {
-	ID          string          `json:"id"`
-	ChannelType string          `json:"channelType"`
-	ChannelID   string          `json:"channelId"`
-	From        string          `json:"from"`
-	Content     string          `json:"content"`
-	Metadata    json.RawMessage `json:"metadata,omitempty"`
-}
 
 // placeholderID has the length of every id storage.TimeID makes.
 const placeholderID = "00000000-0000-7000-8000-000000000000"
@@ -36,7 +24,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 	)
 	// Everything that does not depend on the transaction happens here, on the
 	// caller's goroutine: the writer goroutine is the serial part of ingest.
-	record := encodeMessage(messageRecord{ID: placeholderID, ChannelType: m.ChannelType,
+	record := storage.EncodeMessage(storage.StoredMessage{ID: placeholderID, ChannelType: m.ChannelType,
 		ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
 	_, _ = rand.Read(random[:])
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
@@ -56,7 +44,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		}
 		ms = max(toMillis(s.now()), tail.last+1)
 		id = storage.TimeID(fromMillis(ms), random)
-		setID(record, id) // bbolt keeps record until the commit; a re-run sets it again
+		storage.SetMessageID(record, id) // bbolt keeps record until the commit; a re-run sets it again
 		key := timeKey(ms, m.UserID)
 		if err := streamBucket(tx, bMessageLog).Put(key, record); err != nil {
 			return err
@@ -115,7 +103,7 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 		c := tx.Bucket(bMessageLog).Cursor()
 		// One more than limit tells whether there are more. A message the sweep
 		// removed after the index was read is skipped, and the index read again.
-		for from := firstAfter(after); ; {
+		for from := storage.FirstAfter(after); ; {
 			stamps := s.index.after(userID, from, limit+1-len(out))
 			if len(stamps) == 0 {
 				return nil
@@ -132,7 +120,7 @@ func (s *Store) MessagesAfter(_ context.Context, userID string, after time.Time,
 					more = true
 					return nil
 				}
-				rec, err := decodeMessage(v)
+				rec, err := storage.DecodeMessage(v)
 				if err != nil {
 					return err
 				}
@@ -161,37 +149,9 @@ func messageAt(c *bbolt.Cursor, userID string, ms uint64) []byte {
 	return nil
 }
 
-// firstAfter is the first millisecond strictly later than t; sub-millisecond
-// precision is truncated toward the past (PROTOCOL §1.5).
-func firstAfter(t time.Time) uint64 {
-	if t.IsZero() {
-		return 0
-	}
-	ms := t.UnixMilli()
-	if t.Before(time.UnixMilli(ms)) { // negative times round toward zero in UnixMilli
-		ms--
-	}
-	if ms < 0 {
-		return 0
-	}
-	return uint64(ms) + 1
-}
-
-// encodeRecord encodes v without HTML escaping, so raw metadata is stored
-// (and later emitted) exactly as it was given.
-func encodeRecord(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // putRecord stores v encoded by encodeRecord.
 func putRecord(b *bbolt.Bucket, key []byte, v any) error {
-	raw, err := encodeRecord(v)
+	raw, err := storage.EncodeJSON(v)
 	if err != nil {
 		return err
 	}

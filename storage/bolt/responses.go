@@ -10,16 +10,6 @@ import (
 	"github.com/chaos-relay/relay/storage"
 )
 
-// responseRecord is a stored response; its channel id and timestamp are its key.
-type responseRecord struct {
-	ID          string          `json:"id"`
-	UserID      string          `json:"userId"`
-	ChannelType string          `json:"channelType"`
-	From        string          `json:"from"`
-	Content     string          `json:"content"`
-	Metadata    json.RawMessage `json:"metadata,omitempty"`
-}
-
 // AppendResponse implements storage.Store.
 func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide func(storage.ChannelView) (storage.Delivery, error)) (storage.Delivery, error) {
 	var (
@@ -47,7 +37,7 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		ms = max(toMillis(s.now()), st.LastResponse+1)
 		id, kind = storage.NewTimeID(fromMillis(ms)), ch.Type
 		key := streamKey(ch.ID, ms)
-		rec := responseRecord{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata}
+		rec := storage.StoredResponse{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata}
 		if err := putRecord(streamBucket(tx, bResponses), key, rec); err != nil {
 			return err
 		}
@@ -83,12 +73,12 @@ func (s *Store) ResponsesAfter(_ context.Context, channelID string, after time.T
 		}
 		prefix := streamPrefix(channelID)
 		c := tx.Bucket(bResponses).Cursor()
-		for k, v := c.Seek(streamKey(channelID, firstAfter(after))); hasPrefix(k, prefix); k, v = c.Next() {
+		for k, v := c.Seek(streamKey(channelID, storage.FirstAfter(after))); hasPrefix(k, prefix); k, v = c.Next() {
 			if len(out) == limit {
 				more = true
 				return nil
 			}
-			var rec responseRecord
+			var rec storage.StoredResponse
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
@@ -146,7 +136,7 @@ func deleteResponses(tx *bbolt.Tx, channelID string, before uint64, limit int) (
 		if pending.Get(k) != nil {
 			continue
 		}
-		var rec responseRecord
+		var rec storage.StoredResponse
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return 0, err
 		}

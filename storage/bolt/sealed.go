@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -12,30 +11,20 @@ import (
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
-// memberSecret prefixes the names of the channel secrets that hold a
-// channel's secret metadata members (storage.IsSecretMember).
-const memberSecret = "meta:"
-
 // putChannel writes a channel record with its secret metadata members sealed
 // apart, as channel secrets, replacing those it had; the record keeps null in
 // their place. A tombstone keeps none: its secrets go with the channel.
 func putChannel(tx *bbolt.Tx, key *seal.RootKey, ch storage.Channel, deleted bool) error {
-	public, members, err := storage.SplitSecrets(ch.Metadata)
+	public, sealed, err := storage.SealMembers(key, ch.ID, ch.Metadata)
 	if err != nil {
 		return err
 	}
-	prefix := secretKey(ch.ID, memberSecret)
-	if err := deletePrefix(tx.Bucket(bSecrets), prefix); err != nil {
+	if err := deletePrefix(tx.Bucket(bSecrets), secretKey(ch.ID, storage.MemberSecretPrefix)); err != nil {
 		return err
 	}
 	if !deleted {
-		for _, name := range slices.Sorted(maps.Keys(members)) {
-			k := secretKey(ch.ID, memberSecret+name)
-			v, err := seal.Seal(key, sealAAD(bSecrets, k), members[name])
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bSecrets).Put(k, v); err != nil {
+		for _, name := range slices.Sorted(maps.Keys(sealed)) {
+			if err := tx.Bucket(bSecrets).Put(secretKey(ch.ID, name), sealed[name]); err != nil {
 				return err
 			}
 		}
@@ -59,21 +48,17 @@ func getChannel(tx *bbolt.Tx, key *seal.RootKey, id string) (storage.Channel, er
 
 // openChannel puts a channel's sealed metadata members back into it.
 func openChannel(tx *bbolt.Tx, key *seal.RootKey, ch storage.Channel) (storage.Channel, error) {
-	prefix := secretKey(ch.ID, memberSecret)
-	var members map[string]json.RawMessage
+	prefix := secretKey(ch.ID, storage.MemberSecretPrefix)
+	var sealed map[string][]byte
 	c := tx.Bucket(bSecrets).Cursor()
 	for k, v := c.Seek(prefix); hasPrefix(k, prefix); k, v = c.Next() {
-		plain, err := seal.Open(key, sealAAD(bSecrets, k), v)
-		if err != nil {
-			return storage.Channel{}, fmt.Errorf("open metadata member of channel %s: %w", ch.ID, err)
+		if sealed == nil {
+			sealed = map[string][]byte{}
 		}
-		if members == nil {
-			members = map[string]json.RawMessage{}
-		}
-		members[string(k[len(prefix):])] = plain
+		sealed[string(k[len(streamPrefix(ch.ID)):])] = v
 	}
 	var err error
-	ch.Metadata, err = storage.JoinSecrets(ch.Metadata, members)
+	ch.Metadata, err = storage.OpenMembers(key, ch.ID, ch.Metadata, sealed)
 	return ch, err
 }
 
@@ -96,11 +81,7 @@ func sealAtRest(tx *bbolt.Tx, key *seal.RootKey, indexKey []byte) error {
 		return err
 	}
 	for _, rec := range users {
-		raw, err := json.Marshal(rec.PublicKey)
-		if err != nil {
-			return err
-		}
-		sealed, err := seal.Seal(key, sealAAD(bUserKeys, []byte(rec.ID)), raw)
+		sealed, err := storage.SealPublicKey(key, rec.ID, *rec.PublicKey)
 		if err != nil {
 			return err
 		}

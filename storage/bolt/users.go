@@ -59,11 +59,8 @@ func (s *Store) RegisterUser(ctx context.Context, u storage.User, apiKeyHash []b
 	var sealedKey []byte
 	if u.PublicKey != nil {
 		rec.FingerprintHash = storage.FingerprintHash(s.indexKey, *u.PublicKey)
-		raw, err := json.Marshal(u.PublicKey)
-		if err != nil {
-			return out, false, wrap("register user", err)
-		}
-		if sealedKey, err = seal.Seal(s.key, sealAAD(bUserKeys, []byte(u.ID)), raw); err != nil {
+		var err error
+		if sealedKey, err = storage.SealPublicKey(s.key, u.ID, *u.PublicKey); err != nil {
 			return out, false, wrap("seal public key", err)
 		}
 	}
@@ -140,12 +137,8 @@ func (s *Store) getUser(tx *bbolt.Tx, id []byte) (storage.User, error) {
 		return storage.User{}, err
 	}
 	if v := tx.Bucket(bUserKeys).Get(id); v != nil {
-		raw, err := seal.Open(s.key, sealAAD(bUserKeys, id), v)
-		if err != nil {
-			return storage.User{}, err
-		}
-		rec.PublicKey = new(storage.PublicKey)
-		if err := json.Unmarshal(raw, rec.PublicKey); err != nil {
+		var err error
+		if rec.PublicKey, err = storage.OpenPublicKey(s.key, string(id), v); err != nil {
 			return storage.User{}, err
 		}
 	}

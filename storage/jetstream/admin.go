@@ -17,9 +17,6 @@ type adminSession struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// adminAAD binds a sealed admin session to its record, as storage/bolt does.
-func adminAAD(tokenHash []byte) []byte { return seal.AAD("admin_sessions", string(tokenHash)) }
-
 // PutAdminSession implements storage.Store.
 func (s *Store) PutAdminSession(ctx context.Context, tokenHash []byte, createdAt time.Time) error {
 	if err := s.enter(); err != nil {
@@ -27,7 +24,7 @@ func (s *Store) PutAdminSession(ctx context.Context, tokenHash []byte, createdAt
 	}
 	defer s.leave()
 	raw, _ := json.Marshal(adminSession{CreatedAt: createdAt.UTC()})
-	sealed, err := seal.Seal(s.key, adminAAD(tokenHash), raw)
+	sealed, err := seal.Seal(s.key, storage.AdminSessionAAD(tokenHash), raw)
 	if err != nil {
 		return wrap("seal admin session", err)
 	}
@@ -47,7 +44,7 @@ func (s *Store) AdminSession(ctx context.Context, tokenHash []byte) (time.Time, 
 	if err != nil {
 		return time.Time{}, wrap("admin session", err)
 	}
-	raw, err := seal.Open(s.key, adminAAD(tokenHash), v)
+	raw, err := seal.Open(s.key, storage.AdminSessionAAD(tokenHash), v)
 	if err != nil {
 		return time.Time{}, wrap("admin session", err)
 	}
@@ -85,7 +82,7 @@ func (s *Store) ExpireAdminSessions(ctx context.Context, before time.Time) (int,
 		for ht, v := range s.view.adminSessions() {
 			var a adminSession
 			hash, _ := hex.DecodeString(ht)
-			raw, err := seal.Open(s.key, adminAAD(hash), v)
+			raw, err := seal.Open(s.key, storage.AdminSessionAAD(hash), v)
 			if err == nil && json.Unmarshal(raw, &a) == nil && !a.CreatedAt.Before(before) {
 				continue
 			}
@@ -307,6 +304,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 		}
 	}
 	var deleted []storage.Channel
+	unlock := s.locks.lock(s.subj.msgLog(userID)) // it drops the user's log: this instance's appends wait
+	defer unlock()
 	err := s.update(ctx, func() (*write, error) {
 		u, err := find(ctx, s, s.subj.rec(kindUser, userID), func() (userRecord, bool) { return s.view.user(userID) })
 		if err != nil {
@@ -316,9 +315,12 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 		w.del(s.subj.rec(kindUser, userID), s.view.seqOf(recKey(kindUser, userID)), ttl)
 		hk := hashToken(u.APIKeyHash)
 		w.del(s.subj.rec(kindAPIKey, hk), s.view.seqOf(recKey(kindAPIKey, hk)), ttl)
-		if u.PublicKey != nil {
-			fp := token(u.PublicKey.Fingerprint())
+		if u.FingerprintHash != nil {
+			fp := hashToken(u.FingerprintHash)
 			w.del(s.subj.rec(kindPubKey, fp), s.view.seqOf(recKey(kindPubKey, fp)), ttl)
+		}
+		if seq := s.view.seqOf(recKey(kindUserKey, userID)); seq != 0 {
+			w.del(s.subj.rec(kindUserKey, userID), seq, ttl)
 		}
 		deleted = s.view.userChannels(userID)
 		for _, ch := range deleted {
@@ -336,11 +338,6 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]storage.Channe
 	})
 	if err != nil {
 		return nil, wrap("delete user", err)
-	}
-	for _, ch := range deleted {
-		if err := s.purge(ctx, s.opts.Prefix+".x."+kindSender+"."+ch.ID+".>", 0); err != nil {
-			s.log.Warn("purge a deleted channel's accepted senders", "channel", ch.ID, "err", err)
-		}
 	}
 	return deleted, nil
 }

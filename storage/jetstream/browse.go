@@ -14,8 +14,9 @@ import (
 
 // The store browser shows the stream's own records, grouped into buckets
 // named as storage/bolt names its buckets, read from JetStream in stream
-// order. Tombstones and markers are not shown; sealed values are marked
-// sealed and never shown.
+// order. Tombstones, markers and key entries are not shown (dedupe keys and
+// accepted senders travel in the headers of the message log); sealed values
+// are marked sealed and never shown.
 
 // bucket is a group of subjects shown as one bucket.
 type bucket struct {
@@ -27,6 +28,7 @@ type bucket struct {
 var buckets = []bucket{
 	{"meta", "r.meta.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.meta) }) }},
 	{"users", "r.user.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.users) }) }},
+	{"user_keys", "r.ukey.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.userKeys) }) }},
 	{"apikeys", "r.key.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.apiKeys) }) }},
 	{"pubkeys", "r.fp.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.pubKeys) }) }},
 	{"channels", "r.ch.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.channels) }) }},
@@ -52,32 +54,22 @@ var buckets = []bucket{
 	}},
 	{"deliveries", "r.dlv.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.delivs) }) }},
 	{"admin_sessions", "r.adm.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.admin) }) }},
+	{"floors", "r.floor.>", func(s *Store) int { return s.view.count(func(v *view) int { return len(v.floors) }) }},
 	{"message_log", "m.>", func(s *Store) int { return s.idx.total() }},
-	{"dedupe", "x.>", nil}, // not in the view: counted by JetStream
 }
 
 // browseScan bounds how many messages one Browse reads.
 const browseScan = 10_000
 
 // Buckets implements storage.Store.
-func (s *Store) Buckets(ctx context.Context) ([]storage.BucketCount, error) {
+func (s *Store) Buckets(context.Context) ([]storage.BucketCount, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 	out := make([]storage.BucketCount, 0, len(buckets))
 	for _, b := range buckets {
-		n := 0
-		if b.count != nil {
-			n = b.count(s)
-		} else {
-			info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.opts.Prefix+"."+b.filter))
-			if err != nil {
-				return nil, wrap("buckets", readError(err))
-			}
-			n = len(info.State.Subjects)
-		}
-		out = append(out, storage.BucketCount{Name: b.name, Count: n})
+		out = append(out, storage.BucketCount{Name: b.name, Count: b.count(s)})
 	}
 	return out, nil
 }
@@ -153,8 +145,8 @@ func (s *Store) browseEntry(bucket string, m *jetstream.RawStreamMsg) (storage.E
 	switch bucket {
 	case "message_log":
 		e.Key = []string{ts, key[0]}
-		if rec, err := decodeMessage(m.Data); err == nil {
-			e.Value, _ = encodeJSON(rec)
+		if rec, err := storage.DecodeMessage(m.Data); err == nil {
+			e.Value, _ = storage.EncodeJSON(rec)
 		}
 	case "responses":
 		e.Key = append(key, ts)

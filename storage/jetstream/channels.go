@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
@@ -17,12 +18,6 @@ import (
 // did not fail.
 const opClose = "close"
 
-// secretAAD binds a sealed channel secret to its record, as storage/bolt
-// does (bucket "secrets", key "<channelId>\x00<name>").
-func secretAAD(channelID, name string) []byte {
-	return seal.AAD("secrets", channelID+"\x00"+name)
-}
-
 // CreateChannel implements storage.Store.
 func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets map[string][]byte) error {
 	if err := s.enter(); err != nil {
@@ -31,7 +26,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 	defer s.leave()
 	sealed := make(map[string][]byte, len(secrets))
 	for name, v := range secrets {
-		sv, err := seal.Seal(s.key, secretAAD(c.ID, name), v)
+		sv, err := seal.Seal(s.key, storage.ChannelSecretAAD(c.ID, name), v)
 		if err != nil {
 			return wrap("seal channel secret", err)
 		}
@@ -39,18 +34,13 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 	}
 	rc := *c
 	rc.Seq = 0 // the record's sequence becomes the channel's
-	rec, err := encodeJSON(channelRecord{Channel: rc})
-	if err != nil {
-		return wrap("create channel", err)
-	}
 	addrRef, _ := json.Marshal(channelRef{ChannelID: c.ID})
 	var w *write
-	err = s.update(ctx, func() (*write, error) {
+	err := s.update(ctx, func() (*write, error) {
 		if _, taken := s.view.channel(c.ID); taken {
 			return nil, storage.ErrConflict
 		}
 		w = s.newWrite()
-		w.put(s.subj.rec(kindChannel, c.ID), s.view.seqOf(recKey(kindChannel, c.ID)), rec)
 		if c.Address != "" {
 			if s.view.addressOwner(c.Address) != "" {
 				return nil, storage.ErrAddressTaken
@@ -58,16 +48,61 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 			at := token(c.Address)
 			w.put(s.subj.rec(kindAddress, at), s.view.seqOf(recKey(kindAddress, at)), addrRef)
 		}
-		for name, sv := range sealed {
+		for _, name := range slices.Sorted(maps.Keys(sealed)) {
 			nt := token(name)
-			w.put(s.subj.rec(kindSecret, c.ID, nt), s.view.seqOf(recKey(kindSecret, c.ID, nt)), sv)
+			w.put(s.subj.rec(kindSecret, c.ID, nt), s.view.seqOf(recKey(kindSecret, c.ID, nt)), sealed[name])
 		}
-		return w, nil
+		return w, s.putChannel(w, rc, nil, false)
 	})
 	if err != nil {
 		return wrap("create channel", err)
 	}
-	c.Seq = w.first
+	c.Seq = s.view.channelSeq(c.ID, w.first+uint64(len(w.msgs))-1)
+	return nil
+}
+
+// putChannel adds to w a channel's record, after its secret metadata
+// members sealed apart as channel secrets "meta:<member>", so that a view
+// applies the record with them: the members that changed since cur (the
+// channel as the view has it, nil for a new one) are put, those it no
+// longer has deleted. The record holds null in their place. A deleted
+// channel's record is written alone (its deletion removes its secrets).
+func (s *Store) putChannel(w *write, ch storage.Channel, cur *storage.Channel, deleted bool) error {
+	public, members, err := storage.SplitSecrets(ch.Metadata)
+	if err != nil {
+		return err
+	}
+	if !deleted {
+		var old map[string]json.RawMessage
+		if cur != nil {
+			_, old, _ = storage.SplitSecrets(cur.Metadata)
+		}
+		for _, member := range slices.Sorted(maps.Keys(members)) {
+			name := storage.MemberSecretPrefix + member
+			if v, ok := old[member]; ok && bytes.Equal(v, members[member]) {
+				continue
+			}
+			sv, err := seal.Seal(s.key, storage.ChannelSecretAAD(ch.ID, name), members[member])
+			if err != nil {
+				return err
+			}
+			nt := token(name)
+			w.put(s.subj.rec(kindSecret, ch.ID, nt), s.view.seqOf(recKey(kindSecret, ch.ID, nt)), sv)
+		}
+		for _, name := range s.view.secretNames(ch.ID) {
+			member, ok := strings.CutPrefix(name, storage.MemberSecretPrefix)
+			if _, keep := members[member]; ok && !keep {
+				nt := token(name)
+				w.del(s.subj.rec(kindSecret, ch.ID, nt), s.view.seqOf(recKey(kindSecret, ch.ID, nt)), s.opts.TombstoneTTL)
+			}
+		}
+	}
+	ch.Metadata = public
+	rec, err := storage.EncodeJSON(channelRecord{Channel: ch, Deleted: deleted})
+	if err != nil {
+		return err
+	}
+	w.put(s.subj.rec(kindChannel, ch.ID), s.view.seqOf(recKey(kindChannel, ch.ID)), rec)
 	return nil
 }
 
@@ -129,14 +164,9 @@ func (s *Store) UpdateChannel(ctx context.Context, id string, fn func(*storage.C
 			return nil, err
 		}
 		ch.ID, ch.Seq = id, cur.Seq // identity is not fn's to change
-		rec, err := encodeJSON(channelRecord{Channel: ch})
-		if err != nil {
-			return nil, err
-		}
 		out = ch
 		w := s.newWrite()
-		w.put(s.subj.rec(kindChannel, id), s.view.seqOf(recKey(kindChannel, id)), rec)
-		return w, nil
+		return w, s.putChannel(w, ch, &cur, false)
 	})
 	return out, wrap("update channel", err)
 }
@@ -161,6 +191,8 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 	if err != nil {
 		return wrap("delete channel", err)
 	}
+	unlock := s.locks.lock(s.subj.msgLog(userID)) // it writes to the user's log: this instance's appends wait
+	defer unlock()
 	err = s.update(ctx, func() (*write, error) {
 		ch, err := s.liveChannel(ctx, id)
 		if err != nil {
@@ -169,18 +201,20 @@ func (s *Store) DeleteChannel(ctx context.Context, userID, id string) error {
 		if ch.UserID != userID {
 			return nil, storage.ErrNotFound
 		}
-		rec, err := encodeJSON(channelRecord{Channel: ch, Deleted: true})
-		if err != nil {
+		w := s.newWrite()
+		if err := s.putChannel(w, ch, nil, true); err != nil {
 			return nil, err
 		}
-		w := s.newWrite()
-		w.put(s.subj.rec(kindChannel, id), s.view.seqOf(recKey(kindChannel, id)), rec)
 		s.releaseChannel(w, ch)
 		if err := s.failPending(w, id, "channel deleted", now); err != nil {
 			return nil, err
 		}
 		last, _ := s.view.outTail(id)
 		expectSeq(w.add(s.subj.rec(kindOut, id), nil, hdrOp, opClose), last)
+		// Its dedupe keys and accepted senders are forgotten, as its
+		// messages stay in their user's log.
+		mlast, _, _ := s.idx.tail(ch.UserID)
+		expectSeq(w.add(s.subj.msgLog(ch.UserID), nil, hdrOp, opUnkey, hdrChannel, id), mlast)
 		return w, nil
 	})
 	return wrap("delete channel", err)
@@ -240,7 +274,7 @@ func (s *Store) ConsumeChannelSecret(ctx context.Context, channelID, name string
 		if err != nil {
 			return nil, err
 		}
-		plain, err := seal.Open(s.key, secretAAD(channelID, name), v)
+		plain, err := seal.Open(s.key, storage.ChannelSecretAAD(channelID, name), v)
 		if err != nil {
 			return nil, err
 		}
@@ -252,15 +286,10 @@ func (s *Store) ConsumeChannelSecret(ctx context.Context, channelID, name string
 			return nil, err
 		}
 		ch.ID, ch.Seq = channelID, cur.Seq
-		rec, err := encodeJSON(channelRecord{Channel: ch})
-		if err != nil {
-			return nil, err
-		}
 		out = ch
 		w := s.newWrite()
-		w.put(s.subj.rec(kindChannel, channelID), s.view.seqOf(recKey(kindChannel, channelID)), rec)
 		w.del(s.subj.rec(kindSecret, channelID, nt), s.view.seqOf(recKey(kindSecret, channelID, nt)), s.opts.TombstoneTTL)
-		return w, nil
+		return w, s.putChannel(w, ch, &cur, false)
 	})
 	return out, wrap("consume channel secret", err)
 }
@@ -287,7 +316,7 @@ func (s *Store) ChannelSecret(ctx context.Context, channelID, name string) ([]by
 	if err != nil {
 		return nil, wrap("channel secret", err)
 	}
-	out, err := seal.Open(s.key, secretAAD(channelID, name), v)
+	out, err := seal.Open(s.key, storage.ChannelSecretAAD(channelID, name), v)
 	return out, wrap("channel secret", err)
 }
 
@@ -303,6 +332,16 @@ func cloneChannel(c storage.Channel) storage.Channel {
 	c.Metadata = slices.Clone(c.Metadata)
 	c.Platform = maps.Clone(c.Platform)
 	return c
+}
+
+// channelSeq returns a channel's Seq as the view has it, or seq.
+func (v *view) channelSeq(id string, seq uint64) uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if c := v.channels[id]; c != nil {
+		return c.Seq
+	}
+	return seq
 }
 
 // channel returns a channel's record, deleted or not.

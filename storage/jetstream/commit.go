@@ -122,8 +122,9 @@ func isConflict(err error) bool {
 	return errors.As(err, &c)
 }
 
-// errDuplicate: JetStream had a message with the write's Nats-Msg-Id (an
-// inbound dedupe key) within the duplicate window; nothing was stored.
+// errDuplicate: JetStream had a message with the write's Nats-Msg-Id within
+// the duplicate window; nothing was stored. (The store sets no message ids:
+// dedupe keys are the index's, messages.go.)
 var errDuplicate = errors.New("jetstream: duplicate message id")
 
 // dupAck is a publish acknowledged as a duplicate of the message at seq.
@@ -139,8 +140,8 @@ func (e *dupAck) Error() string { return fmt.Sprintf("jetstream: duplicate of %d
 func (s *Store) commit(ctx context.Context, w *write) error {
 	start := time.Now()
 	err := s.publish(ctx, w)
-	if s.opts.OnCommit != nil && !isConflict(err) {
-		s.opts.OnCommit(storage.Commit{Duration: time.Since(start), Writes: 1, Err: err})
+	if s.onCommit != nil && !isConflict(err) {
+		s.onCommit(storage.Commit{Duration: time.Since(start), Writes: 1, Err: err})
 	}
 	switch {
 	case err == nil:

@@ -8,37 +8,45 @@
 // under the subjects "<prefix>.>", so that any multi-record change can be
 // one atomic batch (JetStream batches are atomic within one stream):
 //
-//	m.<userId>                 a user's message log: messages, and sweep markers
+//	m.<userId>                 a user's message log: messages, key entries, and markers
 //	r.out.<channelId>          a channel's response log: responses, and markers
-//	r.user.<userId>            user
+//	r.user.<userId>            user (without its public key)
+//	r.ukey.<userId>            the user's public key, sealed
 //	r.key.<hex(apiKeyHash)>    API-key index → user
-//	r.fp.<fingerprint>         public-key index → user
-//	r.ch.<channelId>           channel (live, or deleted until purged)
-//	r.sec.<channelId>.<name>   sealed channel secret
+//	r.fp.<hex(fpHash)>         reclaim index → user, by storage.FingerprintHash
+//	r.ch.<channelId>           channel (live, or deleted until purged), null in place of secret members
+//	r.sec.<channelId>.<name>   sealed channel secret; "meta:<member>" holds a secret metadata member
 //	r.addr.<address>           inbound email address → channel
 //	r.rt.<channelId>           reply target
 //	r.dlv.<responseId>         delivery record
 //	r.adm.<hex(tokenHash)>     sealed admin session
-//	r.meta.<name>              sealed store secrets, and the root key's check value
-//	x.acc.<channelId>.<addr>   a sender an email channel accepted (expires after DedupeWindow)
+//	r.meta.<name>              sealed store secrets ("secret:<name>", the index key among them), the root key's check value
+//	r.floor.<name>             what an import carried over: the clock's floor, the channels' Seq
 //
 // Keys outside [A-Za-z0-9_-] are written as "~" and their base64url, long
 // ones as "~~" and a hash (subjects.go). A record subject holds one message:
 // every write rolls it up (Nats-Rollup: sub), and a deletion writes a
 // tombstone that expires after TombstoneTTL. A log subject holds its items
 // in timestamp order; markers on it remove items (see Sweep, PurgeDeleted,
-// DeleteUser). Every item carries its timestamp in the Relay-Ts header, and
-// a message its channel's id in Relay-Ch (for per-channel retention and
-// removal, which will need to find a channel's messages in its user's log).
-// Sealed values use storage/seal with the associated data storage/bolt uses
-// for the same record, so that they can move between backends unchanged.
+// DeleteUser). Every item carries its timestamp in the Relay-Ts header, a
+// message its channel's id in Relay-Ch, the expiry of a retention of its
+// own in Relay-Exp, and its dedupe key and accepted sender in Relay-Key.
+//
+// What a copy of the stream would give away is sealed (PROTOCOL §11.3): the
+// public key, the channels' secrets and secret metadata members, admin
+// sessions and store secrets are sealed with storage/seal under the
+// associated data package storage defines (export.go), the same as
+// storage/bolt's, so that they move between backends unopened; the reclaim
+// index holds a keyed hash of the fingerprint. A write puts a channel's
+// members before its record, so that a view applies the record with them.
 //
 // # Reads: the view and the index
 //
 // Every instance keeps in memory a view of the records (view.go: every
 // record decoded; response bodies only while their delivery is pending) and
 // an index of the message logs (msgindex.go: each user's timestamps with
-// their stream sequences, 16 bytes per retained message), loaded at Open and
+// their stream sequences, 16 bytes per retained message, and the keys the
+// entries carry), loaded at Open and
 // kept current by two ordered consumers: one delivers the records, the other
 // only the headers of the message logs. Reads are answered from memory;
 // message and response bodies are fetched by the sequences the index lists,
@@ -52,8 +60,10 @@
 // consumer's delivery, about a millisecond): until then a read here may
 // miss a new message (never skip one: see below) or see a channel as it was.
 // A write never acts on a stale view of what it depends on: its
-// expectations fail, and it retries. (Writes where the last writer wins, a
-// reply target or an admin session, expect nothing.)
+// expectations fail, and it retries; and a write is derived again when the
+// view changed while it was derived, so that what it expects is what it
+// read. (Writes where the last writer wins, a reply target or an admin
+// session, expect nothing.)
 //
 // # Writes: optimistic concurrency
 //
@@ -80,13 +90,16 @@
 // current is also the change feed: Options.OnAppend fires when a message of
 // any instance becomes readable here.
 //
-// Dedupe: a dedupe key becomes the message's Nats-Msg-Id (hashed with the
-// channel id), and the stream's duplicate window is DedupeWindow: JetStream
-// refuses a repeat from any instance, atomically with the append, at no
-// extra cost. The price is the server's memory for the ids of the window
-// (about 150 bytes per deduplicated message), and that a deleted channel's
-// keys are not forgotten before the window ends (platform ids do not repeat
-// across channels in practice).
+// Dedupe: a message carries its dedupe key and its accepted sender in its
+// headers, and the index keeps them per log (a hash of channel and key, and
+// the entry that carries it). An append refuses a key its channel has in
+// the index, and since the index holds the log up to the sequence the
+// append expects, the refusal is atomic with the append across instances.
+// Keys go with the messages that carry them (their retention is the
+// channel's, as in storage/bolt, unless the channel's retention changes
+// after they were stored), and a deleted channel's are forgotten by a
+// marker of its deletion, so that an id created again starts afresh. An
+// imported key is a key entry of its own, removed at its channel's cutoff.
 //
 // The backlog cap counts the index; since a sweep's marker is the log's
 // last message, a count at the cap is exact once the index holds the log's
@@ -98,18 +111,27 @@
 // An atomic batch costs more than a publish on a single-replica file stream
 // (the server stages it in a file store of its own: about 3 ms on a local
 // disk); with replicas it is staged in memory. Appends stay single
-// publishes unless they carry an accepted sender or a new reply target.
+// publishes unless they carry a new reply target.
 //
-// Sweep: a trim marker on a user's log, expecting its last sequence, says
-// which messages are removed and keeps the newest removed timestamp for
-// good (the floor of new timestamps, and the user's removal horizon); then
-// the log is purged below the first kept message. Responses are removed with
-// a marker that lists them and their delivery tombstones in one batch, then
-// deleted. DeleteChannel marks the channel deleted, deletes its secrets,
-// address and reply target, fails its pending deliveries and closes its
-// response log in one batch; PurgeDeleted removes its deliveries, then
-// drops its response log and deletes its record (releasing the id) in a last
-// batch. Changes too large for one batch are split (maxWriteMsgs).
+// Sweep: a removal marker on a user's log, expecting its last sequence,
+// lists the entries it removes (messages stored with a retention of their
+// own once it passed, others older than the relay's retention, key entries
+// older than their channel's) and carries the newest removed timestamp for
+// good: the floor of new timestamps, and the user's horizon (the gap
+// signal). Then the log is purged below the first kept entry, and what was
+// removed behind it is deleted one by one. Responses are removed by their
+// channel's retention with a marker that lists them and their delivery
+// tombstones in one batch, then deleted. DeleteChannel marks the channel
+// deleted, deletes its secrets, address and reply target, fails its pending
+// deliveries, closes its response log and forgets its keys in one batch;
+// PurgeDeleted removes its deliveries, then drops its response log and
+// deletes its record (releasing the id) in a last batch. Changes too large
+// for one batch are split (maxWriteMsgs).
+//
+// Export copies this instance's view and index and reads the bodies by
+// sequence (export.go says what that snapshot is); Import writes the
+// records in atomic batches and, when it fails or the file was cut short,
+// purges what it wrote.
 //
 // # Faults
 //
@@ -142,16 +164,4 @@
 // server's max_payload against Options.MaxRecordBytes (the body limit plus
 // 16 KiB) and refuses to start with a message saying what to set
 // ("max_payload: 2MB" for the defaults).
-//
-// # Changes to come
-//
-// A per-channel retention fits the logs as they are: the sweep finds a
-// channel's messages by Relay-Ch in the index (which would keep it), removes
-// those behind longer-lived ones with a marker listing them (as responses
-// are), and the trim or removal marker's Relay-Through is the user's
-// removal horizon, kept by the log itself. Sealed metadata members and a
-// sealed public key are more r.sec-like records; the reclaim index is
-// r.fp keyed by whatever key the contract gives. An export reads the stream
-// up to the last sequence it has when it starts: atomic batches are stored
-// contiguously, so that cut is a consistent snapshot.
 package jetstream

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/jetstream"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
@@ -48,7 +50,7 @@ func TestLargeChanges(t *testing.T) {
 		}
 	}
 	clock.Add(time.Hour)
-	res, err := s.Sweep(ctx, clock.Now(), 5) // two responses per write
+	res, err := s.Sweep(ctx, clock.Now(), 0, 5) // two responses per write
 	must(t, err)
 	equal(t, "responses swept", res.Responses, stored)
 	counts, err := s.DeliveryCounts(ctx)
@@ -66,4 +68,34 @@ func TestLargeChanges(t *testing.T) {
 	counts, err = s.DeliveryCounts(ctx)
 	must(t, err)
 	equal(t, "deliveries left", counts[storage.StatusFailed], 0)
+}
+
+// TestCommitMetrics: with a registry, the store counts its writes as
+// storage/bolt counts its commits (without the pages, which JetStream does
+// not tell).
+func TestCommitMetrics(t *testing.T) {
+	srv := natstest.Start(t)
+	reg := prometheus.NewRegistry()
+	s := open(t, jetstream.Options{URLs: srv.URL(), Registry: reg})
+	for range 3 {
+		m := storage.Message{UserID: "u", ChannelType: storage.TypeWebhook, ChannelID: "c", Content: "x"}
+		must(t, s.AppendMessage(ctx, &m, storage.AppendOptions{}))
+	}
+	families, err := reg.Gather()
+	must(t, err)
+	got := map[string]float64{}
+	for _, f := range families {
+		m := f.GetMetric()[0]
+		switch {
+		case m.GetCounter() != nil:
+			got[f.GetName()] = m.GetCounter().GetValue()
+		case m.GetHistogram() != nil:
+			got[f.GetName()+"_count"] = float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	// The appends, and the root key's check value that Open wrote.
+	if got["relay_store_commit_writes_count"] != 4 || got["relay_store_commit_duration_seconds_count"] != 4 ||
+		got["relay_store_commit_errors_total"] != 0 || len(got) != 3 {
+		t.Fatalf("metrics %v", got)
+	}
 }

@@ -3,23 +3,19 @@ package jetstream
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chaos-relay/relay/storage"
 )
 
 // AppendMessage implements storage.Store. The message is published to its
 // user's log expecting the log's last sequence, which this instance's index
-// knows: one round trip. A dedupe key becomes the message's Nats-Msg-Id, so
-// JetStream refuses a repeat within the stream's duplicate window
-// (DedupeWindow). An accepted sender or a new reply target makes it an
-// atomic batch with those records (still one round trip). When another
+// knows: one round trip. The dedupe key and the accepted sender travel in
+// its headers (hdrKey), and the index refuses a key the channel has: since
+// the index holds the log up to the sequence the publish expects, the check
+// is atomic with the append across instances. A new reply target makes it
+// an atomic batch with that record (still one round trip). When another
 // instance appended for the user first, the publish conflicts, the index
 // catches up and the append is tried again with the next timestamp.
 func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts storage.AppendOptions) error {
@@ -34,11 +30,15 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 	if opts.ReplyTarget != "" {
 		target, _ = json.Marshal(targetRecord{ReplyTarget: opts.ReplyTarget})
 	}
+	var dedupe string
+	if opts.DedupeKey != "" {
+		dedupe = encodeKey(opts.DedupeKey)
+	}
 	unlock := s.locks.lock(subject) // this instance's appends for the user take turns
 	defer unlock()
 	deadline := time.Now().Add(s.opts.WriteTimeout)
 	for {
-		last, newest, count := s.idx.tail(m.UserID)
+		last, newest, count, dup := s.idx.appendState(m.UserID, m.ChannelID, dedupe)
 		if opts.MaxBacklog > 0 && count >= opts.MaxBacklog {
 			// A sweep on another instance may have removed some already: its
 			// marker is the log's last message, so the count is exact once
@@ -52,17 +52,23 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 			}
 			continue
 		}
-		ms := max(toMillis(s.now()), newest+1)
+		if dup {
+			return storage.ErrDuplicate
+		}
+		ms := max(toMillis(s.now()), max(newest, s.view.floor(floorClock))+1)
 		id := storage.TimeID(fromMillis(ms), random)
 		w := s.newWrite()
-		rec := encodeMessage(messageRecord{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
+		rec := storage.EncodeMessage(storage.StoredMessage{ID: id, ChannelType: m.ChannelType, ChannelID: m.ChannelID, From: m.From, Content: m.Content, Metadata: m.Metadata})
 		msg := w.add(subject, rec, hdrTs, formatMillis(ms), hdrChannel, m.ChannelID)
 		expectSeq(msg, last)
-		if opts.DedupeKey != "" {
-			msg.Header.Set(jetstream.MsgIDHeader, dedupeID(m.ChannelID, opts.DedupeKey))
+		if opts.Retention > 0 { // removed when its own retention ends, not with the relay's
+			msg.Header.Set(hdrExp, formatMillis(ms+uint64(opts.Retention.Milliseconds())))
+		}
+		if dedupe != "" {
+			msg.Header.Add(hdrKey, dedupe)
 		}
 		if opts.AcceptSender != "" {
-			w.putBlind(s.subj.extra(kindSender, m.ChannelID, opts.AcceptSender), nil, s.opts.DedupeWindow)
+			msg.Header.Add(hdrKey, encodeKey(senderKey(opts.AcceptSender)))
 		}
 		// The reply target is written only when it changes, which keeps
 		// Telegram and Discord appends single publishes; the last writer
@@ -77,9 +83,6 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		if err == nil {
 			m.ID, m.Timestamp = id, fromMillis(ms)
 			return nil
-		}
-		if errors.Is(err, errDuplicate) {
-			return storage.ErrDuplicate
 		}
 		if !isConflict(err) {
 			return wrap("append message", err)
@@ -116,28 +119,42 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Tim
 		return nil, false, err
 	}
 	defer s.leave()
-	out := []storage.Message{}
-	subject := s.subj.msgLog(userID)
-	// One more than limit tells whether there are more. A message removed
-	// since the index listed it is skipped, and the index read again.
-	for from := firstAfter(after); ; {
-		want := s.idx.after(userID, from, limit+1-len(out))
+	out, more, err := pageAfter(ctx, s, s.subj.msgLog(userID), after, limit,
+		func(from uint64, n int) []entry { return s.idx.after(userID, from, n) },
+		func(it item) (storage.Message, error) { return toMessage(userID, it) })
+	return out, more, wrap("messages after", err)
+}
+
+// pageAfter reads up to limit items of a log with a timestamp strictly
+// later than after, oldest first, as list (the index) lists them, and
+// whether more exist. One more than limit tells whether there are more. An
+// item removed since the index listed it is skipped, and the index read
+// again. The page is never nil, but on an error.
+func pageAfter[T any](ctx context.Context, s *Store, subject string, after time.Time, limit int,
+	list func(from uint64, n int) []entry, decode func(item) (T, error),
+) ([]T, bool, error) {
+	out := []T{}
+	for from := storage.FirstAfter(after); ; {
+		want := list(from, limit+1-len(out))
 		if len(want) == 0 {
 			return out, false, nil
 		}
+		if cap(out) == 0 {
+			out = make([]T, 0, min(limit, len(want)))
+		}
 		got, err := s.getItems(ctx, subject, want)
 		if err != nil {
-			return nil, false, wrap("messages after", err)
+			return nil, false, err
 		}
 		for _, it := range got {
 			if len(out) == limit {
 				return out, true, nil
 			}
-			msg, err := toMessage(userID, it)
+			v, err := decode(it)
 			if err != nil {
-				return nil, false, wrap("messages after", err)
+				return nil, false, err
 			}
-			out = append(out, msg)
+			out = append(out, v)
 		}
 		from = want[len(want)-1].ts + 1
 	}
@@ -145,19 +162,12 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, after time.Tim
 
 // toMessage decodes a stored message of userID.
 func toMessage(userID string, it item) (storage.Message, error) {
-	rec, err := decodeMessage(it.data)
+	rec, err := storage.DecodeMessage(it.data)
 	if err != nil {
 		return storage.Message{}, err
 	}
 	return storage.Message{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
 		From: rec.From, Content: rec.Content, Timestamp: fromMillis(it.ts), Metadata: rec.Metadata}, nil
-}
-
-// dedupeID is the message id of a dedupe key: a hash, since keys are
-// whatever a platform sends (header values cannot hold every byte).
-func dedupeID(channelID, key string) string {
-	sum := sha256.Sum256([]byte(channelID + "\x00" + key))
-	return "dd:" + base64.RawURLEncoding.EncodeToString(sum[:24])
 }
 
 // inflight is an append whose answer has not come yet.

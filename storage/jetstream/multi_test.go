@@ -286,7 +286,7 @@ func testSweepAcross(t *testing.T, srv *natstest.Server) {
 	swept := make([]int, 2)
 	for i, s := range []*jetstream.Store{a, b} {
 		wg.Go(func() {
-			res, err := s.Sweep(ctx, time.Now().Add(time.Hour), 100)
+			res, err := s.Sweep(ctx, time.Now().Add(time.Hour), 0, 100)
 			if err != nil {
 				t.Error(err)
 			}

@@ -36,10 +36,18 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		if ch.UserID != r.UserID {
 			return nil, storage.ErrNotFound
 		}
+		caughtUp := false
 		d, err = decide(storage.ChannelView{Channel: ch, ReplyTarget: s.view.target(ch.ID), Secrets: s.view.secretNames(ch.ID),
 			Accepted: func(addr string) bool {
-				_, err := s.lastOf(ctx, s.subj.extra(kindSender, ch.ID, addr))
-				return err == nil
+				key := encodeKey(senderKey(addr))
+				if !s.idx.hasKey(ch.UserID, ch.ID, key) && !caughtUp {
+					// Perhaps accepted a moment ago through another instance.
+					caughtUp = true
+					if s.catchUp(ctx, s.subj.msgLog(ch.UserID)) != nil {
+						return false
+					}
+				}
+				return s.idx.hasKey(ch.UserID, ch.ID, key)
 			}})
 		if err != nil {
 			return nil, err
@@ -47,7 +55,7 @@ func (s *Store) AppendResponse(ctx context.Context, r *storage.Response, decide 
 		last, newest := s.view.outTail(ch.ID)
 		ms = max(toMillis(s.now()), newest+1)
 		id, kind = storage.NewTimeID(fromMillis(ms)), ch.Type
-		body, err := encodeJSON(responseRecord{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata})
+		body, err := storage.EncodeJSON(storage.StoredResponse{ID: id, UserID: r.UserID, ChannelType: kind, From: r.From, Content: r.Content, Metadata: r.Metadata})
 		if err != nil {
 			return nil, err
 		}
@@ -83,33 +91,14 @@ func (s *Store) ResponsesAfter(ctx context.Context, channelID string, after time
 	if _, err := s.liveChannel(ctx, channelID); err != nil {
 		return nil, false, wrap("responses after", err) // deleted channels' responses are no longer readable
 	}
-	out := make([]storage.Response, 0, min(limit, 64))
-	subject := s.subj.rec(kindOut, channelID)
-	for from := firstAfter(after); ; {
-		want := s.view.outAfter(channelID, from, limit+1-len(out))
-		if len(want) == 0 {
-			return out, false, nil
-		}
-		got, err := s.getItems(ctx, subject, want)
-		if err != nil {
-			return nil, false, wrap("responses after", err)
-		}
-		for _, it := range got {
-			if len(out) == limit {
-				return out, true, nil
-			}
-			r, err := toResponse(channelID, it)
-			if err != nil {
-				return nil, false, wrap("responses after", err)
-			}
-			out = append(out, r)
-		}
-		from = want[len(want)-1].ts + 1
-	}
+	out, more, err := pageAfter(ctx, s, s.subj.rec(kindOut, channelID), after, limit,
+		func(from uint64, n int) []entry { return s.view.outAfter(channelID, from, n) },
+		func(it item) (storage.Response, error) { return toResponse(channelID, it) })
+	return out, more, wrap("responses after", err)
 }
 
 func toResponse(channelID string, it item) (storage.Response, error) {
-	var rec responseRecord
+	var rec storage.StoredResponse
 	if err := json.Unmarshal(it.data, &rec); err != nil {
 		return storage.Response{}, err
 	}
@@ -152,6 +141,24 @@ func (s *Store) PendingHeads(ctx context.Context) ([]storage.PendingReply, error
 		}
 	}
 	return out, nil
+}
+
+// PendingHead implements storage.Store.
+func (s *Store) PendingHead(ctx context.Context, channelID string) (storage.PendingReply, error) {
+	if err := s.enter(); err != nil {
+		return storage.PendingReply{}, err
+	}
+	defer s.leave()
+	h, ok := s.view.pendingHead(channelID)
+	if ok && !h.ok {
+		if err := s.loadBody(ctx, &h); err != nil {
+			return storage.PendingReply{}, wrap("pending head", err)
+		}
+	}
+	if !ok || h.reply.Response.ID == "" {
+		return storage.PendingReply{}, wrap("pending head", storage.ErrNotFound)
+	}
+	return h.reply, nil
 }
 
 // loadBody reads a pending head's response and keeps it in the view.
@@ -265,15 +272,29 @@ func (v *view) pendingHeads() []head {
 	slices.Sort(ids)
 	out := make([]head, 0, len(ids))
 	for _, id := range ids {
-		c := v.channels[id]
-		if c == nil || c.Deleted {
-			continue // its deliveries are being failed
+		if h, ok := v.headOf(id); ok {
+			out = append(out, h)
 		}
-		ref := v.pending[id][0]
-		body, ok := v.bodies[ref.id]
-		out = append(out, head{reply: storage.PendingReply{Delivery: v.delivs[ref.id], Response: body, Channel: c.Channel}, ok: ok})
 	}
 	return out
+}
+
+// pendingHead returns a channel's oldest pending delivery, as pendingHeads.
+func (v *view) pendingHead(channelID string) (head, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.headOf(channelID)
+}
+
+// headOf returns a channel's head. Lock must be held.
+func (v *view) headOf(channelID string) (head, bool) {
+	c := v.channels[channelID]
+	if c == nil || c.Deleted || len(v.pending[channelID]) == 0 {
+		return head{}, false // a deleted channel's deliveries are being failed
+	}
+	ref := v.pending[channelID][0]
+	body, ok := v.bodies[ref.id]
+	return head{reply: storage.PendingReply{Delivery: v.delivs[ref.id], Response: body, Channel: c.Channel}, ok: ok}, true
 }
 
 // keepBody keeps a pending response's body.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -75,14 +76,17 @@ func (v *view) sealedRecords() []sealedRecord {
 	}
 	for id, names := range v.secrets {
 		for name, val := range names {
-			add(kindSecret, []string{id, token(name)}, secretAAD(id, name), val)
+			add(kindSecret, []string{id, token(name)}, storage.ChannelSecretAAD(id, name), val)
 		}
 	}
 	for ht, val := range v.admin {
 		hash, err := hex.DecodeString(ht)
 		if err == nil {
-			add(kindAdmin, []string{ht}, adminAAD(hash), val)
+			add(kindAdmin, []string{ht}, storage.AdminSessionAAD(hash), val)
 		}
+	}
+	for id, val := range v.userKeys {
+		add(kindUserKey, []string{id}, storage.UserKeyAAD(id), val)
 	}
 	return out
 }

@@ -30,11 +30,9 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 		MaxBytes:          -1,
 		MaxMsgsPerSubject: -1,
 		MaxMsgSize:        -1,
-		// Records roll their subject up; tombstones and accepted senders expire.
+		// Records roll their subject up; tombstones expire.
 		AllowRollup: true,
 		AllowMsgTTL: true,
-		// Dedupe keys are message ids, remembered this long.
-		Duplicates: s.opts.DedupeWindow,
 		// Multi-record changes are atomic batches with per-subject expectations.
 		AllowAtomicPublish: true,
 		// Pages of messages are read with direct batch gets; what a lagging

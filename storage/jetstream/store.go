@@ -11,9 +11,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/seal"
+	"github.com/chaos-relay/relay/storage/storemetrics"
 )
 
 // Defaults of Options.
@@ -24,9 +26,6 @@ const (
 	// JetStream does not answer (a stream leader election after a server of
 	// three died took 4–9 s), before it fails with storage.ErrUnavailable.
 	DefaultWriteTimeout = 10 * time.Second
-	// DefaultDedupeWindow is how long dedupe keys and accepted email senders
-	// are remembered: the relay's default retention.
-	DefaultDedupeWindow = 24 * time.Hour
 	// DefaultTombstoneTTL is how long JetStream keeps the tombstone of a
 	// deleted record, from which every instance learns of the deletion. An
 	// instance cut off from NATS for longer may keep a deleted record in its
@@ -90,12 +89,12 @@ type Options struct {
 	// OnCommit, if set, observes every write: its duration (retries
 	// included) and outcome.
 	OnCommit func(storage.Commit)
+	// Registry, if set, receives the store's commit metrics (those of
+	// storage/bolt but the pages written, which JetStream does not tell).
+	Registry prometheus.Registerer
 	// WriteTimeout bounds how long a write is retried while JetStream does
 	// not answer (default DefaultWriteTimeout).
 	WriteTimeout time.Duration
-	// DedupeWindow is how long dedupe keys and accepted senders are kept
-	// (default DefaultDedupeWindow; use the relay's retention).
-	DedupeWindow time.Duration
 	// TombstoneTTL is how long a deleted record's tombstone is kept (default
 	// DefaultTombstoneTTL).
 	TombstoneTTL time.Duration
@@ -132,6 +131,8 @@ type Store struct {
 	locks     keyLocks
 	connWake  chan struct{} // a connection was (re)established
 	checkKey  bool          // refuse a root key the store was not sealed with
+	indexKey  indexKeyCache
+	onCommit  func(storage.Commit) // Options.OnCommit, and the metrics
 
 	// ctx is cancelled by Close: it ends retries, waits and background work.
 	ctx    context.Context
@@ -182,10 +183,15 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 	}
 	s := &Store{
 		opts: opts, log: opts.Logger.With("component", "jetstream"), now: opts.Now, key: opts.RootKey,
-		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(), recent: newRecent(),
+		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(opts.RootKey), recent: newRecent(),
 		mFollow: newFollower("messages"), rFollow: newFollower("records"),
 		locks: keyLocks{m: map[string]*keyLock{}}, connWake: make(chan struct{}, 1), readyCh: make(chan struct{}),
-		checkKey: checkKey,
+		checkKey: checkKey, onCommit: opts.OnCommit,
+	}
+	var metrics *storemetrics.Commits
+	if opts.Registry != nil {
+		metrics = storemetrics.New(false)
+		s.onCommit = metrics.Hook(opts.OnCommit)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	natsOpts, err := s.natsOptions()
@@ -218,6 +224,9 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if metrics != nil { // once the store is open: a failed Open registers nothing
+		metrics.Register(opts.Registry)
+	}
 	return s, nil
 }
 
@@ -236,9 +245,6 @@ func withDefaults(o Options) Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
-	}
-	if o.DedupeWindow <= 0 {
-		o.DedupeWindow = DefaultDedupeWindow
 	}
 	if o.TombstoneTTL <= 0 {
 		o.TombstoneTTL = DefaultTombstoneTTL

@@ -9,40 +9,49 @@ import (
 
 // Subjects, relative to the prefix (doc.go has the layout). Record subjects
 // start with "r.", which the records consumer follows; the message logs with
-// "m.", which the index consumer follows (headers only); "x." subjects are
-// followed by nobody and only read on demand.
+// "m.", which the index consumer follows (headers only).
 const (
 	nsRecords  = "r"
 	nsMessages = "m"
 
-	kindUser    = "user" // r.user.<userId>: userRecord
-	kindAPIKey  = "key"  // r.key.<hex(SHA-256(apiKey))>: userRef
-	kindPubKey  = "fp"   // r.fp.<tok(fingerprint)>: userRef
-	kindChannel = "ch"   // r.ch.<channelId>: channelRecord (live, or deleted and being purged)
-	kindSecret  = "sec"  // r.sec.<channelId>.<tok(name)>: sealed
-	kindAddress = "addr" // r.addr.<tok(address)>: channelRef
-	kindTarget  = "rt"   // r.rt.<channelId>: targetRecord
-	kindOut     = "out"  // r.out.<channelId>: the channel's responses, in timestamp order, and markers
-	kindDeliv   = "dlv"  // r.dlv.<responseId>: storage.Delivery
-	kindAdmin   = "adm"  // r.adm.<hex(tokenHash)>: sealed
-	kindMeta    = "meta" // r.meta.<tok(name)>: sealed store secrets and the root key's check value
-	kindSender  = "acc"  // x.acc.<channelId>.<tok(address)>: a sender an email channel accepted, expiring by TTL
+	kindUser    = "user"  // r.user.<userId>: userRecord (without the public key)
+	kindUserKey = "ukey"  // r.ukey.<userId>: the user's sealed public key
+	kindAPIKey  = "key"   // r.key.<hex(SHA-256(apiKey))>: userRef
+	kindPubKey  = "fp"    // r.fp.<hex(storage.FingerprintHash)>: userRef
+	kindChannel = "ch"    // r.ch.<channelId>: channelRecord (live, or deleted and being purged)
+	kindSecret  = "sec"   // r.sec.<channelId>.<tok(name)>: sealed
+	kindAddress = "addr"  // r.addr.<tok(address)>: channelRef
+	kindTarget  = "rt"    // r.rt.<channelId>: targetRecord
+	kindOut     = "out"   // r.out.<channelId>: the channel's responses, in timestamp order, and markers
+	kindDeliv   = "dlv"   // r.dlv.<responseId>: storage.Delivery
+	kindAdmin   = "adm"   // r.adm.<hex(tokenHash)>: sealed
+	kindMeta    = "meta"  // r.meta.<tok(name)>: sealed store secrets and the root key's check value
+	kindFloor   = "floor" // r.floor.<name>: floorRecord, what an import carries over (floorClock, floorChannel)
 	keycheckKey = "keycheck"
+
+	floorClock   = "clock"   // no message of any user has a timestamp at or below it (storage.ClockRecord)
+	floorChannel = "channel" // channels created after an import number their Seq from it
 )
 
-// Headers the store sets. Relay-Ts is on every message and response (the
-// headers-only consumer indexes by it), Relay-Op on markers and tombstones.
+// Headers the store sets. Relay-Ts is on every message, key entry and
+// response (the headers-only consumer indexes by it), Relay-Op on markers,
+// key entries and tombstones.
 const (
 	hdrTs      = "Relay-Ts"      // the item's timestamp, unix ms
-	hdrChannel = "Relay-Ch"      // a message's channel id: what a per-channel retention or removal finds messages by
+	hdrChannel = "Relay-Ch"      // a message's or key entry's channel id
+	hdrExp     = "Relay-Exp"     // a message stored with a retention of its own: when it expires, unix ms
+	hdrKey     = "Relay-Key"     // a dedupe key or accepted sender ("sender:<address>") the entry carries, base64url; may repeat
 	hdrOp      = "Relay-Op"      // what a marker does (below); absent on records and items
-	hdrThrough = "Relay-Through" // trim and drop markers: the newest timestamp removed, unix ms
+	hdrThrough = "Relay-Through" // removal markers: the newest timestamp the log ever removed (its horizon), unix ms
+	hdrSeqs    = "Relay-Seqs"    // a message log's removal marker: the sequences it removes ("a-b,c")
 	hdrTx      = "Relay-Tx"      // the write's nonce, to tell after a lost answer whether it landed
 
-	opDelete = "del"  // a record's tombstone
-	opTrim   = "trim" // a message log: every message up to Relay-Through is removed
-	opDrop   = "drop" // a log: every item is removed (rolled up)
-	opRemove = "rm"   // a response log: the responses at the sequences in the body are removed
+	opDelete = "del"   // a record's tombstone
+	opTrim   = "trim"  // a message log: every message up to Relay-Through is removed (written by earlier versions)
+	opDrop   = "drop"  // a log: every item is removed (rolled up)
+	opRemove = "rm"    // a log: the entries at the sequences in Relay-Seqs (message log) or the body (response log) are removed
+	opKey    = "key"   // a message log: an entry that only carries a key (an imported dedupe key)
+	opUnkey  = "unkey" // a message log: the keys of the channel Relay-Ch are forgotten (it was deleted)
 )
 
 // subjects builds the subjects of one store.
@@ -61,9 +70,6 @@ func (s subjects) rec(kind string, keys ...string) string {
 		b.WriteString(k)
 	}
 	return b.String()
-}
-func (s subjects) extra(kind, channelID, key string) string {
-	return s.prefix + ".x." + kind + "." + channelID + "." + token(key)
 }
 
 // split returns the namespace and the tokens after it of a subject of the

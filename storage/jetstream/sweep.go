@@ -15,28 +15,35 @@ import (
 
 // Sweep implements storage.Store.
 //
-// For a user with expired messages it first writes a trim marker to the
-// user's log (expecting the log's last sequence, like an append), which
-// every instance's index applies, and which keeps the newest removed
-// timestamp for good: the floor of the user's next timestamps, even once
-// every message is gone. Then it purges the log up to the first kept
-// message. A purge that fails is done by the user's next sweep, whose purge
-// reaches further.
+// For a user whose log holds what retention lets go (messages stored with
+// a retention of their own once it has passed, the others older than now −
+// retention, and imported key entries older than their channel's cutoff),
+// it writes a removal marker to the log, expecting the log's last sequence
+// like an append, which every instance's index applies. The marker lists
+// the sequences it removes (at most batch) and carries the log's horizon,
+// the newest removed timestamp for good: the gap signal, and the floor of
+// the user's next timestamps even once every message is gone. Then the log
+// is purged below the first entry it keeps, and what it removed behind
+// that entry is deleted one by one. A purge or deletion that fails is left
+// to the user's next sweep, whose purge reaches further; the index has
+// forgotten those messages already.
 //
-// A channel's expired responses whose delivery is not pending are removed
-// the same way, with a marker that lists them and the tombstones of their
-// delivery records in one atomic batch (at most batch of them each), then
-// deleted. Dedupe keys (message ids) and accepted senders expire by
-// themselves.
-func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (storage.SweepResult, error) {
+// A channel's responses older than its cutoff (its retention, else the
+// relay's) whose delivery is not pending are removed the same way, with a
+// marker that lists them and the tombstones of their delivery records in
+// one atomic batch (at most batch of them each), then deleted. Dedupe keys
+// and accepted senders go with the messages that carry them.
+func (s *Store) Sweep(ctx context.Context, now time.Time, retention time.Duration, batch int) (storage.SweepResult, error) {
 	if err := s.enter(); err != nil {
 		return storage.SweepResult{}, err
 	}
 	defer s.leave()
 	var res storage.SweepResult
-	before := toMillis(cutoff)
-	for _, user := range s.idx.expired(before) {
-		n, err := s.sweepUser(ctx, user, before)
+	cutoffs := s.view.channelCutoffs(now)
+	r := sweepRule{now: toMillis(now), cut: toMillis(now.Add(-retention)), cutoffs: cutoffs}
+	perMarker := min(max(batch, 1), maxRemoveSeqs)
+	for _, user := range s.idx.sweepable(r) {
+		n, err := s.sweepUser(ctx, user, r, perMarker)
 		res.Messages += n
 		if err != nil {
 			return res, wrap("sweep messages", err)
@@ -46,39 +53,108 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time, batch int) (storage
 	// and the delivery's tombstone).
 	perWrite := max(1, (min(batch, maxWriteMsgs)-1)/2)
 	for _, id := range s.view.outIDs() {
+		before := r.cut
+		if c, ok := cutoffs[id]; ok {
+			before = c
+		}
 		n, err := s.sweepResponses(ctx, id, before, perWrite)
 		res.Responses += n
 		if err != nil {
 			return res, wrap("sweep responses", err)
 		}
 	}
-	return res, wrap("sweep deliveries", s.sweepOrphans(ctx, fromMillis(before), min(max(batch, 1), maxWriteMsgs)))
+	return res, wrap("sweep deliveries", s.sweepOrphans(ctx, fromMillis(r.cut), min(max(batch, 1), maxWriteMsgs)))
 }
 
-// sweepUser removes a user's messages older than before (ms).
-func (s *Store) sweepUser(ctx context.Context, user string, before uint64) (int, error) {
+// maxRemoveSeqs bounds the entries one removal marker lists.
+const maxRemoveSeqs = 10_000
+
+// Horizon implements storage.Store, from the index.
+func (s *Store) Horizon(_ context.Context, userID string) (time.Time, error) {
+	if err := s.enter(); err != nil {
+		return time.Time{}, err
+	}
+	defer s.leave()
+	if ms := s.idx.horizon(userID); ms > 0 {
+		return fromMillis(ms), nil
+	}
+	return time.Time{}, nil
+}
+
+// sweepUser removes from a user's log what r lets go, n entries per
+// marker, and returns how many messages it removed.
+func (s *Store) sweepUser(ctx context.Context, user string, r sweepRule, n int) (int, error) {
 	subject := s.subj.msgLog(user)
 	unlock := s.locks.lock(subject)
 	defer unlock()
-	var e expiry
-	var w *write
-	err := s.update(ctx, func() (*write, error) {
-		var ok bool
-		if e, ok = s.idx.expiredOf(user, before); !ok {
-			return nil, nil
+	total := 0
+	for {
+		var rm removal
+		var w *write
+		err := s.update(ctx, func() (*write, error) {
+			var ok bool
+			if rm, ok = s.idx.plan(user, r, n); !ok {
+				w = nil
+				return nil, nil
+			}
+			w = s.newWrite()
+			expectSeq(w.add(subject, nil, hdrOp, opRemove, hdrSeqs, rangesOf(rm.seqs).String(),
+				hdrThrough, formatMillis(rm.horizon)), rm.last)
+			return w, nil
+		})
+		if err != nil || w == nil {
+			return total, err
 		}
-		w = s.newWrite()
-		expectSeq(w.add(subject, nil, hdrOp, opTrim, hdrThrough, formatMillis(e.through)), e.last)
-		return w, nil
-	})
-	if err != nil || w == nil || e.count == 0 {
-		return 0, err
+		total += rm.messages
+		upTo := rm.keepFrom
+		if upTo == 0 {
+			upTo = w.first // everything up to the marker, which stays
+		}
+		if err := s.deleteEntries(ctx, subject, rm.seqs, upTo); err != nil {
+			return total, err
+		}
+		if len(rm.seqs) < n {
+			return total, nil
+		}
 	}
-	upTo := e.keepFrom
+}
+
+// deleteEntries deletes the entries a marker removed from a log: those
+// below upTo, where the log keeps nothing (the first entry it keeps, or the
+// marker), with one purge, the rest one by one.
+func (s *Store) deleteEntries(ctx context.Context, subject string, seqs []uint64, upTo uint64) error {
 	if upTo == 0 {
-		upTo = w.first // everything up to the marker, which stays
+		return nil // no log
 	}
-	return e.count, s.purge(ctx, subject, upTo)
+	if err := s.purge(ctx, subject, upTo); err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		if seq < upTo {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := s.stream.DeleteMsg(dctx, seq)
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("delete %d: %w", seq, readError(err))
+		}
+	}
+	return nil
+}
+
+// channelCutoffs returns the cutoffs (ms) at now of the channels with a
+// retention of their own, deleted or not.
+func (v *view) channelCutoffs(now time.Time) map[string]uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := map[string]uint64{}
+	for id, c := range v.channels {
+		if c.Retention > 0 {
+			out[id] = toMillis(now.Add(-c.Retention))
+		}
+	}
+	return out
 }
 
 // purge removes a subject's messages below sequence upTo.
@@ -124,39 +200,13 @@ func (s *Store) sweepResponses(ctx context.Context, channelID string, before uin
 			return total, err
 		}
 		total += len(gone)
-		if err := s.deleteItems(ctx, channelID, gone); err != nil {
+		if err := s.deleteEntries(ctx, subject, gone, s.view.outFirst(channelID)); err != nil {
 			return total, err
 		}
 		if len(gone) < perWrite {
 			return total, nil
 		}
 	}
-}
-
-// deleteItems deletes removed responses from a channel's log: the head of
-// the log with one purge, any behind a kept response one by one.
-func (s *Store) deleteItems(ctx context.Context, channelID string, seqs []uint64) error {
-	first := s.view.outFirst(channelID) // the first kept response or the log's last marker
-	var rest []uint64
-	for _, seq := range seqs {
-		if seq > first {
-			rest = append(rest, seq)
-		}
-	}
-	if first > 0 {
-		if err := s.purge(ctx, s.subj.rec(kindOut, channelID), first); err != nil {
-			return err
-		}
-	}
-	for _, seq := range rest {
-		dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		err := s.stream.DeleteMsg(dctx, seq)
-		cancel()
-		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return fmt.Errorf("delete response %d: %w", seq, readError(err))
-		}
-	}
-	return nil
 }
 
 // sweepOrphans removes final delivery records older than before whose
@@ -183,7 +233,7 @@ func (s *Store) sweepOrphans(ctx context.Context, before time.Time, batch int) e
 // PurgeDeleted implements storage.Store. A deleted channel's delivery
 // records get tombstones, batch per write; the last write drops its
 // response log (a rolled-up marker) and deletes its record, which releases
-// its id. Its accepted senders are purged first.
+// its id.
 func (s *Store) PurgeDeleted(ctx context.Context, batch int) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -202,9 +252,6 @@ func (s *Store) PurgeDeleted(ctx context.Context, batch int) (int, error) {
 }
 
 func (s *Store) purgeChannel(ctx context.Context, id string, batch int) (int, error) {
-	if err := s.purge(ctx, s.opts.Prefix+".x."+kindSender+"."+id+".>", 0); err != nil {
-		return 0, err
-	}
 	subject := s.subj.rec(kindOut, id)
 	unlock := s.locks.lock(subject)
 	defer unlock()
@@ -280,7 +327,7 @@ func (v *view) outFirst(channelID string) uint64 {
 		return 0
 	}
 	if len(l.seq) > 0 {
-		return l.seq[0]
+		return slices.Min(l.seq) // imported items may be out of sequence order
 	}
 	return l.last
 }

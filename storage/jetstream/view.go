@@ -5,11 +5,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // view is this instance's replica of the records (r.*), decoded: every
@@ -25,16 +27,22 @@ import (
 // order. The sequence it holds for each subject is what the next write of
 // the subject expects.
 type view struct {
-	mu sync.RWMutex
+	mu  sync.RWMutex
+	key *seal.RootKey // opens sealed public keys and metadata members as they are applied
+	// gen counts the changes of the view (written with mu held): a write
+	// that read the view knows whether it read one state (Store.update).
+	gen atomic.Uint64
 
 	seqs  map[string]uint64 // record key ("ch.<id>") → sequence of the message applied last, tombstones included
 	tombs []tomb            // tombstones, forgotten after the TTL they have in JetStream
 
 	users     map[string]userRecord
-	apiKeys   map[string]string // hex(hash) → user id
-	pubKeys   map[string]string // fingerprint → user id
-	channels  map[string]*channelRecord
-	userChans map[string]map[string]bool // user id → ids of their live channels
+	userKeys  map[string][]byte             // user id → sealed public key
+	opened    map[string]*storage.PublicKey // user id → public key, opened
+	apiKeys   map[string]string             // hex(hash) → user id
+	pubKeys   map[string]string             // hex(fingerprint hash) → user id
+	channels  map[string]*channelRecord     // with their metadata members opened
+	userChans map[string]map[string]bool    // user id → ids of their live channels
 	secrets   map[string]map[string][]byte
 	addresses map[string]string // address → channel id
 	targets   map[string]string // channel id → reply target
@@ -44,6 +52,7 @@ type view struct {
 	pending   map[string][]pendingRef    // channel id → pending deliveries, oldest first
 	admin     map[string][]byte          // hex(token hash) → sealed
 	meta      map[string][]byte          // name → sealed
+	floors    map[string]uint64          // kindFloor records
 
 	// bodies holds the responses whose delivery is pending; lastResponse
 	// is the response applied last, whose delivery record follows it in the
@@ -65,13 +74,15 @@ type pendingRef struct {
 	id string // the response's id
 }
 
-func newView() *view {
+func newView(key *seal.RootKey) *view {
 	return &view{
-		seqs: map[string]uint64{}, users: map[string]userRecord{}, apiKeys: map[string]string{},
+		key:  key,
+		seqs: map[string]uint64{}, users: map[string]userRecord{}, userKeys: map[string][]byte{},
+		opened: map[string]*storage.PublicKey{}, apiKeys: map[string]string{},
 		pubKeys: map[string]string{}, channels: map[string]*channelRecord{}, userChans: map[string]map[string]bool{},
 		secrets: map[string]map[string][]byte{}, addresses: map[string]string{}, targets: map[string]string{},
 		outs: map[string]*itemLog{}, delivs: map[string]storage.Delivery{}, byChan: map[string]map[string]bool{}, pending: map[string][]pendingRef{},
-		admin: map[string][]byte{}, meta: map[string][]byte{}, bodies: map[string]storage.Response{},
+		admin: map[string][]byte{}, meta: map[string][]byte{}, floors: map[string]uint64{}, bodies: map[string]storage.Response{},
 	}
 }
 
@@ -105,12 +116,18 @@ func (v *view) apply(r record) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if r.kind == kindOut {
-		return v.applyOut(r)
+		before := v.outs[recKeyOne(r.keys)].tailOrZero()
+		ok := v.applyOut(r)
+		if v.outs[recKeyOne(r.keys)].tailOrZero() != before {
+			v.gen.Add(1)
+		}
+		return ok
 	}
 	key := recKey(r.kind, r.keys...)
 	if r.seq <= v.seqs[key] {
 		return true // applied already, or older than what the view holds
 	}
+	v.gen.Add(1)
 	v.seqs[key] = r.seq
 	if r.hdr.Get(hdrOp) == opDelete {
 		v.remove(r.kind, r.keys)
@@ -130,13 +147,19 @@ func (v *view) set(r record) {
 		if json.Unmarshal(r.data, &u) == nil {
 			v.users[one()] = u
 		}
+	case kindUserKey:
+		id := one()
+		v.userKeys[id] = r.data
+		if pk, err := storage.OpenPublicKey(v.key, id, r.data); err == nil {
+			v.opened[id] = pk
+		}
 	case kindAPIKey, kindPubKey:
 		var ref userRef
 		if json.Unmarshal(r.data, &ref) == nil {
 			if r.kind == kindAPIKey {
 				v.apiKeys[one()] = ref.UserID
 			} else {
-				v.pubKeys[untoken(one())] = ref.UserID
+				v.pubKeys[one()] = ref.UserID
 			}
 		}
 	case kindChannel:
@@ -145,10 +168,13 @@ func (v *view) set(r record) {
 			return
 		}
 		id := one()
-		c.ID = id
+		c.ID, c.public = id, c.Metadata
 		if c.Seq == 0 {
-			c.Seq = r.seq // the creating record: its sequence orders the user's channels
+			// The creating record: its sequence orders the user's channels,
+			// after those an import brought.
+			c.Seq = v.floors[floorChannel] + r.seq
 		}
+		v.openMembers(&c)
 		v.unlinkChannel(id)
 		v.channels[id] = &c
 		if !c.Deleted {
@@ -162,7 +188,9 @@ func (v *view) set(r record) {
 			if v.secrets[r.keys[0]] == nil {
 				v.secrets[r.keys[0]] = map[string][]byte{}
 			}
-			v.secrets[r.keys[0]][untoken(r.keys[1])] = r.data
+			name := untoken(r.keys[1])
+			v.secrets[r.keys[0]][name] = r.data
+			v.secretChanged(r.keys[0], name)
 		}
 	case kindAddress:
 		var ref channelRef
@@ -183,6 +211,32 @@ func (v *view) set(r record) {
 		v.admin[one()] = r.data
 	case kindMeta:
 		v.meta[untoken(one())] = r.data
+	case kindFloor:
+		var f floorRecord
+		if json.Unmarshal(r.data, &f) == nil {
+			v.floors[one()] = f.Value
+		}
+	}
+}
+
+// openMembers puts a channel's sealed metadata members into its metadata
+// (a value that does not open stays null). Lock must be held.
+func (v *view) openMembers(c *channelRecord) {
+	c.Metadata = c.public
+	if meta, err := storage.OpenMembers(v.key, c.ID, c.public, v.secrets[c.ID]); err == nil {
+		c.Metadata = meta
+	}
+}
+
+// secretChanged opens a channel's metadata again when one of its members
+// changed. (A write puts a channel's members before its record, so a
+// reader sees the record with the members it was written with.) Lock must
+// be held.
+func (v *view) secretChanged(channelID, name string) {
+	if c := v.channels[channelID]; c != nil && strings.HasPrefix(name, storage.MemberSecretPrefix) {
+		nc := *c
+		v.openMembers(&nc)
+		v.channels[channelID] = &nc
 	}
 }
 
@@ -193,10 +247,13 @@ func (v *view) remove(kind string, keys []string) {
 	case kindUser:
 		delete(v.users, one)
 		delete(v.userChans, one)
+	case kindUserKey:
+		delete(v.userKeys, one)
+		delete(v.opened, one)
 	case kindAPIKey:
 		delete(v.apiKeys, one)
 	case kindPubKey:
-		delete(v.pubKeys, untoken(one))
+		delete(v.pubKeys, one)
 	case kindChannel:
 		// Its response log stays: the write that deletes the channel for
 		// good drops the log's items, and the marker it leaves is what the
@@ -205,10 +262,12 @@ func (v *view) remove(kind string, keys []string) {
 		delete(v.channels, one)
 	case kindSecret:
 		if len(keys) == 2 {
-			delete(v.secrets[keys[0]], untoken(keys[1]))
+			name := untoken(keys[1])
+			delete(v.secrets[keys[0]], name)
 			if len(v.secrets[keys[0]]) == 0 {
 				delete(v.secrets, keys[0])
 			}
+			v.secretChanged(keys[0], name)
 		}
 	case kindAddress:
 		delete(v.addresses, untoken(one))
@@ -227,6 +286,8 @@ func (v *view) remove(kind string, keys []string) {
 		delete(v.admin, one)
 	case kindMeta:
 		delete(v.meta, untoken(one))
+	case kindFloor:
+		delete(v.floors, one)
 	}
 }
 
@@ -307,8 +368,8 @@ func (v *view) applyOut(r record) bool {
 	switch r.hdr.Get(hdrOp) {
 	case "":
 		ts := headerMillis(r.hdr, hdrTs)
-		l.add(ts, r.seq)
-		var rec responseRecord
+		l.add(ts, r.seq, 0)
+		var rec storage.StoredResponse
 		if json.Unmarshal(r.data, &rec) == nil {
 			v.lastResponse = responseOf(id, ts, rec)
 		}
@@ -317,6 +378,7 @@ func (v *view) applyOut(r record) bool {
 		var seqs []uint64
 		_ = json.Unmarshal(r.data, &seqs)
 		l.removeSeqs(seqs)
+		l.newest = max(l.newest, headerMillis(r.hdr, hdrThrough)) // an import's floor of the channel's timestamps
 	case opDrop:
 		l.clear()
 	}
@@ -338,13 +400,14 @@ func (v *view) forgetTombs(before time.Time) {
 		}
 		if v.seqs[t.key] == t.seq {
 			delete(v.seqs, t.key)
+			v.gen.Add(1)
 		}
 	}
 	clear(v.tombs[n:])
 	v.tombs = v.tombs[:n]
 }
 
-func responseOf(channelID string, ts uint64, rec responseRecord) storage.Response {
+func responseOf(channelID string, ts uint64, rec storage.StoredResponse) storage.Response {
 	return storage.Response{ID: rec.ID, UserID: rec.UserID, ChannelType: rec.ChannelType, ChannelID: channelID,
 		From: rec.From, Content: rec.Content, Timestamp: fromMillis(ts), Metadata: rec.Metadata}
 }
@@ -361,17 +424,32 @@ func (v *view) reset(kind string, keys []string, r *record, seen uint64) {
 	switch {
 	case v.seqs[key] != seen:
 	case r == nil:
+		if _, held := v.seqs[key]; held {
+			v.gen.Add(1)
+		}
 		v.remove(kind, keys)
 		delete(v.seqs, key)
 	case r.seq == v.seqs[key]:
 	case r.hdr.Get(hdrOp) == opDelete:
+		v.gen.Add(1)
 		v.remove(kind, keys)
 		v.seqs[key] = r.seq
 		v.tombs = append(v.tombs, tomb{key: key, seq: r.seq, at: r.at})
 	default:
+		v.gen.Add(1)
 		v.seqs[key] = r.seq
 		v.set(*r)
 	}
+}
+
+// generation counts the changes of the view so far.
+func (v *view) generation() uint64 { return v.gen.Load() }
+
+func recKeyOne(keys []string) string {
+	if len(keys) == 1 {
+		return keys[0]
+	}
+	return ""
 }
 
 // metaValue returns the sealed store value name, or nil.
@@ -398,5 +476,56 @@ func (v *view) sealedValues() map[string][]byte {
 	for h, val := range v.admin {
 		out["admin_sessions/"+h] = val
 	}
+	for id, val := range v.userKeys {
+		out["user_keys/"+id] = val
+	}
 	return out
+}
+
+// floor returns a floor an import carried over (0 when none did).
+func (v *view) floor(name string) uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.floors[name]
+}
+
+// empty reports whether the view holds nothing but store secrets: no user,
+// channel, response, delivery or admin session.
+func (v *view) empty() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if len(v.users)+len(v.channels)+len(v.delivs)+len(v.admin) > 0 {
+		return false
+	}
+	for _, l := range v.outs {
+		if l.count() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// resetAllButMeta forgets every record but the store secrets (an import
+// rolled back: they were purged).
+func (v *view) resetAllButMeta() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.gen.Add(1)
+	fresh := newView(v.key)
+	fresh.meta = v.meta
+	for key, seq := range v.seqs {
+		if strings.HasPrefix(key, kindMeta+".") {
+			fresh.seqs[key] = seq
+		}
+	}
+	for _, t := range v.tombs {
+		if strings.HasPrefix(t.key, kindMeta+".") {
+			fresh.tombs = append(fresh.tombs, t)
+		}
+	}
+	v.seqs, v.tombs = fresh.seqs, fresh.tombs
+	v.users, v.userKeys, v.opened, v.apiKeys, v.pubKeys = fresh.users, fresh.userKeys, fresh.opened, fresh.apiKeys, fresh.pubKeys
+	v.channels, v.userChans, v.secrets, v.addresses, v.targets = fresh.channels, fresh.userChans, fresh.secrets, fresh.addresses, fresh.targets
+	v.outs, v.delivs, v.byChan, v.pending, v.admin = fresh.outs, fresh.delivs, fresh.byChan, fresh.pending, fresh.admin
+	v.floors, v.bodies, v.lastResponse = fresh.floors, fresh.bodies, storage.Response{}
 }
