@@ -17,10 +17,11 @@ build: ## build bin/relay with the version stamped
 run: ## run the relay on 127.0.0.1:8787 with ./data/relay.db
 	go run -ldflags '-X main.version=$(VERSION)' ./cmd/relay
 
-test: ## run every test with the race detector
+test: ## run every test with the race detector, and the server's again on NATS JetStream
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
 	  echo "NOTE: no Chromium on PATH: the dashboard's browser tests (admin) will be SKIPPED. Install it with: apt-get install chromium"
 	go test -race -count=1 ./...
+	RELAY_TEST_STORE=nats go test -race -count=1 ./server
 
 cover: ## test with a coverage report in cover.html
 	go test -count=1 -coverprofile=cover.out ./... && go tool cover -html=cover.out -o cover.html

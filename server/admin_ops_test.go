@@ -147,7 +147,7 @@ func TestOperatorViewsThroughTheRelay(t *testing.T) {
 		return len(conns.Connections) == 1 && conns.Connections[0].Cursor == stamp
 	})
 	sock := conns.Connections[0]
-	if sock.State != "open" || sock.RemoteAddr != "127.0.0.1" || sock.UserAgent != "relay-test/1" || sock.Node != "" ||
+	if sock.State != "open" || sock.RemoteAddr != "127.0.0.1" || sock.UserAgent != "relay-test/1" || (sock.Node == "") != (testStore() == "bolt") ||
 		sock.Lag != 0 || sock.Replaying || sock.UserID != c.UserID {
 		t.Fatalf("socket %+v", sock)
 	}

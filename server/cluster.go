@@ -17,6 +17,9 @@ import (
 type Cluster interface {
 	// Node is this node's id, shown beside its sockets, polls and leases.
 	Node() string
+	// Joined reports whether the node has joined the others: until then
+	// it answers /health with 503, as when its store cannot be reached.
+	Joined() bool
 	// UseNonce records a signed request's nonce for every node: false when
 	// some node has seen it within the nonces' lifetime (a replay).
 	UseNonce(ctx context.Context, userID string, key [16]byte) (fresh bool, err error)

@@ -23,7 +23,7 @@ func (s *Server) health(c *echo.Context) error {
 	h := s.store.Health()
 	status, code := "ok", http.StatusOK
 	switch {
-	case !h.Open:
+	case !h.Open, s.cluster != nil && !s.cluster.Joined():
 		status, code = "unavailable", http.StatusServiceUnavailable
 	case h.Degraded:
 		status = "degraded"

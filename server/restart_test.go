@@ -3,13 +3,13 @@ package server_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/chaos-relay/relay/cmd/relay/app"
 
 	"github.com/chaos-relay/relay/client"
-	"github.com/chaos-relay/relay/storage/bolt"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -100,14 +100,17 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := bolt.RotateRootKey(r.cfg.Store.DataDir, r.key, next)
+	discard := slog.New(slog.DiscardHandler)
+	n, err := app.RotateRootKey(bg, r.cfg, discard, r.key, next)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n < 2 { // the API-key secret and the server key pair at least
 		t.Fatalf("rotated %d sealed values", n)
 	}
-	if _, err := bolt.Open(r.cfg.Store.DataDir, bolt.Options{RootKey: r.key}); !errors.Is(err, seal.ErrWrongKey) {
+	old := r.cfg
+	old.Store.RootKey = r.key.Encode()
+	if _, err := app.OpenStore(bg, old, discard); !errors.Is(err, seal.ErrWrongKey) {
 		t.Fatalf("opening with the old key after rotation: %v, want ErrWrongKey", err)
 	}
 	r.key = next

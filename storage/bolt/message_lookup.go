@@ -27,7 +27,7 @@ func (s *Store) Message(_ context.Context, id string) (storage.Message, error) {
 			if len(v) < 2+len(id) || int(v[1]) != len(id) || string(v[2:2+len(id)]) != id { // the id is the record's first field (record.go)
 				continue
 			}
-			rec, err := decodeMessage(v)
+			rec, err := storage.DecodeMessage(v)
 			if err != nil {
 				return err
 			}

@@ -235,6 +235,20 @@ func (x *msgIndex) after(user string, from uint64, n int) []entry {
 	return nil
 }
 
+// at returns, by user, the message stamped at the millisecond ms: a user
+// has at most one (timestamps are strictly increasing per user).
+func (x *msgIndex) at(ms uint64) map[string][]entry {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := map[string][]entry{}
+	for user, l := range x.users {
+		if es := l.after(ms, 1); len(es) == 1 && es[0].ts == ms {
+			out[user] = es
+		}
+	}
+	return out
+}
+
 // before returns up to n of user's newest messages older than end.
 func (x *msgIndex) before(user string, end uint64, n int) []entry {
 	x.mu.RLock()

@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Relay, err error) {
 		}
 		defer func() {
 			if err == nil {
-				r.joinCluster(js, cfg.Store.NATS, opts.Version)
+				r.joinCluster(ctx, js, cfg.Store.NATS, opts.Version)
 			}
 		}()
 	}
@@ -152,19 +152,33 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Relay, err error) {
 	return r, nil
 }
 
-// joinCluster makes this process a node of the relay on NATS, in the
-// background: the other nodes see it, and it shares their leases, nonces,
-// rate limits and sockets.
-func (r *Relay) joinCluster(js *jetstream.Store, cfg NATSConfig, version string) {
+// joinWait bounds how long New waits for a node to join the others when
+// NATS is reachable: a node serves signed requests only once joined.
+const joinWait = 10 * time.Second
+
+// joinCluster makes this process a node of the relay on NATS: the other
+// nodes see it, and it shares their leases, nonces, rate limits and
+// sockets. When the store is up, it waits (within ctx and joinWait) for
+// the join; otherwise, and after that, the node joins in the background.
+func (r *Relay) joinCluster(ctx context.Context, js *jetstream.Store, cfg NATSConfig, version string) {
 	r.node.onCutOff(r.srv.CutOff)
 	r.node.setStats(func() cluster.Stats { return cluster.Stats{Sockets: r.srv.Sockets()} })
-	ctx, cancel := context.WithCancel(r.ctx)
+	joinCtx, cancel := context.WithCancel(r.ctx)
 	r.leave = func(wait context.Context) error {
 		cancel()
 		return r.node.leave(wait)
 	}
 	info := cluster.Info{Version: version, Addr: "http://" + r.ln.Addr().String()}
-	go r.node.join(ctx, js.Conn(), cfg, info)
+	go r.node.join(joinCtx, js.Conn(), cfg, info)
+	if js.Health().Open {
+		t := time.NewTimer(joinWait)
+		defer t.Stop()
+		select {
+		case <-r.node.joined:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // appended is the store's change feed: it wakes the user's sockets. Before
@@ -198,7 +212,9 @@ func Platforms(cfg Config, log *slog.Logger) []channels.Platform {
 // the relay.
 func (r *Relay) openStore(ctx context.Context, cfg Config, key *seal.RootKey, reg prometheus.Registerer, log *slog.Logger) (storage.Store, error) {
 	if cfg.Store.NATS.Enabled() {
-		store, err := jetstream.Open(ctx, jetStreamOptions(cfg, key, log, r.appended))
+		opts := jetStreamOptions(cfg, key, log, r.appended)
+		opts.Registry = reg
+		store, err := jetstream.Open(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
@@ -228,8 +244,7 @@ func (r *Relay) openStore(ctx context.Context, cfg Config, key *seal.RootKey, re
 
 // jetStreamOptions configures the JetStream store from the relay's
 // settings. A record holds at most one request body and its metadata, so
-// the largest record is the body limit plus 16 KiB; dedupe keys live as
-// long as the longest retention a message can have.
+// the largest record is the body limit plus 16 KiB.
 func jetStreamOptions(cfg Config, key *seal.RootKey, log *slog.Logger, onAppend func(string)) jetstream.Options {
 	n := cfg.Store.NATS
 	return jetstream.Options{
@@ -240,7 +255,6 @@ func jetStreamOptions(cfg Config, key *seal.RootKey, log *slog.Logger, onAppend 
 		RootKey:        key,
 		Logger:         log,
 		OnAppend:       onAppend,
-		DedupeWindow:   max(cfg.Retention, cfg.MaxRetention),
 		MaxRecordBytes: int(cfg.MaxBodyBytes) + 16<<10,
 	}
 }

@@ -138,6 +138,8 @@ var _ server.Cluster = (*node)(nil)
 
 func (n *node) Node() string { return n.id }
 
+func (n *node) Joined() bool { return n.cluster() != nil }
+
 func (n *node) UseNonce(ctx context.Context, userID string, key [16]byte) (bool, error) {
 	c := n.cluster()
 	if c == nil {
