@@ -20,8 +20,6 @@ const (
 	statusSessions = 200
 	// recentCount is how many messages and responses recentMessages holds.
 	recentCount = 30
-	// storageName is the store backend the status reports.
-	storageName = "bolt"
 )
 
 // statusJSON is the /admin/status answer; members in PROTOCOL §9 order.
@@ -151,7 +149,7 @@ func (h *Handler) buildStatus(ctx context.Context, offset int) (statusJSON, erro
 		Status:         "ok",
 		Version:        h.relay.Version(),
 		KV:             health.Open,
-		Storage:        storageName,
+		Storage:        health.Engine, // "bolt" or "nats", as /health names it
 		WebSockets:     h.relay.WebSockets(),
 		Uptime:         int64(h.relay.Uptime().Seconds()),
 		Sessions:       []sessionJSON{},
