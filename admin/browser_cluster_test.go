@@ -77,7 +77,7 @@ func TestClusterInBrowser(t *testing.T) {
 		`"facts":["up 2 h 5 min|","2 sockets|","heartbeat 1.5 s ago|2026-11-23T09:59:59.500Z"],"addr":"http://10.0.0.1:8080"`,
 		`"leases":["gateway @alpha_bot|discord channel dc-a","sweep|runs the retention sweep","2 outbox channels|delivers the replies of these channels"]`,
 		`"id":"` + nodeB + `","self":false,"head":["` + nodeB + `","v1.0.1"]`,
-		`"leases":["gateway @beta_bot|discord channel dc-b2","lease discord.999|discord.999","1 outbox channel|delivers the replies of these channels"]`,
+		`"leases":["gateway @beta_bot|discord channel dc-b2","1 outbox channel|delivers the replies of these channels","lease discord.999|discord.999","lease janitor|janitor"]`,
 	} {
 		contains(t, "nodes", rendered, want)
 	}

@@ -21,8 +21,9 @@ type Node struct {
 }
 
 // Lease names of the server's own work, which the dashboard reads in
-// Node.Leases; the server takes its leases under these names. Every other
-// lease is a platform's session (Relay.SessionLeases).
+// Node.Leases; the server takes its leases under these names. The
+// platforms' sessions have theirs (Relay.SessionLeases); any other lease
+// (server/cluster's "janitor") is shown by its name.
 const (
 	// LeaseSweep is held by the node that runs the retention sweep.
 	LeaseSweep = "sweep"
@@ -54,16 +55,17 @@ type nodeJSON struct {
 	BeatAgeMs int64         `json:"beatAgeMs"`
 	Gateways  []gatewayJSON `json:"gateways"`
 	Sweep     bool          `json:"sweep"`
-	Outboxes  int           `json:"outboxes"` // channels whose replies it delivers
+	Outboxes  int           `json:"outboxes"`    // channels whose replies it delivers
+	Other     []string      `json:"otherLeases"` // by name
 }
 
 // gatewayJSON is a platform session a node holds (a Discord bot's gateway):
-// its lease, and the channel it runs for with the channel's label ("@bot")
-// when that channel is known.
+// its lease, and the channel it runs for with the channel's label ("@bot",
+// absent when the platform shows none).
 type gatewayJSON struct {
 	Lease       string `json:"lease"`
-	ChannelType string `json:"channelType,omitempty"`
-	ChannelID   string `json:"channelId,omitempty"`
+	ChannelType string `json:"channelType"`
+	ChannelID   string `json:"channelId"`
 	Label       string `json:"label,omitempty"`
 }
 
@@ -120,7 +122,7 @@ func (h *Handler) clusterEntry(cs *clusterState, now time.Time) *clusterJSON {
 			Started: formatTime(n.Started), Uptime: int64(max(0, now.Sub(n.Started)) / time.Second),
 			Sockets:  n.Sockets,
 			LastBeat: formatTime(n.Beat), BeatAgeMs: max(0, now.Sub(n.Beat).Milliseconds()),
-			Gateways: []gatewayJSON{},
+			Gateways: []gatewayJSON{}, Other: []string{},
 		}
 		for _, l := range n.Leases {
 			switch {
@@ -129,11 +131,13 @@ func (h *Handler) clusterEntry(cs *clusterState, now time.Time) *clusterJSON {
 			case strings.HasPrefix(l, LeaseOutboxPrefix):
 				e.Outboxes++
 			default:
-				g := gatewayJSON{Lease: l}
-				if ch, ok := cs.sessions[l]; ok {
-					g.ChannelType, g.ChannelID = ch.Type, ch.ID
-					g.Label, _ = h.relay.Badge(ch)
+				ch, ok := cs.sessions[l]
+				if !ok { // not a session of a channel in the store (any more)
+					e.Other = append(e.Other, l)
+					continue
 				}
+				g := gatewayJSON{Lease: l, ChannelType: ch.Type, ChannelID: ch.ID}
+				g.Label, _ = h.relay.Badge(ch)
 				e.Gateways = append(e.Gateways, g)
 			}
 		}

@@ -17,8 +17,8 @@ const (
 // seedCluster makes the relay one of two nodes on top of seedOverview:
 // this node (a) holds bot 111's gateway for channel dc-a, the sweep and two
 // outbox channels; node b holds bot 222's gateway (for dc-b2, its newest
-// channel; dc-b1 is older), the gateway of a bot no channel names, and one
-// outbox channel.
+// channel; dc-b1 is older), one outbox channel, the gateway lease of a bot
+// no channel names (deleted), and the cluster's own janitor.
 func seedCluster(t *testing.T, v *env) {
 	t.Helper()
 	seedOverview(t, v) // its clock is now t0+1s
@@ -38,7 +38,7 @@ func seedCluster(t *testing.T, v *env) {
 			Leases: []string{"discord.111", LeaseSweep, LeaseOutboxPrefix + tgID, LeaseOutboxPrefix + "em-1"}},
 		{ID: nodeB, Version: "1.0.1", Addr: "http://10.0.0.2:8080", Started: now.Add(-90 * time.Second),
 			Beat: now.Add(-400 * time.Millisecond), Sockets: 5,
-			Leases: []string{"discord.222", "discord.999", LeaseOutboxPrefix + "dc-b2"}},
+			Leases: []string{"discord.222", "discord.999", LeaseOutboxPrefix + "dc-b2", "janitor"}},
 	}
 }
 
@@ -51,10 +51,10 @@ func TestStatusCluster(t *testing.T) {
 	want := `"messagesLastHour":1,"cluster":{"websockets":7,"nodes":[` +
 		`{"id":"` + nodeA + `","self":true,"version":"1.0.0","addr":"http://10.0.0.1:8080","started":"2026-11-23T07:55:01.000Z","uptime":7500,` +
 		`"sockets":2,"lastBeat":"2026-11-23T09:59:59.500Z","beatAgeMs":1500,` +
-		`"gateways":[{"lease":"discord.111","channelType":"discord","channelId":"dc-a","label":"@alpha_bot"}],"sweep":true,"outboxes":2},` +
+		`"gateways":[{"lease":"discord.111","channelType":"discord","channelId":"dc-a","label":"@alpha_bot"}],"sweep":true,"outboxes":2,"otherLeases":[]},` +
 		`{"id":"` + nodeB + `","self":false,"version":"1.0.1","addr":"http://10.0.0.2:8080","started":"2026-11-23T09:58:31.000Z","uptime":90,` +
 		`"sockets":5,"lastBeat":"2026-11-23T10:00:00.600Z","beatAgeMs":400,` +
-		`"gateways":[{"lease":"discord.222","channelType":"discord","channelId":"dc-b2","label":"@beta_bot"},{"lease":"discord.999"}],"sweep":false,"outboxes":1}]}}`
+		`"gateways":[{"lease":"discord.222","channelType":"discord","channelId":"dc-b2","label":"@beta_bot"}],"sweep":false,"outboxes":1,"otherLeases":["discord.999","janitor"]}]}}`
 	if !strings.HasSuffix(body, want) {
 		t.Fatalf("status ends\n%s\nwant\n%s", body[max(0, len(body)-len(want)):], want)
 	}
@@ -100,7 +100,7 @@ func TestDashboardCluster(t *testing.T) {
 <div class="node-leases"><span class="lease" title="discord channel dc-a">gateway @alpha_bot</span><span class="lease" title="runs the retention sweep">sweep</span><span class="lease" title="delivers the replies of these channels">2 outbox channels</span></div>
 </article>`)
 	contains(t, "node b", page, `<article class="node" data-node="`+nodeB+`">`)
-	contains(t, "node b's leases", page, `<span class="lease" title="discord channel dc-b2">gateway @beta_bot</span><span class="lease" title="discord.999">lease discord.999</span><span class="lease" title="delivers the replies of these channels">1 outbox channel</span>`)
+	contains(t, "node b's leases", page, `<span class="lease" title="discord channel dc-b2">gateway @beta_bot</span><span class="lease" title="delivers the replies of these channels">1 outbox channel</span><span class="lease" title="discord.999">lease discord.999</span><span class="lease" title="janitor">lease janitor</span>`)
 	contains(t, "badge", page, `<span class="badge-detail">gateway on `+nodeB+`</span>`)
 	contains(t, "badge", page, `<span class="badge-detail">gateway connected on `+nodeA+`</span>`)
 

@@ -27,7 +27,7 @@ type nodeView struct {
 }
 
 // leaseView is what a node holds, readable: "gateway @bot", "sweep", "2
-// outbox channels"; Title says more where there is more.
+// outbox channels", "lease janitor"; Title says more.
 type leaseView struct {
 	Text, Title string
 }
@@ -62,15 +62,15 @@ func nodeCard(n nodeJSON) nodeView {
 	if n.Outboxes > 0 {
 		v.Leases = append(v.Leases, leaseView{Text: plural(n.Outboxes, "outbox channel"), Title: "delivers the replies of these channels"})
 	}
+	for _, l := range n.Other {
+		v.Leases = append(v.Leases, leaseView{Text: "lease " + l, Title: l})
+	}
 	return v
 }
 
-// gatewayLease is a platform session a node holds: "gateway @bot" when its
-// channel is known, else the lease's name.
+// gatewayLease is a platform session a node holds: "gateway @bot", or the
+// channel's id when the platform shows no label.
 func gatewayLease(g gatewayJSON) leaseView {
-	if g.ChannelID == "" {
-		return leaseView{Text: "lease " + g.Lease, Title: g.Lease}
-	}
 	label := g.Label
 	if label == "" {
 		label = shortID(g.ChannelID)

@@ -200,11 +200,11 @@
   function nodeLeases(n) {
     const out = [];
     for (const g of n.gateways) {
-      if (!g.channelId) out.push({ text: 'lease ' + g.lease, title: g.lease });
-      else out.push({ text: 'gateway ' + (g.label || shortID(g.channelId)), title: g.channelType + ' channel ' + g.channelId });
+      out.push({ text: 'gateway ' + (g.label || shortID(g.channelId)), title: g.channelType + ' channel ' + g.channelId });
     }
     if (n.sweep) out.push({ text: 'sweep', title: 'runs the retention sweep' });
     if (n.outboxes > 0) out.push({ text: plural(n.outboxes, 'outbox channel'), title: 'delivers the replies of these channels' });
+    for (const l of n.otherLeases) out.push({ text: 'lease ' + l, title: l });
     return out;
   }
 
