@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/channels/discord/discordtest"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 )
 
@@ -28,7 +31,13 @@ type clusterStatus struct {
 	Storage    string
 	Version    string
 	WebSockets int `json:"websockets"`
-	Cluster    *struct {
+	Sessions   []struct {
+		Channels []struct {
+			ID, Gateway, GatewayNode string
+			Details                  []string
+		}
+	}
+	Cluster *struct {
 		WebSockets int `json:"websockets"`
 		Nodes      []clusterNode
 	}
@@ -40,7 +49,7 @@ type clusterNode struct {
 	Uptime, BeatAgeMs                    int64
 	Sockets, Outboxes                    int
 	Sweep                                bool
-	Gateways                             []struct{ Lease string }
+	Gateways                             []struct{ Lease, ChannelType, ChannelID, Label string }
 	OtherLeases                          []string
 }
 
@@ -133,4 +142,55 @@ func TestClusterAdminLogin(t *testing.T) {
 		return send(t, http.MethodGet, a.URL+"/admin/status", nil, h).status == http.StatusUnauthorized
 	})
 	expect(t, send(t, http.MethodGet, a.URL+"/admin/status", nil, h), http.StatusUnauthorized, `{"error":"Unauthorized"}`)
+}
+
+// A Discord bot registered on one node has its gateway session on one node
+// of the relay: both nodes' status name that node, in its entry and on the
+// channel; the other node's badge says where the session is.
+func TestClusterAdminGateway(t *testing.T) {
+	fakeDiscordOnce.Do(func() { fakeDiscord = discordtest.NewServer() })
+	seq := botSeq.Add(1)
+	token, user := fmt.Sprintf("bot-token-%d", seq), strconv.FormatInt(900000000000000000+seq, 10)
+	fakeDiscord.AddBot(token, discordtest.Bot{UserID: user, Username: fmt.Sprintf("relaybot%d", seq),
+		ApplicationID: strconv.FormatInt(800000000000000000+seq, 10), VerifyKey: discordtest.VerifyKey(discordtest.TestSeed())})
+	rc := newRelayCluster(t, 2, adminKey, func(c *app.Config) { c.Discord.APIURL = fakeDiscord.URL })
+	a, b := rc.nodes[0], rc.nodes[1]
+	h := adminLogin(t, a)
+	id, _ := registerDiscordBot(t, a.register(t, true), token)
+	fakeDiscord.WaitConnected(t, token)
+
+	holder := ""
+	for _, r := range []*relay{a, b} {
+		var (
+			st   clusterStatus
+			last string // the badge's last detail: where the gateway is
+		)
+		waitFor(t, "the gateway's node, connected, in the status", func() bool {
+			adminGet(t, r, h, "/admin/status", &st)
+			if len(st.Sessions) != 1 || len(st.Sessions[0].Channels) != 1 || st.Sessions[0].Channels[0].GatewayNode == "" {
+				return false
+			}
+			ch := st.Sessions[0].Channels[0]
+			last = ch.Details[len(ch.Details)-1]
+			return last != "gateway connecting on "+ch.GatewayNode // the holder knows the session's state
+		})
+		ch := st.Sessions[0].Channels[0]
+		if holder == "" {
+			holder = ch.GatewayNode
+		}
+		hn := st.node(holder)
+		if ch.ID != id || ch.GatewayNode != holder || hn == nil || len(hn.Gateways) != 1 {
+			t.Fatalf("status of %s: channel %+v, holder %+v", r.URL, ch, hn)
+		}
+		if g := hn.Gateways[0]; g.Lease != "discord."+user || g.ChannelType != "discord" || g.ChannelID != id || g.Label != fmt.Sprintf("@relaybot%d", seq) {
+			t.Fatalf("the holder's gateway: %+v", g)
+		}
+		want := "gateway connected on " + holder
+		if !hn.Self {
+			want = "gateway on " + holder // the others do not know its state
+		}
+		if last != want {
+			t.Errorf("%s's badge says %q, want %q", r.URL, last, want)
+		}
+	}
 }
