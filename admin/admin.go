@@ -31,7 +31,9 @@
 // entries add "fullUserId" and "fullChannelId" last, the ids that PROTOCOL
 // cuts to 8 characters, so that the dashboard shows every id alike (shortID:
 // the part that differs, the whole id as the title). Message content is
-// shown as a 100-character preview in every admin view (§11.6). The retry
+// shown as a 100-character preview in every admin view (§11.6). On a relay
+// of several nodes the status adds "cluster", every node with what it holds,
+// and Discord channels "gatewayNode" (cluster.go). The retry
 // route answers 200 {"ok":true,"retried":"<id>"}, 404 "Delivery not found"
 // or 409 "Only failed deliveries can be retried". The operator views
 // (ops.go) answer 404 "Message not found" for an unknown message timeline
@@ -78,6 +80,13 @@ type Relay interface {
 	// Badge is what the dashboard shows of a channel beside its type, name
 	// and id, as its platform describes it (channels.Describer).
 	Badge(ch storage.Channel) (label string, details []string)
+	// Nodes are the nodes of a relay of several (server/cluster), this one
+	// included, each with the leases it holds; nil on a single relay.
+	Nodes() []Node
+	// SessionLeases maps the lease of each platform session that a node of
+	// a relay of several may hold (channels.Sessions: a Discord bot's
+	// gateway) to the channel the session runs for.
+	SessionLeases(ctx context.Context) (map[string]storage.Channel, error)
 	// DeleteSession deletes a session and everything it owns, closes its
 	// WebSockets with 1008 and releases its platform resources;
 	// storage.ErrNotFound when the session is unknown.

@@ -31,6 +31,9 @@ type dashboardView struct {
 	Recent        []recentJSON
 	RecentInfo    string
 	Deliveries    []deliveryJSON
+	// Cluster is the relay's nodes (dashboard_cluster.go); nil on a single
+	// relay, which has no Cluster panel.
+	Cluster *clusterView
 	// The operator views (dashboard_ops.go).
 	Charts      chartsJSON
 	DeadLetters []deliveryJSON
@@ -83,6 +86,7 @@ func (h *Handler) dashboard(c *echo.Context) error {
 		Status:        st,
 		StorageOK:     st.Status == "ok",
 		UptimeMinutes: st.Uptime / 60,
+		Cluster:       clusterPanel(st.Cluster),
 	}
 	now := h.now()
 	for _, s := range st.Sessions[:min(len(st.Sessions), sessionsPerPage)] {

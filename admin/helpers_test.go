@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/chaos-relay/relay/channels"
+	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
 	"github.com/chaos-relay/relay/channels/rawjson"
 	"github.com/chaos-relay/relay/storage"
@@ -63,6 +65,7 @@ type fakeRelay struct {
 	deleted    []string
 	retried    []string
 	ops        fakeOps // the operator views (ops_helpers_test.go)
+	nodes      []Node  // nil: a single relay
 }
 
 var _ Relay = (*fakeRelay)(nil)
@@ -121,8 +124,36 @@ func (f *fakeRelay) Badge(ch storage.Channel) (string, []string) {
 	return "", nil
 }
 
-// emailPlatform describes email channels for the fake relay.
-var emailPlatform = email.New(email.Config{}, nil)
+// emailPlatform describes email channels for the fake relay, and
+// discordPlatform names its channels' gateway leases.
+var (
+	emailPlatform   = email.New(email.Config{}, nil)
+	discordPlatform = discord.New(discord.Config{}, nil)
+)
+
+func (f *fakeRelay) Nodes() []Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.nodes)
+}
+
+// SessionLeases answers as the relay does: Discord's leases for the
+// Discord channels in the store.
+func (f *fakeRelay) SessionLeases(ctx context.Context) (map[string]storage.Channel, error) {
+	chans, err := f.store.ChannelsOfType(ctx, storage.TypeDiscord)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]storage.Channel{}
+	for lease, id := range discordPlatform.SessionLeases(chans) {
+		for _, ch := range chans {
+			if ch.ID == id {
+				out[lease] = ch
+			}
+		}
+	}
+	return out, nil
+}
 
 func (f *fakeRelay) DeleteSession(ctx context.Context, userID string) error {
 	if _, err := f.store.DeleteUser(ctx, userID); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,8 +21,6 @@ const (
 	statusSessions = 200
 	// recentCount is how many messages and responses recentMessages holds.
 	recentCount = 30
-	// storageName is the store backend the status reports.
-	storageName = "bolt"
 )
 
 // statusJSON is the /admin/status answer; members in PROTOCOL §9 order.
@@ -40,6 +39,9 @@ type statusJSON struct {
 	// MessagesLastHour is this relay's addition (after the documented
 	// members): inbound messages stored in the last hour.
 	MessagesLastHour int `json:"messagesLastHour"`
+	// Cluster is this relay's addition on a relay of several nodes
+	// (cluster.go): every node, what it holds, and their sockets together.
+	Cluster *clusterJSON `json:"cluster,omitempty"`
 }
 
 type deliveryCountsJSON struct {
@@ -88,6 +90,10 @@ type channelJSON struct {
 	// LastInbound is this relay's addition: when the channel last stored an
 	// inbound message, absent when it has not since the relay started.
 	LastInbound string `json:"lastInbound,omitempty"`
+	// GatewayNode is this relay's addition on a relay of several nodes: the
+	// node holding the channel's platform session (a Discord bot's gateway,
+	// for its newest channel), absent when none does.
+	GatewayNode string `json:"gatewayNode,omitempty"`
 }
 
 // recentJSON is a recentMessages entry: user and channel ids cut to 8
@@ -151,7 +157,7 @@ func (h *Handler) buildStatus(ctx context.Context, offset int) (statusJSON, erro
 		Status:         "ok",
 		Version:        h.relay.Version(),
 		KV:             health.Open,
-		Storage:        storageName,
+		Storage:        health.Engine, // "bolt" or "nats", as /health names it
 		WebSockets:     h.relay.WebSockets(),
 		Uptime:         int64(h.relay.Uptime().Seconds()),
 		Sessions:       []sessionJSON{},
@@ -167,13 +173,20 @@ func (h *Handler) buildStatus(ctx context.Context, offset int) (statusJSON, erro
 	if st.MessagesLastHour, err = h.store.CountMessagesSince(ctx, start.Add(-time.Hour)); err != nil {
 		return st, err
 	}
+	cs, err := h.loadCluster(ctx)
+	if err != nil {
+		return st, err
+	}
+	if cs != nil {
+		st.Cluster = h.clusterEntry(cs, start)
+	}
 	if offset < st.SessionCount {
 		users, err := h.store.UsersNewestFirst(ctx, offset, statusSessions)
 		if err != nil {
 			return st, err
 		}
 		for _, u := range users {
-			s, err := h.sessionEntry(ctx, u)
+			s, err := h.sessionEntry(ctx, u, cs)
 			if err != nil {
 				return st, err
 			}
@@ -199,7 +212,9 @@ func (h *Handler) buildStatus(ctx context.Context, offset int) (statusJSON, erro
 	return st, nil
 }
 
-func (h *Handler) sessionEntry(ctx context.Context, u storage.User) (sessionJSON, error) {
+// sessionEntry is a session with its channels; cs is the cluster (nil on a
+// single relay).
+func (h *Handler) sessionEntry(ctx context.Context, u storage.User, cs *clusterState) (sessionJSON, error) {
 	chans, err := h.store.Channels(ctx, u.ID)
 	if err != nil {
 		return sessionJSON{}, err
@@ -215,7 +230,7 @@ func (h *Handler) sessionEntry(ctx context.Context, u storage.User) (sessionJSON
 		s.MCP = &mcpJSON{Sessions: n, CallsLastHour: calls}
 	}
 	for _, ch := range chans {
-		s.Channels = append(s.Channels, h.channelEntry(ch))
+		s.Channels = append(s.Channels, h.channelEntry(ch, cs))
 	}
 	return s, nil
 }
@@ -230,7 +245,7 @@ type channelMetadata struct {
 	Verified       json.RawMessage `json:"verified"`
 }
 
-func (h *Handler) channelEntry(ch storage.Channel) channelJSON {
+func (h *Handler) channelEntry(ch storage.Channel, cs *clusterState) channelJSON {
 	var md channelMetadata
 	_ = json.Unmarshal(ch.Metadata, &md) // stored metadata is a JSON object; anything else shows nothing
 	e := channelJSON{
@@ -258,7 +273,22 @@ func (h *Handler) channelEntry(ch storage.Channel) channelJSON {
 	}
 	e.Label, e.Details = h.relay.Badge(ch)
 	e.LastInbound = formatTime(h.relay.LastInbound(ch.ID))
+	if node := cs.holder(ch.ID); node != "" && e.Gateway != "" {
+		e.GatewayNode = node
+		e.Details = replaceDetail(e.Details, "gateway "+e.Gateway, gatewayDetail(e.Gateway, node, node == cs.self))
+	}
 	return e
+}
+
+// replaceDetail is details with old replaced by repl, or repl added when
+// old is not among them.
+func replaceDetail(details []string, old, repl string) []string {
+	out := slices.Clone(details)
+	if i := slices.Index(out, old); i >= 0 {
+		out[i] = repl
+		return out
+	}
+	return append(out, repl)
 }
 
 // present is a metadata value in compact form with minimal escaping (no

@@ -211,3 +211,23 @@ func TestStatusMCPUse(t *testing.T) {
 		t.Errorf("%d MCP lines, want 1", n)
 	}
 }
+
+// natsHealth is a store that says it is JetStream's.
+type natsHealth struct{ storage.Store }
+
+func (s natsHealth) Health() storage.Health {
+	h := s.Store.Health()
+	h.Engine = "nats"
+	return h
+}
+
+// The status names the store's engine, as /health does, on the tile too.
+func TestStatusStorageEngine(t *testing.T) {
+	v := newEnv(t)
+	cookie := v.login(t)
+	v.h.store = natsHealth{v.store}
+	var st statusJSON
+	decode(t, v.as(cookie, "GET", "/admin/status", ""), &st)
+	equal(t, "storage", st.Storage, "nats")
+	contains(t, "tile", v.as(cookie, "GET", "/admin", "").Body.String(), `<span class="tile-value" id="t-storage">nats</span>`)
+}

@@ -48,7 +48,7 @@ func TestTemplatesParseAndRender(t *testing.T) {
 	for _, block := range []struct {
 		name string
 		view any
-	}{{"head", nil}, {"badge", badgeView{}}, {"session", sessionView{}}, {"recentRow", recentJSON{}}, {"deliveryRow", deliveryJSON{}}} {
+	}{{"head", nil}, {"badge", badgeView{}}, {"session", sessionView{}}, {"recentRow", recentJSON{}}, {"deliveryRow", deliveryJSON{}}, {"node", nodeView{}}} {
 		var buf bytes.Buffer
 		if err := tmpl.ExecuteTemplate(&buf, block.name, block.view); err != nil {
 			t.Fatalf("block %s: %v", block.name, err)

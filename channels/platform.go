@@ -89,8 +89,15 @@ type Describer interface {
 // gateway), for the admin views. A platform with metrics of its own
 // implements prometheus.Collector too.
 type Sessions interface {
-	// SessionState is the state of a channel's session ("" when it has none).
+	// SessionState is the state of a channel's session on this node ("" when
+	// it has none).
 	SessionState(channelID string) string
+	// SessionLeases names, on a relay of several nodes, the lease under which
+	// the session of each of chans would run (Host.Lease): lease name →
+	// channel id, for the channels that would have one (Discord: one
+	// session per bot, for its newest channel). For the admin dashboard,
+	// which shows the node holding each.
+	SessionLeases(chans []storage.Channel) map[string]string
 }
 
 // Host is what the relay offers its platforms.

@@ -36,6 +36,41 @@ func (a adminRelay) Badge(ch storage.Channel) (string, []string) {
 	}
 	return "", nil
 }
+
+// Nodes are the cluster's nodes with their leases; none on a single relay.
+func (a adminRelay) Nodes() []admin.Node {
+	if a.s.cluster == nil {
+		return nil
+	}
+	return a.s.cluster.Nodes()
+}
+
+// SessionLeases asks every platform with sessions which lease each of its
+// channels' sessions runs under.
+func (a adminRelay) SessionLeases(ctx context.Context) (map[string]storage.Channel, error) {
+	out := map[string]storage.Channel{}
+	for _, pl := range a.s.platforms.list {
+		sp, ok := pl.(channels.Sessions)
+		if !ok {
+			continue
+		}
+		chans, err := a.s.store.ChannelsOfType(ctx, pl.Type())
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[string]storage.Channel, len(chans))
+		for _, ch := range chans {
+			byID[ch.ID] = ch
+		}
+		for lease, id := range sp.SessionLeases(chans) {
+			if ch, ok := byID[id]; ok {
+				out[lease] = ch
+			}
+		}
+	}
+	return out, nil
+}
+
 func (a adminRelay) ClientIP(r *http.Request) string { return clientIP(r, a.s.cfg.TrustedProxies) }
 func (a adminRelay) PublicOrigin(r *http.Request) string {
 	return a.s.publicOrigin(r)

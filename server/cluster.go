@@ -39,10 +39,11 @@ type Cluster interface {
 	Nodes() []admin.Node
 }
 
-// Lease names. Each is held by one node of a relay at a time.
+// Lease names. Each is held by one node of a relay at a time. They are
+// the admin's, which reads them in the dashboard's cluster view.
 const (
-	leaseSweep        = "sweep"   // the retention sweep and the purge of deleted channels
-	leaseOutboxPrefix = "outbox." // + channel id: the node delivering the channel's replies
+	leaseSweep        = admin.LeaseSweep        // the retention sweep and the purge of deleted channels
+	leaseOutboxPrefix = admin.LeaseOutboxPrefix // + channel id: the node delivering the channel's replies
 )
 
 // connID names a socket of this node in the cluster's registry.

@@ -96,13 +96,7 @@ func (a *Adapter) reconcile(ctx context.Context, h channels.Host) {
 		}
 		return
 	}
-	newest := map[string]storage.Channel{} // bot user → its newest channel
-	for _, ch := range chans {
-		bot := ch.Platform[platformBotUser]
-		if old, ok := newest[bot]; bot != "" && (!ok || ch.Seq > old.Seq) {
-			newest[bot] = ch
-		}
-	}
+	newest := newestByBot(chans)
 	a.camps.mu.Lock()
 	defer a.camps.mu.Unlock()
 	for bot, c := range a.camps.byBot {
@@ -134,4 +128,27 @@ func (a *Adapter) reconcile(ctx context.Context, h channels.Host) {
 			})
 		})
 	}
+}
+
+// newestByBot maps each bot user to its newest channel among chans: the
+// one channel of the bot that has a session.
+func newestByBot(chans []storage.Channel) map[string]storage.Channel {
+	newest := map[string]storage.Channel{}
+	for _, ch := range chans {
+		bot := ch.Platform[platformBotUser]
+		if old, ok := newest[bot]; bot != "" && (!ok || ch.Seq > old.Seq) {
+			newest[bot] = ch
+		}
+	}
+	return newest
+}
+
+// SessionLeases implements channels.Sessions: a bot's lease names its
+// newest channel, the one whose session runs under it.
+func (a *Adapter) SessionLeases(chans []storage.Channel) map[string]string {
+	out := map[string]string{}
+	for bot, ch := range newestByBot(chans) {
+		out[LeaseName(bot)] = ch.ID
+	}
+	return out
 }

@@ -173,6 +173,78 @@
     const failed = $('t-failed');
     failed.textContent = s.deliveries.failed;
     failed.className = 'tile-value' + (s.deliveries.failed ? ' bad' : '');
+    renderCluster(s.cluster);
+  }
+
+  // ---- Cluster: the relay's nodes (status "cluster", absent on one node) ----
+
+  // uptimeText and beatAgeText say a node's uptime and the age of its last
+  // heartbeat as admin/dashboard_cluster.go does: keep them in step.
+  function uptimeText(s) {
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min';
+    if (s < 48 * 3600) return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+    return Math.floor(s / 86400) + ' d ' + Math.floor((s % 86400) / 3600) + ' h';
+  }
+
+  function beatAgeText(ms) {
+    if (ms < 60000) return Math.floor(ms / 1000) + '.' + Math.floor((ms % 1000) / 100) + ' s ago';
+    const s = ms / 1000;
+    if (s < 3600) return Math.floor(s / 60) + ' min ago';
+    if (s < 48 * 3600) return Math.floor(s / 3600) + ' h ago';
+    return Math.floor(s / 86400) + ' d ago';
+  }
+
+  // nodeLeases are what a node holds, readable, as admin/dashboard_cluster.go
+  // nodeCard lists them.
+  function nodeLeases(n) {
+    const out = [];
+    for (const g of n.gateways) {
+      out.push({ text: 'gateway ' + (g.label || shortID(g.channelId)), title: g.channelType + ' channel ' + g.channelId });
+    }
+    if (n.sweep) out.push({ text: 'sweep', title: 'runs the retention sweep' });
+    if (n.outboxes > 0) out.push({ text: plural(n.outboxes, 'outbox channel'), title: 'delivers the replies of these channels' });
+    for (const l of n.otherLeases) out.push({ text: 'lease ' + l, title: l });
+    return out;
+  }
+
+  function nodeEl(n) {
+    const card = el('article', 'node' + (n.self ? ' node-self' : ''));
+    card.dataset.node = n.id;
+    const head = el('div', 'node-head');
+    head.append(el('span', 'node-id mono', n.id));
+    if (n.self) head.append(el('span', 'tag tag-self', 'this node'));
+    head.append(el('span', 'muted node-version', 'v' + n.version));
+    const facts = el('div', 'node-facts');
+    const beat = el('span', 'node-beat', 'heartbeat ' + beatAgeText(n.beatAgeMs));
+    beat.title = n.lastBeat;
+    facts.append(el('span', 'node-uptime', 'up ' + uptimeText(n.uptime)), el('span', 'node-sockets', plural(n.sockets, 'socket')), beat);
+    card.append(head, facts);
+    if (n.addr) card.append(el('div', 'node-addr mono muted', n.addr));
+    const leases = el('div', 'node-leases');
+    const held = nodeLeases(n);
+    for (const l of held) {
+      const e = el('span', 'lease', l.text);
+      e.title = l.title;
+      leases.append(e);
+    }
+    if (!held.length) leases.append(el('span', 'muted', 'no leases'));
+    card.append(leases);
+    return card;
+  }
+
+  // renderCluster shows the Cluster tile and panel while the relay has
+  // nodes, and hides them on a single relay.
+  function renderCluster(c) {
+    const on = !!(c && c.nodes.length);
+    $('t-cluster').hidden = !on;
+    $('cluster-panel').hidden = !on;
+    $('t-websockets-sub').textContent = on ? 'open on this node' : 'open';
+    if (!on) return;
+    $('t-cluster-sockets').textContent = c.websockets;
+    $('t-cluster-sub').textContent = 'sockets on ' + plural(c.nodes.length, 'node');
+    $('cluster-summary').textContent = plural(c.nodes.length, 'node') + ' · ' + plural(c.websockets, 'socket') + ' in all';
+    $('nodes').replaceChildren(...c.nodes.map(nodeEl));
   }
 
   // ---- Sessions & channels ----
