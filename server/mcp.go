@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,10 +27,11 @@ const (
 func (s *Server) newMCP(reg prometheus.Registerer, log *slog.Logger) {
 	s.mcpLocal = mcp.NewLocal(s.cfg.MCP, s.hub, log)
 	var fwd mcp.Forwarder = s.mcpLocal
+	opts := mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now}
 	if s.cluster != nil {
 		fwd = s.cluster.Forwarder(s.mcpLocal, s.hub.UserCount)
 	}
-	s.mcp = mcp.New(s.cfg.MCP, fwd, mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now})
+	s.mcp = mcp.New(s.cfg.MCP, fwd, opts)
 }
 
 // lastSocketClosed is the hub's LastClosed hook: requests waiting for the
@@ -67,7 +69,10 @@ func (s *Server) mcpRoute(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mcp.Serve(c.Response(), r, user.ID, agent, body)
+	if err := s.mcp.Serve(c.Response(), r, user.ID, agent, body); err != nil {
+		// The shared session table is unreachable, as the store would be.
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
 	return nil
 }
 
