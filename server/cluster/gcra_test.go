@@ -42,8 +42,8 @@ func TestGCRAChunks(t *testing.T) {
 		rate  ratelimit.Rate
 		chunk int
 	}{
-		{ratelimit.Rate{N: 120, Per: time.Minute}, 1},    // 2/s
-		{ratelimit.Rate{N: 100, Per: time.Second}, 10},   // 100/s: 10 per 100 ms
+		{ratelimit.Rate{N: 120, Per: time.Minute}, 1},         // 2/s
+		{ratelimit.Rate{N: 100, Per: time.Second}, 10},        // 100/s: 10 per 100 ms
 		{ratelimit.Rate{N: 5, Per: 10 * time.Millisecond}, 5}, // capped by the burst
 		{ratelimit.Rate{N: 10, Per: 15 * time.Minute}, 1},
 	} {
