@@ -165,13 +165,7 @@ func (l *Limiters) write(ctx context.Context, k string, rev uint64, tat, now tim
 		// Create also takes over a key whose last revision is a marker.
 		return kv.Create(ctx, k, v, jetstream.KeyTTL(ttl))
 	}
-	// kv.Update cannot set a TTL: publish to the key's subject as it does.
-	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + k, Data: v}
-	ack, err := l.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
-	if err != nil {
-		return 0, err
-	}
-	return ack.Sequence, nil
+	return l.c.updateTTL(ctx, kv, k, v, rev, ttl)
 }
 
 // read brings e up to date with the bucket after a conflict.
