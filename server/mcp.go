@@ -23,13 +23,16 @@ const (
 	maxAgentIDBytes = 256
 )
 
-// newMCP builds the MCP bridge and its forwarder to the hub's sockets.
+// newMCP builds the MCP bridge and its forwarder to the hub's sockets. On
+// a relay of several nodes, the sessions and the cancellations are the
+// cluster's, so that a client's requests may reach any node.
 func (s *Server) newMCP(reg prometheus.Registerer, log *slog.Logger) {
 	s.mcpLocal = mcp.NewLocal(s.cfg.MCP, s.hub, log)
 	var fwd mcp.Forwarder = s.mcpLocal
 	opts := mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now}
 	if s.cluster != nil {
 		fwd = s.cluster.Forwarder(s.mcpLocal, s.hub.UserCount)
+		opts.Sessions, opts.Cancels = s.cluster.MCPSessions(s.cfg.MCP)
 	}
 	s.mcp = mcp.New(s.cfg.MCP, fwd, opts)
 }
