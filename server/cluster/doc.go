@@ -21,7 +21,8 @@
 //     expiring the session TTL after its last use written.
 //
 // Nodes talk to each other over core NATS: requests to one node on
-// "<prefix>.node.<id>.<kind>" (Handle, Request; the MCP Forwarder is one
-// kind) and the MCP bridge's cancellations to every node on
-// "<prefix>.mcp.cancel".
+// "<prefix>_cluster.node.<id>.<kind>" (Handle, Request; the MCP Forwarder
+// is one kind) and the MCP bridge's cancellations to every node on
+// "<prefix>_cluster.mcp.cancel". These subjects are outside "<prefix>.>",
+// which the JetStream store's stream takes.
 package cluster

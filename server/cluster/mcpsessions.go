@@ -22,8 +22,8 @@ const (
 	// the bucket (a tenth of the TTL when that is shorter): a session used
 	// more often costs no write, and may expire that much early.
 	mcpRefreshEvery = time.Minute
-	// mcpCancelSubject follows the prefix: notifications/cancelled for
-	// every node.
+	// mcpCancelSubject follows the subject root (subjectRoot):
+	// notifications/cancelled for every node.
 	mcpCancelSubject = ".mcp.cancel"
 )
 
@@ -48,8 +48,8 @@ const (
 // the cap, until its next session.
 //
 // Cancellations go to every node over the core NATS subject
-// "<prefix>.mcp.cancel"; each hands them to its bridge, which cancels the
-// request if it forwarded it.
+// "<prefix>_cluster.mcp.cancel"; each hands them to its bridge, which
+// cancels the request if it forwarded it.
 type MCPSessions struct {
 	c       *Cluster
 	ttl     time.Duration
@@ -251,7 +251,7 @@ type mcpCancel struct {
 func (s *MCPSessions) Publish(sessionID string, requestID json.RawMessage) {
 	data, err := json.Marshal(mcpCancel{Node: s.c.id, Session: sessionID, RequestID: requestID})
 	if err == nil {
-		err = s.c.nc.Publish(s.c.o.Prefix+mcpCancelSubject, data)
+		err = s.c.nc.Publish(s.c.subjectRoot()+mcpCancelSubject, data)
 	}
 	if err != nil {
 		s.c.mcpLog.warn(s.c.log, "cluster: publish an mcp cancellation", "err", err)
@@ -285,7 +285,7 @@ func newMCPCopy(c *Cluster) *mcpCopy {
 
 // subscribe subscribes to the cancellations.
 func (m *mcpCopy) subscribe() error {
-	sub, err := m.c.nc.Subscribe(m.c.o.Prefix+mcpCancelSubject, m.onCancel)
+	sub, err := m.c.nc.Subscribe(m.c.subjectRoot()+mcpCancelSubject, m.onCancel)
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe: %w", err)
 	}

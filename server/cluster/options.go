@@ -31,8 +31,9 @@ type Options struct {
 	Conn *nats.Conn
 	// Prefix names the KV buckets "<prefix>_nodes", "<prefix>_leases",
 	// "<prefix>_nonces", "<prefix>_rates", "<prefix>_sockets" and
-	// "<prefix>_mcp", and the subjects "<prefix>.node.<id>.<kind>" and
-	// "<prefix>.mcp.cancel". Only [A-Za-z0-9_-].
+	// "<prefix>_mcp", and the subjects "<prefix>_cluster.node.<id>.<kind>"
+	// and "<prefix>_cluster.mcp.cancel" (the JetStream store's stream
+	// takes "<prefix>.>"). Only [A-Za-z0-9_-].
 	Prefix string
 	// Replicas of every bucket: 1, or 3 on a cluster of NATS servers.
 	Replicas int
