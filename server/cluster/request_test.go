@@ -27,6 +27,7 @@ func TestRequestsStayOutOfTheStoreStream(t *testing.T) {
 	a := join(t, options(t, nc, prefix))
 	b := join(t, options(t, connect(t, srv.URL()), prefix))
 	b.Handle("echo", func(_ context.Context, data []byte) ([]byte, error) { return data, nil })
+	eventually(t, 5*time.Second, "a sees b", func() bool { return len(a.Nodes()) == 2 })
 	for i := range 20 {
 		want := fmt.Sprint(i)
 		got, err := a.Request(t.Context(), b.ID(), "echo", []byte(want))
