@@ -106,7 +106,7 @@ func (a adminRelay) DeleteSession(ctx context.Context, userID string) error {
 	s.hub.CloseUser(userID, live.CloseSessionDeleted, live.ReasonSessionDeleted)
 	s.keys.forget(userID)
 	s.nonces.forget(userID)
-	s.mcp.DeleteUser(userID)
+	s.mcp.DeleteUser(ctx, userID)
 	s.forgetChannels(deleted...)
 	release()
 	s.log.Info("session deleted by the admin", "user_id", userID, "channels", len(deleted))

@@ -33,6 +33,10 @@ type Cluster interface {
 	// Forwarder reaches a user's extension on whichever node holds its
 	// sockets; local is this node's.
 	Forwarder(local mcp.Forwarder, localCount func(userID string) int) mcp.Forwarder
+	// MCPSessions are the MCP bridge's sessions, shared by every node (cfg
+	// gives their lifetime and cap), and the way its notifications/cancelled
+	// reach the node that forwarded the request they name.
+	MCPSessions(cfg mcp.Config) (mcp.Sessions, mcp.Cancels)
 	// Lease is a named lease, held by one node at a time.
 	Lease(name string) channels.Lease
 	// Nodes are the live nodes, for the dashboard.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -22,14 +23,18 @@ const (
 	maxAgentIDBytes = 256
 )
 
-// newMCP builds the MCP bridge and its forwarder to the hub's sockets.
+// newMCP builds the MCP bridge and its forwarder to the hub's sockets. On
+// a relay of several nodes, the sessions and the cancellations are the
+// cluster's, so that a client's requests may reach any node.
 func (s *Server) newMCP(reg prometheus.Registerer, log *slog.Logger) {
 	s.mcpLocal = mcp.NewLocal(s.cfg.MCP, s.hub, log)
 	var fwd mcp.Forwarder = s.mcpLocal
+	opts := mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now}
 	if s.cluster != nil {
 		fwd = s.cluster.Forwarder(s.mcpLocal, s.hub.UserCount)
+		opts.Sessions, opts.Cancels = s.cluster.MCPSessions(s.cfg.MCP)
 	}
-	s.mcp = mcp.New(s.cfg.MCP, fwd, mcp.Options{Log: log, Registry: reg, Version: s.version, Now: s.now})
+	s.mcp = mcp.New(s.cfg.MCP, fwd, opts)
 }
 
 // lastSocketClosed is the hub's LastClosed hook: requests waiting for the
@@ -67,7 +72,10 @@ func (s *Server) mcpRoute(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mcp.Serve(c.Response(), r, user.ID, agent, body)
+	if err := s.mcp.Serve(c.Response(), r, user.ID, agent, body); err != nil {
+		// The shared session table is unreachable, as the store would be.
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -29,7 +30,7 @@ const (
 
 // buckets are the Cluster's KV buckets.
 type buckets struct {
-	nodes, leases, nonces, rates, sockets jetstream.KeyValue
+	nodes, leases, nonces, rates, sockets, mcp jetstream.KeyValue
 }
 
 // bucketSpec is a bucket's configuration and where its handle goes.
@@ -57,6 +58,11 @@ func (c *Cluster) bucketSpecs() []bucketSpec {
 		// Sockets live until closed; purges leave markers that expire.
 		{jetstream.KeyValueConfig{Bucket: p + "_sockets", Description: "relay cluster: open sockets",
 			LimitMarkerTTL: markerTTL, Replicas: r}, &c.kv.sockets},
+		// Each write carries the session TTL of the node that wrote it
+		// (mcpsessions.go), so that RELAY_MCP_SESSION_TTL is no bucket
+		// setting; the markers tell every node of an expiry.
+		{jetstream.KeyValueConfig{Bucket: p + "_mcp", Description: "relay cluster: MCP sessions",
+			LimitMarkerTTL: markerTTL, Replicas: r}, &c.kv.mcp},
 	}
 }
 
@@ -93,6 +99,28 @@ func (c *Cluster) createBuckets(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// updateTTL writes value to key of kv if its revision is still rev, with
+// a TTL of its own (ttl rounded up to whole seconds): kv.Update cannot set
+// one, so it publishes to the key's subject as Update does.
+func (c *Cluster) updateTTL(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	m := &nats.Msg{Subject: "$KV." + kv.Bucket() + "." + key, Data: value}
+	ack, err := c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(wholeSeconds(ttl)))
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// wholeSeconds rounds d up to whole seconds, at least one: the resolution
+// of a message's TTL.
+func wholeSeconds(d time.Duration) time.Duration {
+	s := d.Truncate(time.Second)
+	if s < d || s == 0 {
+		s += time.Second
+	}
+	return s
 }
 
 // sleep waits for d or until ctx ends, and then returns ctx's error.

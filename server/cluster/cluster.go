@@ -27,6 +27,7 @@ type Cluster struct {
 	sockets   *socketSet
 	rpc       *rpc
 	cutoffs   *cutoffs
+	mcp       *mcpCopy
 	followers []*follower
 
 	statsFn  atomic.Pointer[func() Stats]
@@ -34,7 +35,7 @@ type Cluster struct {
 	beatMu   sync.Mutex
 	selfNode Node // as last written
 
-	beatLog, renewLog, socketLog throttle
+	beatLog, renewLog, socketLog, mcpLog throttle
 
 	// ctx ends, with cause ErrClosed, when Close begins: it stops the
 	// loops, Run's campaigns and the handlers of requests.
@@ -68,6 +69,7 @@ func Join(ctx context.Context, o Options) (*Cluster, error) {
 	c.leases = newLeaseSet(c)
 	c.rpc = &rpc{c: c, handlers: map[string]Handler{}, inflight: map[string]context.CancelCauseFunc{}}
 	c.cutoffs = &cutoffs{c: c, poke: make(chan struct{}, 1)}
+	c.mcp = newMCPCopy(c)
 	c.selfNode = Node{ID: c.id, Version: o.Node.Version, Addr: o.Node.Addr, Started: o.Node.Started, Self: true}
 	if err := c.start(ctx); err != nil {
 		c.cancel(ErrClosed)
@@ -75,8 +77,10 @@ func Join(ctx context.Context, o Options) (*Cluster, error) {
 			g.close()
 			_ = g.wait(context.Background())
 		}
-		if c.rpc.sub != nil {
-			_ = c.rpc.sub.Unsubscribe()
+		for _, sub := range []*nats.Subscription{c.rpc.sub, c.mcp.sub} {
+			if sub != nil {
+				_ = sub.Unsubscribe()
+			}
 		}
 		return nil, err
 	}
@@ -92,6 +96,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		newFollower(c.kv.nodes, c.log, c.nodes.apply, c.nodes.reset),
 		newFollower(c.kv.leases, c.log, c.leases.apply, c.leases.reset),
 		newFollower(c.kv.sockets, c.log, c.sockets.apply, c.sockets.reset),
+		newFollower(c.kv.mcp, c.log, c.mcp.apply, c.mcp.reset),
 	}
 	for _, f := range c.followers {
 		c.workers.goFunc(func() { f.run(c.ctx) })
@@ -104,6 +109,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		}
 	}
 	if err := c.rpc.start(); err != nil {
+		return err
+	}
+	if err := c.mcp.subscribe(); err != nil {
 		return err
 	}
 	if err := c.firstBeat(ctx); err != nil {
@@ -168,8 +176,10 @@ func (c *Cluster) Close(ctx context.Context) error {
 			}
 		}
 	}
-	if err := c.rpc.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		errs = append(errs, fmt.Errorf("cluster: close: %w", err))
+	for _, sub := range []*nats.Subscription{c.rpc.sub, c.mcp.sub} {
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, fmt.Errorf("cluster: close: %w", err))
+		}
 	}
 	wait(&c.workers, "goroutines") // no socket write in flight after this
 	if connected {

@@ -9,7 +9,7 @@
 //
 // # Buckets and subjects
 //
-// Five KV buckets, named by Options.Prefix ("relay" by default), each with
+// Six KV buckets, named by Options.Prefix ("relay" by default), each with
 // Options.Replicas replicas:
 //
 //	<prefix>_nodes    node id → heartbeat (JSON); expires DeadAfter after its write
@@ -17,11 +17,16 @@
 //	<prefix>_nonces   <user>.<nonce, hex> → empty; expires after 10 minutes
 //	<prefix>_rates    <limit>.<hash of key> → theoretical arrival time (Unix ns); expires once past
 //	<prefix>_sockets  <user>.<node>.<conn> → opening time (RFC 3339); until closed or swept
+//	<prefix>_mcp      <user>.<hash of session id> → MCP session (JSON); expires the session TTL after its last use written
 //
 // User ids and names that are not plain tokens ([A-Za-z0-9_-]) are stored
 // as "=" and a hash; rate keys (client IPs among them) always are.
 // Deletions and expiries leave markers that expire after a minute.
-// Requests between nodes use core NATS on "<prefix>.node.<id>.<kind>".
+// Requests between nodes use core NATS on "<prefix>_cluster.node.<id>.<kind>",
+// and the MCP bridge's cancellations go to every node on
+// "<prefix>_cluster.mcp.cancel": outside "<prefix>.>", which the JetStream
+// store's stream takes (a request there would be stored, and the stream's
+// acknowledgement would race the node's answer).
 //
 // Every node keeps a local copy of the nodes, leases and sockets buckets,
 // kept current by a watcher, so that reads (Nodes, Holders, SocketNodes,

@@ -46,7 +46,6 @@ func options(t testing.TB, nc *nats.Conn, prefix string) Options {
 
 // join joins a node and closes it at the end of the test.
 //
-//lint:ignore U1000 the cluster branch's tests (3cd6244, not merged here) use it; remove this line when they are
 func join(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -113,7 +112,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 
 // receive waits for a value on ch, failing the test after timeout.
 //
-//lint:ignore U1000 the cluster branch's tests (3cd6244, not merged here) use it; remove this line when they are
 func receive[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) T {
 	t.Helper()
 	select {

@@ -30,8 +30,10 @@ type Options struct {
 	// Cluster never closes it and never replaces its handlers.
 	Conn *nats.Conn
 	// Prefix names the KV buckets "<prefix>_nodes", "<prefix>_leases",
-	// "<prefix>_nonces", "<prefix>_rates" and "<prefix>_sockets", and the
-	// subjects "<prefix>.node.<id>.<kind>". Only [A-Za-z0-9_-].
+	// "<prefix>_nonces", "<prefix>_rates", "<prefix>_sockets" and
+	// "<prefix>_mcp", and the subjects "<prefix>_cluster.node.<id>.<kind>"
+	// and "<prefix>_cluster.mcp.cancel" (the JetStream store's stream
+	// takes "<prefix>.>"). Only [A-Za-z0-9_-].
 	Prefix string
 	// Replicas of every bucket: 1, or 3 on a cluster of NATS servers.
 	Replicas int

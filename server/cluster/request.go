@@ -28,8 +28,8 @@ var errCallerGone = errors.New("cluster: caller cancelled the request")
 type Handler func(ctx context.Context, data []byte) ([]byte, error)
 
 // rpc is this node's side of requests between nodes: one subscription to
-// "<prefix>.node.<id>.*" whose messages are dispatched in order, so that a
-// cancellation always finds the request it follows.
+// "<prefix>_cluster.node.<id>.*" whose messages are dispatched in order, so
+// that a cancellation always finds the request it follows.
 type rpc struct {
 	c   *Cluster
 	sub *nats.Subscription
@@ -39,9 +39,15 @@ type rpc struct {
 	inflight map[string]context.CancelCauseFunc // by call id
 }
 
+// subjectRoot is the first token of the subjects the nodes talk on,
+// "<prefix>_cluster". Not "<prefix>": the JetStream store's stream takes
+// every subject under "<prefix>.>", so a request there would be stored,
+// and the stream's acknowledgement would race the node's answer.
+func (c *Cluster) subjectRoot() string { return c.o.Prefix + "_cluster" }
+
 // subject is the subject of node's requests of kind.
 func (c *Cluster) subject(node, kind string) string {
-	return c.o.Prefix + ".node." + node + "." + kind
+	return c.subjectRoot() + ".node." + node + "." + kind
 }
 
 // start subscribes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -32,6 +33,8 @@ const (
 	// writeSlack is added to the request timeout for the HTTP response's
 	// write deadline (PROTOCOL §13.7 step 4).
 	writeSlack = 10 * time.Second
+	// maxClientBytes bounds the client name and version a session keeps.
+	maxClientBytes = 128
 )
 
 // Options are the bridge's collaborators besides its forwarder.
@@ -40,19 +43,27 @@ type Options struct {
 	Registry prometheus.Registerer // nil: metrics not registered
 	Version  string                // serverInfo.version
 	Now      func() time.Time      // default time.Now
+	// Sessions is the table of sessions; nil: a MemorySessions with the
+	// configuration's TTL and cap, which Run prunes.
+	Sessions Sessions
+	// Cancels carries notifications/cancelled to and from the other nodes
+	// of a relay; nil on a relay of one node.
+	Cancels Cancels
 }
 
 // Bridge serves /mcp/:agentId for authenticated users.
 //
-// Lock order: Bridge.mu and sessions.mu are leaves; neither is held while
-// forwarding.
+// Lock order: Bridge.mu is a leaf, never held while forwarding or while
+// calling the session table.
 type Bridge struct {
 	cfg      Config
 	fwd      Forwarder
 	log      *slog.Logger
 	version  string
 	now      func() time.Time
-	sessions *sessions
+	sessions Sessions
+	mem      *MemorySessions // the default table, pruned by Run; nil when given one
+	cancels  Cancels         // nil on one node
 	usage    *usage
 	metrics  *metrics
 
@@ -61,17 +72,25 @@ type Bridge struct {
 	shutdown context.CancelCauseFunc
 
 	mu       sync.Mutex
-	inflight map[string]int // forwarded requests by user
+	inflight map[string]int         // forwarded requests by user
+	tracked  map[trackKey]*tracking // forwarded requests of sessions, for notifications/cancelled
 }
 
 // New returns a bridge forwarding through fwd.
 func New(cfg Config, fwd Forwarder, opts Options) *Bridge {
 	b := &Bridge{cfg: cfg, fwd: fwd, log: opts.Log, version: opts.Version, now: opts.Now,
-		usage: newUsage(), inflight: map[string]int{}}
+		sessions: opts.Sessions, cancels: opts.Cancels,
+		usage: newUsage(), inflight: map[string]int{}, tracked: map[trackKey]*tracking{}}
 	if b.now == nil {
 		b.now = time.Now
 	}
-	b.sessions = newSessions(cfg.SessionTTL, cfg.MaxSessionsPerUser, b.now)
+	if b.sessions == nil {
+		b.mem = NewMemorySessions(cfg.SessionTTL, cfg.MaxSessionsPerUser, b.now)
+		b.sessions = b.mem
+	}
+	if b.cancels != nil {
+		b.cancels.Subscribe(b.cancelled)
+	}
 	b.base, b.shutdown = context.WithCancelCause(context.Background())
 	b.metrics = newMetrics(opts.Registry, b)
 	return b
@@ -92,22 +111,28 @@ func (b *Bridge) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			b.sessions.prune()
+			if b.mem != nil {
+				b.mem.Prune()
+			}
 			b.usage.prune(b.now())
 		}
 	}
 }
 
-// DeleteUser forgets a deleted user's sessions.
-func (b *Bridge) DeleteUser(userID string) {
-	b.sessions.removeUser(userID)
+// DeleteUser forgets a deleted user's sessions. A table that cannot be
+// reached keeps them until they expire: without the user's apiKey nobody
+// can use them.
+func (b *Bridge) DeleteUser(ctx context.Context, userID string) {
+	if err := b.sessions.RemoveUser(ctx, userID); err != nil {
+		b.log.Warn("mcp: forget a deleted user's sessions", "err", err)
+	}
 	b.usage.removeUser(userID)
 }
 
 // Stats are a user's live MCP sessions and forwarded calls in the last hour
 // (the dashboard's line per session).
 func (b *Bridge) Stats(userID string) (sessions, callsLastHour int) {
-	return b.sessions.count(userID), b.usage.lastHour(userID, b.now())
+	return b.sessions.Count(userID), b.usage.lastHour(userID, b.now())
 }
 
 // OriginAllowed applies RELAY_MCP_ALLOWED_ORIGINS (PROTOCOL §13.2 step 2):
@@ -124,13 +149,14 @@ func DenyOrigin(w http.ResponseWriter) {
 
 // Serve answers a POST or DELETE of /mcp/<agentID> that passed routing, the
 // Origin check, authentication and the rate limit (PROTOCOL §13.2 steps
-// 1–4); body is the request body, within the size limit.
-func (b *Bridge) Serve(w http.ResponseWriter, r *http.Request, userID, agentID string, body []byte) {
+// 1–4); body is the request body, within the size limit. It returns an
+// error, having written nothing, when the session table cannot be reached:
+// the caller answers 503.
+func (b *Bridge) Serve(w http.ResponseWriter, r *http.Request, userID, agentID string, body []byte) error {
 	if r.Method == http.MethodDelete {
-		b.delete(w, r, userID, agentID)
-		return
+		return b.delete(w, r, userID, agentID)
 	}
-	b.post(w, r, userID, agentID, body)
+	return b.post(w, r, userID, agentID, body)
 }
 
 // request is one POST being answered.
@@ -139,13 +165,13 @@ type request struct {
 	r       *http.Request
 	userID  string
 	agentID string
-	sess    *session // named by the header, or created by initialize
+	sess    *Session // named by the header, or created by initialize
 }
 
-func (b *Bridge) post(w http.ResponseWriter, r *http.Request, userID, agentID string, body []byte) {
+func (b *Bridge) post(w http.ResponseWriter, r *http.Request, userID, agentID string, body []byte) error {
 	if !json.Valid(body) {
 		writeJSON(w, http.StatusBadRequest, encode(errorResponse(nil, codeParse, msgParse)))
-		return
+		return nil
 	}
 	first := firstByte(body)
 	var single message
@@ -155,17 +181,20 @@ func (b *Bridge) post(w http.ResponseWriter, r *http.Request, userID, agentID st
 	if v := r.Header.Get(HeaderProtocolVersion); v != "" && !slices.Contains(supportedVersions, v) {
 		msg := "Unsupported MCP-Protocol-Version: " + v + " (supported: " + strings.Join(supportedVersions, ", ") + ")"
 		writeJSON(w, http.StatusBadRequest, encode(errorResponse(single.id, codeInvalidRequest, msg)))
-		return
+		return nil
 	}
 	q := &request{w: w, r: r, userID: userID, agentID: agentID}
 	isInit := single.kind == kindRequest && single.method == "initialize"
 	if id := r.Header.Get(HeaderSessionID); id != "" && !isInit {
-		ss, ok := b.sessions.use(id, userID, agentID)
-		if !ok {
+		ss, err := b.sessions.Use(r.Context(), id, userID, agentID)
+		if errors.Is(err, ErrNoSession) {
 			writeJSON(w, http.StatusNotFound, encode(errorResponse(nil, codeServer, msgSessionNotFound)))
-			return
+			return nil
 		}
-		q.sess = ss
+		if err != nil {
+			return fmt.Errorf("mcp: use session: %w", err)
+		}
+		q.sess = &ss
 	}
 	// An answer may wait for the extension for up to the request timeout,
 	// past the server's usual write timeout.
@@ -174,16 +203,17 @@ func (b *Bridge) post(w http.ResponseWriter, r *http.Request, userID, agentID st
 	}
 	switch first {
 	case '{':
-		b.one(q, single)
+		return b.one(q, single)
 	case '[':
 		b.batch(q, body)
 	default:
 		writeJSON(w, http.StatusBadRequest, encode(errorResponse(nil, codeInvalidRequest, msgInvalidRequest)))
 	}
+	return nil
 }
 
 // one answers a body holding one message (PROTOCOL §13.4.1).
-func (b *Bridge) one(q *request, m message) {
+func (b *Bridge) one(q *request, m message) error {
 	switch m.kind {
 	case kindNotification:
 		b.notify(q, m)
@@ -191,18 +221,27 @@ func (b *Bridge) one(q *request, m message) {
 	case kindResponse:
 		q.accepted()
 	case kindRequest:
-		resp, limited := b.call(q, m, false)
+		if m.method == "initialize" {
+			resp, err := b.initialize(q, m)
+			if err != nil {
+				return err
+			}
+			q.answer(encode(resp))
+			return nil
+		}
+		resp, limited := b.call(q, m)
 		if limited {
 			q.w.Header().Set("Retry-After", "1")
 			writeJSON(q.w, http.StatusTooManyRequests, encode(struct {
 				Error string `json:"error"`
 			}{msgTooManyRequests}))
-			return
+			return nil
 		}
 		q.answer(encode(resp))
 	default:
 		writeJSON(q.w, http.StatusBadRequest, encode(errorResponse(m.id, codeInvalidRequest, msgInvalidRequest)))
 	}
+	return nil
 }
 
 // batch answers a JSON array (PROTOCOL §13.4.4): members run concurrently,
@@ -231,7 +270,7 @@ func (b *Bridge) batch(q *request, body []byte) {
 			out[i] = new(errorResponse(m.id, codeInvalidRequest, msgInitBatched))
 		default:
 			wg.Go(func() {
-				resp, limited := b.call(q, m, true)
+				resp, limited := b.call(q, m)
 				if limited {
 					resp = errorResponse(m.id, codeServer, msgTooManyRequests)
 				}
@@ -254,8 +293,9 @@ func (b *Bridge) batch(q *request, body []byte) {
 }
 
 // notify handles a notification: notifications/cancelled cancels a
-// forwarded request of the same session (PROTOCOL §13.7 step 7); every
-// other one is ignored.
+// forwarded request of the same session (PROTOCOL §13.7 step 7), here or,
+// when this node did not forward it, on the node that did; every other one
+// is ignored.
 func (b *Bridge) notify(q *request, m message) {
 	if m.method != "notifications/cancelled" || q.sess == nil {
 		return
@@ -266,15 +306,15 @@ func (b *Bridge) notify(q *request, m message) {
 	if json.Unmarshal(m.params, &p) != nil || !validID(p.RequestID) {
 		return
 	}
-	b.sessions.cancel(q.sess, idKey(p.RequestID), ErrCancelled)
+	if !b.cancel(q.sess.ID, idKey(p.RequestID)) && b.cancels != nil {
+		b.cancels.Publish(q.sess.ID, p.RequestID)
+	}
 }
 
-// call answers one request; limited is true when it was to be forwarded
-// and the user is at the in-flight cap.
-func (b *Bridge) call(q *request, m message, inBatch bool) (resp response, limited bool) {
+// call answers one request other than initialize; limited is true when it
+// was to be forwarded and the user is at the in-flight cap.
+func (b *Bridge) call(q *request, m message) (resp response, limited bool) {
 	switch m.method {
-	case "initialize":
-		return b.initialize(q, m), false
 	case "ping":
 		return result(m.id, json.RawMessage(`{}`)), false
 	case "tools/list":
@@ -300,8 +340,9 @@ func (b *Bridge) call(q *request, m message, inBatch bool) (resp response, limit
 	return errorResponse(m.id, codeMethodNotFound, msgMethodNotFoundFmt+m.method), false
 }
 
-// initialize creates a session and negotiates the version (PROTOCOL §13.4.2).
-func (b *Bridge) initialize(q *request, m message) response {
+// initialize creates a session and negotiates the version (PROTOCOL
+// §13.4.2); it fails when the session table cannot be reached.
+func (b *Bridge) initialize(q *request, m message) (response, error) {
 	var p struct {
 		ProtocolVersion string `json:"protocolVersion"`
 		ClientInfo      struct {
@@ -315,8 +356,13 @@ func (b *Bridge) initialize(q *request, m message) response {
 		version = p.ProtocolVersion
 	}
 	client := strings.TrimSpace(p.ClientInfo.Name + " " + p.ClientInfo.Version)
-	q.sess = b.sessions.create(q.userID, q.agentID, version, client)
-	b.log.Info("mcp session created", "agent", q.agentID, "session", shortID(q.sess.id),
+	ss := Session{ID: storage.NewID(), UserID: q.userID, AgentID: q.agentID, Version: version,
+		Client: truncate(client, maxClientBytes), Created: b.now()}
+	if err := b.sessions.Create(q.r.Context(), ss); err != nil {
+		return response{}, fmt.Errorf("mcp: create session: %w", err)
+	}
+	q.sess = &ss
+	b.log.Info("mcp session created", "agent", q.agentID, "session", shortID(ss.ID),
 		"protocol_version", version, "client", truncate(client, 64))
 	return result(m.id, encode(struct {
 		ProtocolVersion string          `json:"protocolVersion"`
@@ -328,7 +374,7 @@ func (b *Bridge) initialize(q *request, m message) response {
 	}{version, capabilities, struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
-	}{"chaos-agent-" + q.agentID, b.version}}))
+	}{"chaos-agent-" + q.agentID, b.version}})), nil
 }
 
 // forward sends a request to the user's extension and maps its answer.
@@ -344,7 +390,7 @@ func (b *Bridge) forward(q *request, m message) (response, bool) {
 	stop := context.AfterFunc(b.base, func() { cancel(ErrShutdown) })
 	defer stop()
 	if q.sess != nil {
-		defer b.sessions.track(q.sess, idKey(m.id), cancel)()
+		defer b.track(q.sess.ID, idKey(m.id), cancel)()
 	}
 	call := Call{ID: storage.NewID(), UserID: q.userID, AgentID: q.agentID, Method: m.method, Request: m.raw}
 	start := time.Now()
@@ -378,7 +424,7 @@ func (b *Bridge) forward(q *request, m message) (response, bool) {
 	b.metrics.observe(m.method, outcome, d)
 	args := []any{"method", m.method, "agent", q.agentID, "correlation_id", call.ID, "duration", d, "outcome", outcome}
 	if q.sess != nil {
-		args = append(args, "session", shortID(q.sess.id))
+		args = append(args, "session", shortID(q.sess.ID))
 	}
 	b.log.Info("mcp call", args...)
 	return resp, false
@@ -421,32 +467,38 @@ func (b *Bridge) inflightTotal() int {
 }
 
 // delete is DELETE /mcp/:agentId (PROTOCOL §13.5).
-func (b *Bridge) delete(w http.ResponseWriter, r *http.Request, userID, agentID string) {
+func (b *Bridge) delete(w http.ResponseWriter, r *http.Request, userID, agentID string) error {
 	if v := r.Header.Get(HeaderProtocolVersion); v != "" && !slices.Contains(supportedVersions, v) {
 		msg := "Unsupported MCP-Protocol-Version: " + v + " (supported: " + strings.Join(supportedVersions, ", ") + ")"
 		writeJSON(w, http.StatusBadRequest, encode(errorResponse(nil, codeInvalidRequest, msg)))
-		return
+		return nil
 	}
 	id := r.Header.Get(HeaderSessionID)
 	if id == "" {
 		writeJSON(w, http.StatusBadRequest, encode(errorResponse(nil, codeInvalidRequest, msgSessionRequired)))
-		return
+		return nil
 	}
-	ss, ok := b.sessions.use(id, userID, agentID)
-	if !ok {
+	ss, err := b.sessions.Use(r.Context(), id, userID, agentID)
+	if errors.Is(err, ErrNoSession) {
 		writeJSON(w, http.StatusNotFound, encode(errorResponse(nil, codeServer, msgSessionNotFound)))
-		return
+		return nil
 	}
-	b.sessions.remove(ss)
+	if err == nil {
+		err = b.sessions.Remove(r.Context(), ss)
+	}
+	if err != nil {
+		return fmt.Errorf("mcp: delete session: %w", err)
+	}
 	b.log.Info("mcp session deleted", "agent", agentID, "session", shortID(id))
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // answer writes a 200 JSON answer, with the session header when the
 // request named a live session or created one.
 func (q *request) answer(body []byte) {
 	if q.sess != nil {
-		q.w.Header().Set(HeaderSessionID, q.sess.id)
+		q.w.Header().Set(HeaderSessionID, q.sess.ID)
 	}
 	writeJSON(q.w, http.StatusOK, body)
 }
@@ -454,7 +506,7 @@ func (q *request) answer(body []byte) {
 // accepted writes 202 with an empty body.
 func (q *request) accepted() {
 	if q.sess != nil {
-		q.w.Header().Set(HeaderSessionID, q.sess.id)
+		q.w.Header().Set(HeaderSessionID, q.sess.ID)
 	}
 	q.w.WriteHeader(http.StatusAccepted)
 }

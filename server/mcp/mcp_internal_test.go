@@ -12,59 +12,27 @@ import (
 	"time"
 )
 
-// clock is a settable clock for session lifetimes.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func TestSessionsExpireAndEvictTheLeastRecentlyUsed(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	s := newSessions(30*time.Minute, 2, clk.now)
-	a := s.create("u", "agent", "2025-11-25", "c")
-	b := s.create("u", "agent", "2025-11-25", "c")
-	if _, ok := s.use(a.id, "u", "other-agent"); ok {
-		t.Fatal("another agent used the session")
+// Prune forgets the expired sessions of a MemorySessions, and nothing of
+// them is left behind.
+func TestMemorySessionsPrune(t *testing.T) {
+	clk := time.Unix(1_800_000_000, 0)
+	s := NewMemorySessions(30*time.Minute, 2, func() time.Time { return clk })
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.Create(ctx, Session{ID: id, UserID: id, AgentID: "agent"}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, ok := s.use(a.id, "v", "agent"); ok {
-		t.Fatal("another user used the session")
+	clk = clk.Add(20 * time.Minute)
+	if _, err := s.Use(ctx, "c", "c", "agent"); err != nil {
+		t.Fatal(err)
 	}
-	clk.add(29 * time.Minute)
-	if _, ok := s.use(a.id, "u", "agent"); !ok { // restarts a's TTL; b is now the least recently used
-		t.Fatal("a live session was refused")
+	clk = clk.Add(10 * time.Minute)
+	if n := s.Prune(); n != 2 {
+		t.Fatalf("pruned %d, want 2", n)
 	}
-	c := s.create("u", "agent", "2025-11-25", "c") // evicts b
-	if _, ok := s.use(b.id, "u", "agent"); ok {
-		t.Fatal("the least recently used session survived the cap")
-	}
-	if n := s.count("u"); n != 2 {
-		t.Fatalf("count %d, want 2", n)
-	}
-	clk.add(30 * time.Minute)
-	if _, ok := s.use(a.id, "u", "agent"); ok {
-		t.Fatal("an expired session was accepted")
-	}
-	if n := s.count(""); n != 0 {
-		t.Fatalf("count after expiry %d, want 0", n)
-	}
-	if n := s.prune(); n != 1 { // c (a was removed by use)
-		t.Fatalf("pruned %d, want 1", n)
-	}
-	if len(s.byID) != 0 || len(s.byUser) != 0 {
+	if len(s.byID) != 1 || len(s.byUser) != 1 || s.Count("") != 1 {
 		t.Fatalf("left %v %v", s.byID, s.byUser)
-	}
-	_ = c
-	d := s.create("u", "agent", "", "")
-	s.removeUser("u")
-	if _, ok := s.use(d.id, "u", "agent"); ok {
-		t.Fatal("a deleted user's session survived")
 	}
 }
 

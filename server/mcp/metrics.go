@@ -36,8 +36,8 @@ func newMetrics(reg prometheus.Registerer, b *Bridge) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.calls, m.duration,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_mcp_sessions", Help: "Live MCP sessions."},
-				func() float64 { return float64(b.sessions.count("")) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_mcp_sessions", Help: "Live MCP sessions: of the whole relay, when its nodes share them."},
+				func() float64 { return float64(b.sessions.Count("")) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_mcp_inflight", Help: "MCP requests waiting for an extension's answer."},
 				func() float64 { return float64(b.inflightTotal()) }))
 	}

@@ -2,194 +2,207 @@ package mcp
 
 import (
 	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
 	"sync"
 	"time"
-
-	"github.com/chaos-relay/relay/storage"
 )
 
-// session is an MCP session (PROTOCOL §13.5): bound to one user and agent,
-// in memory only, expiring after SessionTTL without a request.
-type session struct {
-	id, userID, agentID string
-	version             string // negotiated protocol version
-	client              string // clientInfo name/version, for logs
-	created             time.Time
-	lastUsed            time.Time
-	elem                *list.Element // in its user's LRU list
+// ErrNoSession is what Sessions.Use returns for an id that names no live
+// session of that user and agent: unknown, expired, deleted, or another
+// user's or agent's. The bridge answers 404 without saying which.
+var ErrNoSession = errors.New("mcp: no such session")
 
-	// inflight are the session's forwarded requests by request id (idKey),
-	// for notifications/cancelled. Guarded by sessions.mu.
-	inflight map[string]*tracked
+// Session is an MCP session (PROTOCOL §13.5): bound to one user and agent,
+// expiring after SessionTTL without a request. Its id opens nothing
+// without the user's apiKey; a table keeps the rest, which is not secret.
+type Session struct {
+	ID      string // a UUIDv4
+	UserID  string
+	AgentID string    // the path segment of /mcp/:agentId, as received
+	Version string    // the negotiated protocol version
+	Client  string    // clientInfo name and version, for logs
+	Created time.Time // by the table's clock
 }
 
-// tracked is a forwarded request that notifications/cancelled may cancel.
-type tracked struct{ cancel func(error) }
+// Sessions is the bridge's table of sessions: in this process
+// (MemorySessions, the default), or shared by the nodes of a relay
+// (server/cluster), where a client's requests may reach any node. Its
+// methods are safe for concurrent use; errors other than ErrNoSession mean
+// the table could not be reached, and the bridge answers 503.
+type Sessions interface {
+	// Create adds s, first evicting its user's least recently used
+	// sessions beyond the table's cap.
+	Create(ctx context.Context, s Session) error
+	// Use returns the live session id of user and agent and restarts its
+	// idle time, or ErrNoSession.
+	Use(ctx context.Context, id, userID, agentID string) (Session, error)
+	// Remove deletes s; removing a session that is gone is no error.
+	Remove(ctx context.Context, s Session) error
+	// RemoveUser deletes every session of a user.
+	RemoveUser(ctx context.Context, userID string) error
+	// Count is how many live sessions a user has, or everyone for "".
+	Count(userID string) int
+}
 
-// sessions holds every live session. Each user's sessions are in a list,
-// most recently used first, so that the oldest is evicted beyond the cap.
-type sessions struct {
+// Cancels carries notifications/cancelled between the bridges of a relay's
+// nodes: the request it names waits on the node its POST reached, which
+// need not be the node the notification reaches.
+type Cancels interface {
+	// Publish tells the other nodes that the client cancelled its request
+	// requestID (raw JSON) of the session sessionID.
+	Publish(sessionID string, requestID json.RawMessage)
+	// Subscribe has fn called for each cancellation another node
+	// publishes. The bridge subscribes once, in New.
+	Subscribe(fn func(sessionID string, requestID json.RawMessage))
+}
+
+// MemorySessions is the table of one process: exact TTLs and LRU order.
+// Expired sessions are forgotten when used, and by Prune.
+type MemorySessions struct {
 	ttl     time.Duration
 	perUser int
 	now     func() time.Time
 
 	mu     sync.Mutex
-	byID   map[string]*session
-	byUser map[string]*list.List // of *session
+	byID   map[string]*memSession
+	byUser map[string]*list.List // of *memSession, most recently used first
 }
 
-func newSessions(ttl time.Duration, perUser int, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, perUser: perUser, now: now, byID: map[string]*session{}, byUser: map[string]*list.List{}}
+type memSession struct {
+	Session
+	lastUsed time.Time
+	elem     *list.Element // in its user's list
 }
 
-// create starts a session of user and agent, evicting the user's least
-// recently used session beyond the cap.
-func (s *sessions) create(userID, agentID, version, client string) *session {
-	now := s.now()
-	ss := &session{id: storage.NewID(), userID: userID, agentID: agentID, version: version, client: client,
-		created: now, lastUsed: now, inflight: map[string]*tracked{}}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.byUser[userID]
+var _ Sessions = (*MemorySessions)(nil)
+
+// NewMemorySessions returns an empty table of sessions living ttl after
+// their last use, at most perUser per user; now is its clock (nil:
+// time.Now).
+func NewMemorySessions(ttl time.Duration, perUser int, now func() time.Time) *MemorySessions {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemorySessions{ttl: ttl, perUser: perUser, now: now, byID: map[string]*memSession{}, byUser: map[string]*list.List{}}
+}
+
+// Create implements Sessions.
+func (m *MemorySessions) Create(_ context.Context, s Session) error {
+	ms := &memSession{Session: s, lastUsed: m.now()}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.byUser[s.UserID]
 	if l == nil {
 		l = list.New()
-		s.byUser[userID] = l
+		m.byUser[s.UserID] = l
 	}
-	for l.Len() >= s.perUser {
-		s.removeLocked(l.Back().Value.(*session))
+	for l.Len() >= m.perUser {
+		m.removeLocked(l.Back().Value.(*memSession))
 	}
-	ss.elem = l.PushFront(ss)
-	s.byID[ss.id] = ss
-	return ss
+	ms.elem = l.PushFront(ms)
+	m.byID[s.ID] = ms
+	return nil
 }
 
-// use returns the live session id of user and agent and restarts its TTL;
-// ok is false when there is none (unknown, expired, deleted, or another
-// user's or agent's: the caller cannot tell which).
-func (s *sessions) use(id, userID, agentID string) (*session, bool) {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.byID[id]
-	if ss == nil || ss.userID != userID || ss.agentID != agentID {
-		return nil, false
+// Use implements Sessions.
+func (m *MemorySessions) Use(_ context.Context, id, userID, agentID string) (Session, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ms := m.byID[id]
+	if ms == nil || ms.UserID != userID || ms.AgentID != agentID {
+		return Session{}, ErrNoSession
 	}
-	if now.Sub(ss.lastUsed) >= s.ttl {
-		s.removeLocked(ss)
-		return nil, false
+	if now.Sub(ms.lastUsed) >= m.ttl {
+		m.removeLocked(ms)
+		return Session{}, ErrNoSession
 	}
-	ss.lastUsed = now
-	s.byUser[userID].MoveToFront(ss.elem)
-	return ss, true
+	ms.lastUsed = now
+	m.byUser[userID].MoveToFront(ms.elem)
+	return ms.Session, nil
 }
 
-// remove deletes a session (DELETE /mcp/:agentId).
-func (s *sessions) remove(ss *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.removeLocked(ss)
+// Remove implements Sessions.
+func (m *MemorySessions) Remove(_ context.Context, s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ms := m.byID[s.ID]; ms != nil && ms.UserID == s.UserID {
+		m.removeLocked(ms)
+	}
+	return nil
 }
 
-// removeUser deletes every session of a user (the admin deleted it).
-func (s *sessions) removeUser(userID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l := s.byUser[userID]; l != nil {
+// RemoveUser implements Sessions.
+func (m *MemorySessions) RemoveUser(_ context.Context, userID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.byUser[userID]; l != nil {
 		for e := l.Front(); e != nil; {
 			next := e.Next()
-			s.removeLocked(e.Value.(*session))
+			m.removeLocked(e.Value.(*memSession))
 			e = next
 		}
 	}
+	return nil
 }
 
-// removeLocked forgets ss (idempotent). Lock must be held.
-func (s *sessions) removeLocked(ss *session) {
-	if s.byID[ss.id] != ss {
-		return
-	}
-	delete(s.byID, ss.id)
-	l := s.byUser[ss.userID]
-	l.Remove(ss.elem)
+// removeLocked forgets ms. Lock must be held.
+func (m *MemorySessions) removeLocked(ms *memSession) {
+	delete(m.byID, ms.ID)
+	l := m.byUser[ms.UserID]
+	l.Remove(ms.elem)
 	if l.Len() == 0 {
-		delete(s.byUser, ss.userID)
+		delete(m.byUser, ms.UserID)
 	}
 }
 
-// prune forgets the expired sessions and returns how many.
-func (s *sessions) prune() int {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// Prune forgets the expired sessions and returns how many.
+func (m *MemorySessions) Prune() int {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	n := 0
-	for _, l := range s.byUser {
+	for _, l := range m.byUser {
 		// Least recently used last: stop at the first live one.
 		for e := l.Back(); e != nil; {
-			ss := e.Value.(*session)
-			if now.Sub(ss.lastUsed) < s.ttl {
+			ms := e.Value.(*memSession)
+			if now.Sub(ms.lastUsed) < m.ttl {
 				break
 			}
 			e = e.Prev()
-			s.removeLocked(ss)
+			m.removeLocked(ms)
 			n++
 		}
 	}
 	return n
 }
 
-// count is the number of live sessions of a user ("" : of everyone),
-// expired ones not yet pruned excluded.
-func (s *sessions) count(userID string) int {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// Count implements Sessions; expired sessions not yet pruned are not
+// counted.
+func (m *MemorySessions) Count(userID string) int {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var lists []*list.List
 	if userID == "" {
-		for _, l := range s.byUser {
+		for _, l := range m.byUser {
 			lists = append(lists, l)
 		}
-	} else if l := s.byUser[userID]; l != nil {
+	} else if l := m.byUser[userID]; l != nil {
 		lists = append(lists, l)
 	}
 	n := 0
 	for _, l := range lists {
 		for e := l.Front(); e != nil; e = e.Next() {
-			if now.Sub(e.Value.(*session).lastUsed) >= s.ttl {
+			if now.Sub(e.Value.(*memSession).lastUsed) >= m.ttl {
 				break
 			}
 			n++
 		}
 	}
 	return n
-}
-
-// track registers a forwarded request of the session under its request id
-// key, with the function that cancels it; the returned func forgets it.
-func (s *sessions) track(ss *session, key string, cancel func(error)) (untrack func()) {
-	t := &tracked{cancel: cancel}
-	s.mu.Lock()
-	ss.inflight[key] = t
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ss.inflight[key] == t { // a later request may reuse the id
-			delete(ss.inflight, key)
-		}
-	}
-}
-
-// cancel cancels the session's forwarded request of that id key, if one is
-// in flight, and reports whether there was one.
-func (s *sessions) cancel(ss *session, key string, cause error) bool {
-	s.mu.Lock()
-	t := ss.inflight[key]
-	s.mu.Unlock()
-	if t == nil {
-		return false
-	}
-	t.cancel(cause)
-	return true
 }
 
 // shortID is the first 8 characters of a session id: enough for logs, not

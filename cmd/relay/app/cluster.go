@@ -52,7 +52,14 @@ type node struct {
 	stats   func() cluster.Stats    // SetStats, to register once joined
 	limCfg  ratelimit.Config        // of the shared rate limits
 
+	// The MCP sessions, to build once joined, and the bridge's function
+	// for other nodes' cancellations, to subscribe then.
+	mcpSessions  func(*cluster.Cluster)
+	mcpCancelled func(sessionID string, requestID json.RawMessage)
+
 	fwd atomic.Pointer[cluster.Forwarder]
+
+	sessions atomic.Pointer[cluster.MCPSessions]
 }
 
 var errNotJoined = errors.New("not connected to the other nodes yet")
@@ -97,7 +104,7 @@ func (n *node) adopt(c *cluster.Cluster) {
 	defer n.mu.Unlock()
 	n.c.Store(c)
 	close(n.joined)
-	for _, f := range []func(*cluster.Cluster){n.excess, n.cutoff, n.forward} {
+	for _, f := range []func(*cluster.Cluster){n.excess, n.cutoff, n.forward, n.mcpSessions} {
 		if f != nil {
 			f(c)
 		}
@@ -180,6 +187,22 @@ func (n *node) OnExcess(limit int, fn func(userID string, connIDs []string)) {
 func (n *node) Forwarder(local mcp.Forwarder, localCount func(userID string) int) mcp.Forwarder {
 	n.whenJoined(func(c *cluster.Cluster) { n.fwd.Store(cluster.NewForwarder(c, local, localCount)) }, &n.forward)
 	return &lateForwarder{n: n, local: local}
+}
+
+// MCPSessions are the cluster's once the node has joined. Before, requests
+// that name or create a session are answered 503 (errNotJoined), as signed
+// requests are (their nonces are the cluster's too), and nothing is
+// published: the join follows the store's connection to NATS closely.
+func (n *node) MCPSessions(cfg mcp.Config) (mcp.Sessions, mcp.Cancels) {
+	n.whenJoined(func(c *cluster.Cluster) {
+		s := c.MCPSessions(cfg.SessionTTL, cfg.MaxSessionsPerUser)
+		if n.mcpCancelled != nil {
+			s.Subscribe(n.mcpCancelled)
+		}
+		n.sessions.Store(s)
+	}, &n.mcpSessions)
+	l := &lateSessions{n: n}
+	return l, l
 }
 
 func (n *node) Lease(name string) channels.Lease { return &lateLease{n: n, name: name} }
@@ -286,6 +309,67 @@ func (f *lateForwarder) Forward(ctx context.Context, call mcp.Call) (json.RawMes
 		return fwd.Forward(ctx, call)
 	}
 	return f.local.Forward(ctx, call)
+}
+
+// lateSessions are the MCP sessions of a node that may not have joined
+// yet: none before the join.
+type lateSessions struct{ n *node }
+
+var (
+	_ mcp.Sessions = (*lateSessions)(nil)
+	_ mcp.Cancels  = (*lateSessions)(nil)
+)
+
+func (l *lateSessions) Create(ctx context.Context, s mcp.Session) error {
+	if t := l.n.sessions.Load(); t != nil {
+		return t.Create(ctx, s)
+	}
+	return errNotJoined
+}
+
+func (l *lateSessions) Use(ctx context.Context, id, userID, agentID string) (mcp.Session, error) {
+	if t := l.n.sessions.Load(); t != nil {
+		return t.Use(ctx, id, userID, agentID)
+	}
+	return mcp.Session{}, errNotJoined
+}
+
+func (l *lateSessions) Remove(ctx context.Context, s mcp.Session) error {
+	if t := l.n.sessions.Load(); t != nil {
+		return t.Remove(ctx, s)
+	}
+	return errNotJoined
+}
+
+func (l *lateSessions) RemoveUser(ctx context.Context, userID string) error {
+	if t := l.n.sessions.Load(); t != nil {
+		return t.RemoveUser(ctx, userID)
+	}
+	return errNotJoined
+}
+
+func (l *lateSessions) Count(userID string) int {
+	if t := l.n.sessions.Load(); t != nil {
+		return t.Count(userID)
+	}
+	return 0
+}
+
+func (l *lateSessions) Publish(sessionID string, requestID json.RawMessage) {
+	if t := l.n.sessions.Load(); t != nil {
+		t.Publish(sessionID, requestID)
+	}
+}
+
+// Subscribe keeps fn for the cluster's sessions, now if joined, or once
+// they are built.
+func (l *lateSessions) Subscribe(fn func(sessionID string, requestID json.RawMessage)) {
+	l.n.mu.Lock()
+	defer l.n.mu.Unlock()
+	l.n.mcpCancelled = fn
+	if t := l.n.sessions.Load(); t != nil {
+		t.Subscribe(fn)
+	}
 }
 
 // newNodeID names this process among the relay's nodes: its host name, for
