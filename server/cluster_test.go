@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,27 @@ func TestClusterRateLimit(t *testing.T) {
 	want := []int{200, 200, 200, 200, 429, 429}
 	if !slices.Equal(codes, want) {
 		t.Fatalf("registrations alternating between nodes answered %v, want %v", codes, want)
+	}
+}
+
+// What a client writes through one node, it reads at once through another:
+// its session authenticates, its channel takes webhooks and is listed.
+func TestClusterReadsWhatAnotherNodeWrote(t *testing.T) {
+	rc := newRelayCluster(t, 2, noLimits)
+	a, b := rc.nodes[0], rc.nodes[1]
+	for i := range 20 {
+		c := a.register(t, i%2 == 0)
+		ch, hookURL, err := on(c, b).CreateChannel(bg, client.NewChannel{Type: "webhook"})
+		if err != nil {
+			t.Fatalf("create on node b right after registering on node a: %v", err)
+		}
+		list, err := on(c, a).Channels(bg)
+		if err != nil || len(list) != 1 || list[0].ID != ch.ID {
+			t.Fatalf("list on node a right after creating on node b: %+v, %v", list, err)
+		}
+		aHook := strings.Replace(hookURL, b.URL, a.URL, 1)
+		if _, err := client.PostWebhook(bg, nil, aHook, "text/plain", []byte("hi")); err != nil {
+			t.Fatalf("webhook on node a right after creating on node b: %v", err)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"bytes"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +11,7 @@ import (
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
+	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // onNATS runs a relay on the given nats-server, whatever RELAY_TEST_STORE says.
@@ -86,5 +90,44 @@ func TestNATSOutageKeepsSocketsAndLosesNothing(t *testing.T) {
 	stored := messages(t, c)
 	if len(stored) != 4 {
 		t.Fatalf("%d messages stored, want 4 (none of the refused one)", len(stored))
+	}
+}
+
+// Every body the relay accepts on bbolt it accepts on JetStream: the
+// largest webhook (the default body limit, stored with its metadata) fits a
+// nats-server with the documented max_payload of 2 MB.
+func TestNATSLargestBody(t *testing.T) {
+	srv := natstest.Start(t, natstest.MaxPayload(2<<20))
+	r := newRelay(t, onNATS(srv))
+	c := r.register(t, false)
+	_, hookURL := webhookChannel(t, c, client.NewChannel{Type: "webhook"})
+	body := bytes.Repeat([]byte("a"), int(app.DefaultConfig().MaxBodyBytes))
+	if _, err := client.PostWebhook(bg, nil, hookURL, "text/plain", body); err != nil {
+		t.Fatalf("a webhook of the largest body: %v", err)
+	}
+	got := messages(t, c)
+	if len(got) != 1 || len(got[0].Content) != len(body) {
+		t.Fatalf("stored %d messages", len(got))
+	}
+}
+
+// A nats-server whose max_payload is below the largest record (NATS's
+// default of 1 MB) is refused at start, with what to set.
+func TestNATSSmallMaxPayloadIsRefused(t *testing.T) {
+	srv := natstest.Start(t, natstest.MaxPayload(1<<20))
+	key, err := seal.GenerateRootKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := app.DefaultConfig()
+	cfg.Store.DataDir = t.TempDir()
+	onNATS(srv)(&cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = app.New(bg, cfg, app.Options{Log: slog.New(slog.DiscardHandler), Listener: ln, RootKey: key})
+	if err == nil || !strings.Contains(err.Error(), "max_payload") || !strings.Contains(err.Error(), "2MB") {
+		t.Fatalf("app.New on a server with max_payload 1 MB: %v, want a refusal naming max_payload", err)
 	}
 }

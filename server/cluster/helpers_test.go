@@ -45,7 +45,6 @@ func options(t testing.TB, nc *nats.Conn, prefix string) Options {
 }
 
 // join joins a node and closes it at the end of the test.
-//
 func join(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -111,7 +110,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 }
 
 // receive waits for a value on ch, failing the test after timeout.
-//
 func receive[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) T {
 	t.Helper()
 	select {

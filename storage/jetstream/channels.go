@@ -139,11 +139,19 @@ func (s *Store) ChannelsOfType(_ context.Context, typ string) ([]storage.Channel
 }
 
 // Channels implements storage.Store.
-func (s *Store) Channels(_ context.Context, userID string) ([]storage.Channel, error) {
+//
+// The list includes every channel created before the call, on any instance:
+// a client behind a load balancer lists on one node what it created on
+// another a moment ago. That costs a read of the stream's last channel
+// record.
+func (s *Store) Channels(ctx context.Context, userID string) ([]storage.Channel, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
+	if err := s.catchUp(ctx, s.subj.rec(kindChannel, ">")); err != nil {
+		return nil, wrap("channels", err)
+	}
 	return s.view.userChannels(userID), nil
 }
 
