@@ -101,13 +101,16 @@ func TestNATSLargestBody(t *testing.T) {
 	r := newRelay(t, onNATS(srv))
 	c := r.register(t, false)
 	_, hookURL := webhookChannel(t, c, client.NewChannel{Type: "webhook"})
-	body := bytes.Repeat([]byte("a"), int(app.DefaultConfig().MaxBodyBytes))
-	if _, err := client.PostWebhook(bg, nil, hookURL, "text/plain", body); err != nil {
-		t.Fatalf("a webhook of the largest body: %v", err)
+	limit := int(app.DefaultConfig().MaxBodyBytes)
+	text := bytes.Repeat([]byte("a"), limit)
+	object := []byte(`{"k":"` + strings.Repeat("b", limit-8) + `"}`)
+	for _, body := range []struct{ typ, content string }{{"text/plain", string(text)}, {"application/json", string(object)}} {
+		if _, err := client.PostWebhook(bg, nil, hookURL, body.typ, []byte(body.content)); err != nil {
+			t.Fatalf("a %s webhook of the largest body: %v", body.typ, err)
+		}
 	}
-	got := messages(t, c)
-	if len(got) != 1 || len(got[0].Content) != len(body) {
-		t.Fatalf("stored %d messages", len(got))
+	if got := messages(t, c); len(got) != 2 || !strings.HasPrefix(got[0].Content, "aaaa") || !strings.HasPrefix(got[1].Content, `{"k":"bbbb`) {
+		t.Fatalf("stored %d messages: %.40q, %.40q", len(got), got[0].Content, got[len(got)-1].Content)
 	}
 }
 
