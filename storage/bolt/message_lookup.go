@@ -24,7 +24,7 @@ func (s *Store) Message(_ context.Context, id string) (storage.Message, error) {
 		prefix := binary.BigEndian.AppendUint64(nil, ms)
 		c := tx.Bucket(bMessageLog).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(v) < 2+len(id) || int(v[1]) != len(id) || string(v[2:2+len(id)]) != id { // the id is the record's first field (record.go)
+			if len(v) < 2+len(id) || int(v[1]) != len(id) || string(v[2:2+len(id)]) != id { // the id is the record's first field (storage/stored.go)
 				continue
 			}
 			rec, err := storage.DecodeMessage(v)
