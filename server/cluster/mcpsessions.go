@@ -138,6 +138,7 @@ func (s *MCPSessions) Use(ctx context.Context, id, userID, agentID string) (mcp.
 			return mcp.Session{}, err
 		}
 	}
+	s.c.mcp.saw(key, now.UnixMilli())
 	return mcp.Session{ID: id, UserID: userID, AgentID: e.rec.Agent, Version: e.rec.Version, Client: e.rec.Client,
 		Created: time.UnixMilli(e.rec.Created)}, nil
 }
@@ -275,12 +276,25 @@ type mcpCopy struct {
 	byUser map[string]map[string]mcpEntry // user token → key → entry
 	// removed are the keys this node purged, whose marker the watch has
 	// not delivered yet: an older put it delivers meanwhile is ignored.
-	removed   map[string]bool
+	removed map[string]bool
+	// seen is when this node last used each session (Unix ms), written to
+	// the bucket or not: the least recently used is then exact for the
+	// sessions a node serves, and within the write interval for others'.
+	seen      map[string]int64
 	cancelled func(sessionID string, requestID json.RawMessage) // Subscribe's
 }
 
 func newMCPCopy(c *Cluster) *mcpCopy {
-	return &mcpCopy{c: c, byUser: map[string]map[string]mcpEntry{}, removed: map[string]bool{}}
+	return &mcpCopy{c: c, byUser: map[string]map[string]mcpEntry{}, removed: map[string]bool{}, seen: map[string]int64{}}
+}
+
+// saw records a use of key by this node at ms.
+func (m *mcpCopy) saw(key string, ms int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byUser[strings.SplitN(key, ".", 2)[0]][key]; ok {
+		m.seen[key] = max(m.seen[key], ms)
+	}
 }
 
 // subscribe subscribes to the cancellations.
@@ -362,6 +376,11 @@ func (m *mcpCopy) reset(all []jetstream.KeyValueEntry) {
 		byUser[user][key] = me
 	}
 	m.byUser, m.removed = byUser, removed
+	for key := range m.seen {
+		if _, ok := byUser[strings.SplitN(key, ".", 2)[0]][key]; !ok {
+			delete(m.seen, key)
+		}
+	}
 }
 
 // get returns the copy's entry of key.
@@ -412,6 +431,7 @@ func (m *mcpCopy) drop(key string) {
 // dropLocked forgets key. Lock must be held.
 func (m *mcpCopy) dropLocked(key string) {
 	user, _, _ := strings.Cut(key, ".")
+	delete(m.seen, key)
 	if s := m.byUser[user]; s != nil {
 		delete(s, key)
 		if len(s) == 0 {
@@ -442,6 +462,7 @@ func (m *mcpCopy) beyond(user string, keep int, now time.Time, ttl time.Duration
 	m.mu.Lock()
 	for key, e := range m.byUser[user] {
 		if now.Sub(time.UnixMilli(e.rec.Used)) < ttl {
+			e.rec.Used = max(e.rec.Used, m.seen[key])
 			live = append(live, session{key, e.rec})
 		}
 	}
