@@ -148,13 +148,15 @@ func newUpgrader() *websocket.Upgrader {
 // client.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user storage.User, cursor time.Time, client ClientInfo, first ...[]byte) {
 	hj := &hijacker{ResponseWriter: w}
-	seq := h.seq.Add(1) // before the 101: the order clients see (add)
+	// Both before the 101: the order clients see (add), and across the
+	// nodes of a relay, whose registry orders sockets by opening time.
+	seq, at := h.seq.Add(1), h.now().UTC()
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
 	c := &Conn{h: h, ws: ws, br: hj.br, conn: hj.conn, user: user, cursor: cursor, seq: seq,
-		id: &identity{seq: seq, userID: user.ID, node: h.node, client: client, connectedAt: h.now().UTC()}}
+		id: &identity{seq: seq, userID: user.ID, node: h.node, client: client, connectedAt: at}}
 	c.shown.Store(cursor.UnixMilli())
 	evicted, ok := h.add(c)
 	if !ok {
