@@ -121,3 +121,28 @@ func BearerToken(h string) (string, bool) {
 // MsgChannelLimited is the 429 text of the channel-creation rate limit,
 // shared by POST /channels and every bot register route (PROTOCOL §8).
 const MsgChannelLimited = "Too many channel registration requests. Try again later."
+
+// Handler handles a platform's route with what the relay offers it.
+type Handler func(ctx context.Context, h Host, r *Request) (Answer, error)
+
+// MsgWebhookLimited is the 429 text of the inbound callbacks.
+const MsgWebhookLimited = "Too many webhook requests. Try again later."
+
+// RegisterRoute is a platform's POST /channels/<typ>/register: a session's
+// route under the channel-creation rate limit (PROTOCOL §4).
+func RegisterRoute(typ string, h Host, handle Handler) Route {
+	return Route{Method: http.MethodPost, Path: "/channels/" + typ + "/register", Kind: Session,
+		Limit: ratelimit.Channels, LimitText: MsgChannelLimited, Handle: bind(h, handle)}
+}
+
+// CallbackRoute is a channel's inbound POST /<typ>/:channelId under the
+// webhook rate limit; wrongType answers a channel of another type.
+func CallbackRoute(typ, wrongType string, h Host, handle Handler) Route {
+	return Route{Method: http.MethodPost, Path: "/" + typ + "/:channelId", Kind: Callback,
+		Limit: ratelimit.Webhook, LimitText: MsgWebhookLimited, WrongType: wrongType, Handle: bind(h, handle)}
+}
+
+// bind gives handle the host.
+func bind(h Host, handle Handler) func(context.Context, *Request) (Answer, error) {
+	return func(ctx context.Context, r *Request) (Answer, error) { return handle(ctx, h, r) }
+}

@@ -44,13 +44,8 @@ func (a *Adapter) Traits() channels.Traits {
 // interactions endpoint (also the target of forwarded gateway payloads).
 func (a *Adapter) Routes(h channels.Host) []channels.Route {
 	return []channels.Route{
-		{Method: http.MethodPost, Path: "/channels/discord/register", Kind: channels.Session,
-			Limit: ratelimit.Channels, LimitText: channels.MsgChannelLimited,
-			Handle: func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return a.register(ctx, h, r) }},
-		{Method: http.MethodPost, Path: "/discord/:channelId", Kind: channels.Callback,
-			Limit: ratelimit.Webhook, LimitText: "Too many webhook requests. Try again later.",
-			WrongType: "Channel is not a Discord channel",
-			Handle:    func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return a.inbound(ctx, h, r) }},
+		channels.RegisterRoute(storage.TypeDiscord, h, a.register),
+		channels.CallbackRoute(storage.TypeDiscord, "Channel is not a Discord channel", h, a.inbound),
 	}
 }
 

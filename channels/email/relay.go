@@ -33,9 +33,7 @@ func (a *Adapter) Traits() channels.Traits {
 // and Resend's inbound events.
 func (a *Adapter) Routes(h channels.Host) []channels.Route {
 	return []channels.Route{
-		{Method: http.MethodPost, Path: "/channels/email/register", Kind: channels.Session,
-			Limit: ratelimit.Channels, LimitText: channels.MsgChannelLimited,
-			Handle: func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return a.register(ctx, h, r) }},
+		channels.RegisterRoute(storage.TypeEmail, h, a.register),
 		{Method: http.MethodGet, Path: "/email/verify", Kind: channels.Public,
 			Handle: func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return a.verify(ctx, h, r) }},
 		{Method: http.MethodPost, Path: "/email/inbound", Kind: channels.Public,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/rawjson"
-	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/storage"
 )
 
@@ -31,13 +30,8 @@ func (a *Adapter) Traits() channels.Traits {
 // Routes implements channels.Platform: bot registration and the bot's webhook.
 func (a *Adapter) Routes(h channels.Host) []channels.Route {
 	return []channels.Route{
-		{Method: http.MethodPost, Path: "/channels/telegram/register", Kind: channels.Session,
-			Limit: ratelimit.Channels, LimitText: channels.MsgChannelLimited,
-			Handle: func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return a.register(ctx, h, r) }},
-		{Method: http.MethodPost, Path: "/telegram/:channelId", Kind: channels.Callback,
-			Limit: ratelimit.Webhook, LimitText: "Too many webhook requests. Try again later.",
-			WrongType: "Channel is not a Telegram channel",
-			Handle:    func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return a.inbound(ctx, h, r) }},
+		channels.RegisterRoute(storage.TypeTelegram, h, a.register),
+		channels.CallbackRoute(storage.TypeTelegram, "Channel is not a Telegram channel", h, a.inbound),
 	}
 }
 

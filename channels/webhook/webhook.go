@@ -12,7 +12,6 @@ import (
 
 	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/channels/rawjson"
-	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/sanitize"
 	"github.com/chaos-relay/relay/storage"
 )
@@ -55,11 +54,7 @@ func (Platform) WebhookURL(origin string, ch storage.Channel) string {
 
 // Routes implements channels.Platform.
 func (p Platform) Routes(h channels.Host) []channels.Route {
-	return []channels.Route{{
-		Method: http.MethodPost, Path: "/webhook/:channelId", Kind: channels.Callback,
-		Limit: ratelimit.Webhook, LimitText: "Too many webhook requests. Try again later.", WrongType: "Channel is not a webhook",
-		Handle: func(ctx context.Context, r *channels.Request) (channels.Answer, error) { return p.inbound(ctx, h, r) },
-	}}
+	return []channels.Route{channels.CallbackRoute(storage.TypeWebhook, "Channel is not a webhook", h, p.inbound)}
 }
 
 // inbound handles POST /webhook/:channelId (PROTOCOL §4.2).
