@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 .PHONY: help build run test cover lint check
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/relay with the version stamped
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/relay ./cmd/relay
@@ -38,14 +38,30 @@ check: lint test ## lint and test
 
 # BENCH_FLAGS is the short standard set; override it for longer runs, e.g.
 # make bench BENCH_FLAGS='-scenarios ingest,noop -duration 10s -runs 3'.
+# BENCH_NATS_FLAGS and BENCH_CLUSTER_FLAGS are the sets BENCHMARKS.md's NATS
+# and several-node figures come from, shortened (add -duration 10s -runs 3).
 BENCH_FLAGS ?= -scenarios noop,ingest,e2e,fanout,poll,idle -duration 5s -idle 2000
-.PHONY: bench
+BENCH_NATS_FLAGS ?= -store bolt,nats,nats-sync -scenarios noop,ingest,e2e,fanout -duration 5s
+BENCH_CLUSTER_FLAGS ?= -store bolt,cluster -scenarios noop,ingest,e2e,fanout,failover -duration 5s
+.PHONY: bench bench-nats bench-cluster
+
+# bench-run builds relay and relaybench into a temp dir and runs relaybench
+# on relays it starts, with the flags $(1).
+define bench-run
+@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+go build -o "$$tmp/relay" ./cmd/relay && \
+go build -o "$$tmp/relaybench" ./cmd/relaybench && \
+"$$tmp/relaybench" -start "$$tmp/relay" $(1)
+endef
 
 bench: ## build relay and relaybench into a temp dir and run the standard set on a fresh relay (rate limits off)
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	go build -o "$$tmp/relay" ./cmd/relay && \
-	go build -o "$$tmp/relaybench" ./cmd/relaybench && \
-	"$$tmp/relaybench" -start "$$tmp/relay" $(BENCH_FLAGS)
+	$(call bench-run,$(BENCH_FLAGS))
+
+bench-nats: ## the same on bbolt, on one nats-server and on one with sync_interval: always, side by side (~4 min)
+	$(call bench-run,$(BENCH_NATS_FLAGS))
+
+bench-cluster: ## single-node bbolt beside two relays on three nats-servers, with a node killed (~3 min)
+	$(call bench-run,$(BENCH_CLUSTER_FLAGS))
 
 .PHONY: cluster
 cluster: build ## a relay of two nodes on three NATS servers, behind a load balancer on :8780 (Ctrl-C stops it)

@@ -16,15 +16,15 @@ import (
 const userHZ = 100
 
 // cpuSnap is a moment's CPU accounting: the machine's busy time, relaybench's
-// own and the relay's, in seconds.
+// own and the relays', in seconds.
 type cpuSnap struct {
 	at                time.Time
 	busy, self, relay float64
 	ok                bool
 }
 
-// takeCPU reads /proc/stat, getrusage and /proc/<pid>/stat (pid 0: no relay).
-func takeCPU(pid int) cpuSnap {
+// takeCPU reads /proc/stat, getrusage and each relay's CPU time.
+func takeCPU(relays []*relayProc) cpuSnap {
 	s := cpuSnap{at: time.Now()}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -40,32 +40,52 @@ func takeCPU(pid int) cpuSnap {
 	}
 	s.busy = busy
 	s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	if pid > 0 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	for _, p := range relays {
+		v, err := p.cpu()
 		if err != nil {
 			return s
 		}
-		if s.relay, err = parsePidStatCPU(string(b)); err != nil {
-			return s
-		}
+		s.relay += v
 	}
 	s.ok = true
 	return s
 }
 
-// cpuMetrics is how many cores the relay, relaybench and everything else on
-// the machine kept busy between a and b: with the load generator on the
-// same cores, "other" shows interference from unrelated work.
-func cpuMetrics(scenario string, a, b cpuSnap) []metric {
+// cpu is the relay's CPU time in seconds: from /proc/<pid>/stat while it
+// runs, from its exit status once it has exited (a killed node).
+func (p *relayProc) cpu() (float64, error) {
+	select {
+	case <-p.done:
+		st := p.cmd.ProcessState
+		return (st.UserTime() + st.SystemTime()).Seconds(), nil
+	default:
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return parsePidStatCPU(string(b))
+}
+
+// cpuMetrics is how many cores the relays, relaybench and everything else
+// on the machine kept busy between a and b: with the load generator on the
+// same cores, "other" shows interference from unrelated work. withNATS
+// says that the NATS servers ran inside relaybench, which its figure then
+// includes.
+func cpuMetrics(scenario string, withNATS bool, a, b cpuSnap) []metric {
 	d := b.at.Sub(a.at).Seconds()
 	if !a.ok || !b.ok || d <= 0 {
 		return nil
 	}
 	relay, self := (b.relay-a.relay)/d, (b.self-a.self)/d
+	selfName := "CPU relaybench"
+	if withNATS {
+		selfName = "CPU relaybench + NATS"
+	}
 	other := max((b.busy-a.busy)/d-relay-self, 0)
 	return []metric{
 		{Scenario: scenario, Name: "CPU relay", Unit: "cores", Value: relay},
-		{Scenario: scenario, Name: "CPU relaybench", Unit: "cores", Value: self},
+		{Scenario: scenario, Name: selfName, Unit: "cores", Value: self},
 		{Scenario: scenario, Name: "CPU other processes", Unit: "cores", Value: other},
 	}
 }

@@ -38,6 +38,12 @@ func TestParseConfig(t *testing.T) {
 	equal(t, c.Duration, 3*time.Second)
 	equal(t, c.Runs, 3)
 	equal(t, c.Concurrency, 64)
+	equal(t, strings.Join(c.Stores, ","), "bolt")
+
+	c, err = parseConfig([]string{"-start", "x", "-store", "bolt,cluster,bolt", "-nodes", "3", "-scenarios", "e2e,failover"}, &strings.Builder{})
+	must(t, err)
+	equal(t, strings.Join(c.Stores, ","), "bolt,cluster")
+	equal(t, c.Nodes, 3)
 
 	bad := [][]string{
 		{}, // neither -url nor -start
@@ -47,6 +53,11 @@ func TestParseConfig(t *testing.T) {
 		{"-start", "x", "-runs", "0"},
 		{"-start", "x", "-duration", "0s"},
 		{"-start", "x", "extra"},
+		{"-start", "x", "-store", "sqlite"},
+		{"-url", "http://127.0.0.1:1", "-store", "nats"}, // only a started relay has a known store
+		{"-start", "x", "-scenarios", "failover"},        // on bolt
+		{"-start", "x", "-scenarios", "failover", "-store", "cluster", "-nodes", "1"},
+		{"-start", "x", "-nodes", "0"},
 	}
 	for _, args := range bad {
 		if _, err := parseConfig(args, &strings.Builder{}); err == nil {
@@ -135,4 +146,20 @@ func TestParseCPU(t *testing.T) {
 	if _, err := parsePidStatCPU("garbage"); err == nil {
 		t.Error("garbage: no error")
 	}
+}
+
+func TestRebase(t *testing.T) {
+	got, err := rebase("http://127.0.0.1:8781/webhook/ch_1?token=abc", "http://127.0.0.1:8782")
+	must(t, err)
+	equal(t, got, "http://127.0.0.1:8782/webhook/ch_1?token=abc")
+}
+
+func TestSocketNode(t *testing.T) {
+	equal(t, socketNode(5, 1), 0)
+	for i := range 4 {
+		equal(t, socketNode(i, 2), 1) // node 1 takes the webhooks
+	}
+	equal(t, socketNode(0, 3), 1)
+	equal(t, socketNode(1, 3), 2)
+	equal(t, socketNode(2, 3), 1)
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -24,6 +26,7 @@ type relayProc struct {
 
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // valid after done
+	killed  atomic.Bool   // by Kill: its exit is no failure
 
 	mu     sync.Mutex
 	errors []string // first ERROR log lines
@@ -62,7 +65,8 @@ func relayEnv(dir string, extra map[string]string) []string {
 }
 
 // startRelay runs bin on a new temporary data dir and waits until it
-// listens. The address comes from the JSON log line "listening" (field
+// listens and its /health answers 200 (a relay on NATS answers 503 until it
+// has joined the others). The address comes from the JSON log line "listening" (field
 // addr) when the relay logs it; at RELAY_LOG_LEVEL=warn the relay logs it at
 // info and stays silent, so the listening socket is then found through
 // /proc/<pid> instead, which keeps RELAY_PORT=0 free of port races.
@@ -95,7 +99,40 @@ func startRelay(ctx context.Context, bin string, extra map[string]string) (*rela
 		return nil, err
 	}
 	p.URL = "http://" + addr
+	if err := p.awaitHealthy(ctx); err != nil {
+		p.kill()
+		return nil, err
+	}
 	return p, nil
+}
+
+// awaitHealthy polls /health until it answers 200.
+func (p *relayProc) awaitHealthy(ctx context.Context) error {
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(startTimeout)
+	status := 0
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/health", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := hc.Do(req); err == nil {
+			status = resp.StatusCode
+			_ = resp.Body.Close()
+			if status == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.done:
+			return fmt.Errorf("start relay: exited before healthy: %v%s", p.waitErr, p.errorTail())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("start relay: /health not 200 after %s (last %d)%s", startTimeout, status, p.errorTail())
 }
 
 // awaitAddr waits for the "listening" line or a listening socket of the process.
@@ -170,9 +207,13 @@ func (p *relayProc) errorTail() string {
 }
 
 // Stop sends SIGTERM, waits for a graceful exit (SIGKILL after stopTimeout)
-// and removes the data dir. It reports a non-zero exit.
+// and removes the data dir. It reports a non-zero exit, unless Kill ended
+// the process.
 func (p *relayProc) Stop() error {
 	defer os.RemoveAll(p.dir)
+	if p.killed.Load() {
+		return nil
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -184,6 +225,14 @@ func (p *relayProc) Stop() error {
 		return fmt.Errorf("relay: exit after SIGTERM: %w%s", p.waitErr, p.errorTail())
 	}
 	return nil
+}
+
+// Kill ends the relay with SIGKILL, as a crash would, and waits for it;
+// its data dir stays until Stop.
+func (p *relayProc) Kill() {
+	p.killed.Store(true)
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
 func (p *relayProc) kill() {

@@ -30,6 +30,8 @@ func scenarioFor(name string) scenarioFunc {
 		return runIdle
 	case "poll":
 		return runPoll
+	case "failover":
+		return runFailover
 	}
 	return nil
 }
@@ -62,8 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	rep := report{Target: "url", Runs: cfg.Runs}
+	stores := []string{""} // a relay given with -url runs on whatever it runs on
 	if cfg.Start != "" {
-		rep.Target = "start"
+		rep.Target, rep.Stores, stores = "start", cfg.Stores, cfg.Stores
 	}
 	var mu sync.Mutex
 	notes := func(format string, a ...any) {
@@ -85,23 +88,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hc := newHTTPClient(cfg.Concurrency)
 	defer hc.CloseIdleConnections()
 
+	// Each run of a scenario is done on each store in turn, so that a
+	// change of the machine's speed during the series touches them alike.
 	var all []metric
 	for _, name := range cfg.Scenarios {
 		for i := range cfg.Runs {
-			if ctx.Err() != nil {
-				break
+			for _, store := range stores {
+				if ctx.Err() != nil || (name == "failover" && store != storeCluster) {
+					continue
+				}
+				label := name
+				if len(stores) > 1 {
+					label += " on " + store
+				}
+				fmt.Fprintf(stderr, "relaybench: %s run %d/%d\n", label, i+1, cfg.Runs)
+				start := time.Now()
+				storeNotes := notes
+				if len(stores) > 1 {
+					storeNotes = func(format string, a ...any) { notes("["+store+"] "+format, a...) }
+				}
+				ms, err := runOnce(ctx, cfg, hc, name, store, storeNotes, stderr)
+				if err != nil {
+					rep.Errors = append(rep.Errors, fmt.Sprintf("%s run %d: %v", label, i+1, err))
+					fmt.Fprintf(stderr, "relaybench: %s run %d failed: %v\n", label, i+1, err)
+					continue
+				}
+				fmt.Fprintf(stderr, "relaybench: %s run %d done in %s\n", label, i+1, time.Since(start).Round(100*time.Millisecond))
+				for j := range ms {
+					ms[j].Store = store
+				}
+				all = append(all, ms...)
 			}
-			fmt.Fprintf(stderr, "relaybench: %s run %d/%d\n", name, i+1, cfg.Runs)
-			start := time.Now()
-			ms, err := runOnce(ctx, cfg, hc, name, notes, stderr)
-			if err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("%s run %d: %v", name, i+1, err))
-				fmt.Fprintf(stderr, "relaybench: %s run %d failed: %v\n", name, i+1, err)
-				continue
-			}
-			fmt.Fprintf(stderr, "relaybench: %s run %d done in %s\n", name, i+1, time.Since(start).Round(100*time.Millisecond))
-			all = append(all, ms...)
 		}
+	}
+	if slices.Contains(cfg.Scenarios, "failover") && len(stores) > 1 {
+		notes("failover ran on the cluster store only: it kills a node")
 	}
 	if ctx.Err() != nil {
 		rep.Errors = append(rep.Errors, "interrupted")
@@ -132,13 +153,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // thousands of sessions and sockets, the grace period and shutdown.
 const runTimeout = 5 * time.Minute
 
-// runOnce runs scenario name once, on a relay of its own when -start is set.
-// Progress lines go to progress.
-func runOnce(ctx context.Context, cfg config, hc *http.Client, name string, notes func(string, ...any), progress io.Writer) (ms []metric, err error) {
+// runOnce runs scenario name once, on a deployment of store of its own when
+// -start is set. Progress lines go to progress.
+func runOnce(ctx context.Context, cfg config, hc *http.Client, name, store string, notes func(string, ...any), progress io.Writer) (ms []metric, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration+cfg.Grace+runTimeout)
 	defer cancel()
 	defer hc.CloseIdleConnections()
-	b := &bench{cfg: cfg, hc: hc, url: cfg.URL, wsCap: cfg.WSCap, notes: notes}
+	b := &bench{cfg: cfg, hc: hc, nodes: []string{cfg.URL}, wsCap: cfg.WSCap, notes: notes}
 	if cfg.Start != "" {
 		b.wsCap = socketsPerUser(name, cfg)
 		env := map[string]string{}
@@ -149,20 +170,27 @@ func runOnce(ctx context.Context, cfg config, hc *http.Client, name string, note
 			env["RELAY_WS_PING_INTERVAL"] = idlePing.String()
 		}
 		t := time.Now()
-		p, err := startRelay(ctx, cfg.Start, env)
+		d, err := startDeployment(ctx, cfg, store, env)
 		if err != nil {
 			return nil, err
 		}
 		started := time.Since(t)
-		b.relay, b.url = p, p.URL
-		cpu0 := takeCPU(p.cmd.Process.Pid)
+		b.dep, b.nodes = d, d.urls()
+		cpu0 := takeCPU(d.relays)
 		defer func() {
 			if err == nil {
-				ms = append(ms, cpuMetrics(name, cpu0, takeCPU(p.cmd.Process.Pid))...)
+				ms = append(ms, cpuMetrics(name, store != storeBolt, cpu0, takeCPU(d.relays))...)
 			}
-			n, lines := p.errorLines()
+			n, first := 0, ""
+			for i, p := range d.relays {
+				k, lines := p.errorLines()
+				if k > 0 && first == "" {
+					first = fmt.Sprintf("node %d: %s", i+1, lines[0])
+				}
+				n += k
+			}
 			if n > 0 {
-				notes("%s: the relay logged %d errors, first: %s", name, n, lines[0])
+				notes("%s: the relays logged %d errors, first: %s", name, n, first)
 			}
 			if err == nil {
 				ms = append(ms, metric{Scenario: name, Name: "relay errors logged", Unit: "count", Value: float64(n), Agg: aggSum})
@@ -172,30 +200,41 @@ func runOnce(ctx context.Context, cfg config, hc *http.Client, name string, note
 			// (one the transport dialled but did not need).
 			hc.CloseIdleConnections()
 			t := time.Now()
-			serr := p.Stop()
-			fmt.Fprintf(progress, "relaybench: %s: relay started in %s, stopped in %s\n", name,
+			serr := d.stop()
+			fmt.Fprintf(progress, "relaybench: %s: %s started in %s, stopped in %s\n", name, d.describe(),
 				started.Round(time.Millisecond), time.Since(t).Round(time.Millisecond))
 			if serr != nil && err == nil {
 				err = serr
 			}
 		}()
 	}
+	b.url = b.nodes[0]
 	return scenarioFor(name)(ctx, b)
 }
 
-// withRatio adds ingest/noop (in %) after ingest's rate when both ran.
+// withRatio adds, for each store, ingest/noop (in %) after ingest's rate
+// when both ran, and each other store's ingest as a share of bolt's.
 func withRatio(rows []row) []row {
-	ingest := slices.IndexFunc(rows, func(r row) bool { return r.Scenario == "ingest" && r.Metric == "acked/s" })
-	noop := slices.IndexFunc(rows, func(r row) bool { return r.Scenario == "noop" && r.Metric == "requests/s" })
-	if ingest < 0 || noop < 0 || rows[noop].Value == 0 {
-		return rows
+	find := func(store, scenario, metric string) int {
+		return slices.IndexFunc(rows, func(r row) bool { return r.Store == store && r.Scenario == scenario && r.Metric == metric })
 	}
-	ratio := row{
-		Scenario: "ingest", Metric: "ingest/noop", Unit: "%", Combined: "median",
-		Value: 100 * rows[ingest].Value / rows[noop].Value,
-		Runs:  min(rows[ingest].Runs, rows[noop].Runs),
+	ratio := func(store, name string, num, den row) row {
+		return row{Store: store, Scenario: "ingest", Metric: name, Unit: "%", Combined: "median",
+			Value: 100 * num.Value / den.Value, Runs: min(num.Runs, den.Runs)}
 	}
-	return slices.Insert(rows, ingest+1, ratio)
+	for _, store := range storesOf(rows) {
+		ingest, noop := find(store, "ingest", "acked/s"), find(store, "noop", "requests/s")
+		if ingest < 0 {
+			continue
+		}
+		if bolt := find(storeBolt, "ingest", "acked/s"); store != storeBolt && bolt >= 0 && rows[bolt].Value > 0 {
+			rows = slices.Insert(rows, ingest+1, ratio(store, "acked/s vs bolt", rows[ingest], rows[bolt]))
+		}
+		if noop >= 0 && rows[noop].Value > 0 {
+			rows = slices.Insert(rows, ingest+1, ratio(store, "ingest/noop", rows[ingest], rows[noop]))
+		}
+	}
+	return rows
 }
 
 // reportErrors notes the failed requests of a loop.

@@ -18,27 +18,22 @@ import (
 // answers). Each body carries its sequence number, so every arrival is matched
 // to its POST: latency is from the start of the POST to the frame's arrival.
 // A message acknowledged but not received within -grace after the last send is
-// lost; one received twice (over all reconnects) is duplicated.
+// lost; one received twice (over all reconnects) is duplicated. On several
+// nodes user i's socket is on node i and its webhooks go to node i+1, so
+// that every delivery crosses from one node to another.
 func runE2E(ctx context.Context, b *bench) ([]metric, error) {
 	users, err := b.newUsers(ctx, b.cfg.Users, true)
 	if err != nil {
 		return nil, fmt.Errorf("e2e setup: %w", err)
 	}
-	total := int(float64(b.cfg.Rate) * b.cfg.Duration.Seconds())
+	total := int64(float64(b.cfg.Rate) * b.cfg.Duration.Seconds())
 	if total < 1 {
 		return nil, fmt.Errorf("e2e: -rate × -duration sends nothing")
 	}
-	t := newTracker(total)
+	t := newTracker(int(total))
 	socks := make([]*socket, len(users))
 	for i, u := range users {
-		socks[i] = &socket{c: u.c, reconnect: true, onMessage: func(content string) {
-			seq, ok := parseSeq(content)
-			if !ok || seq < 0 || seq >= int64(total) || seq%int64(len(users)) != int64(i) {
-				t.foreign.Add(1) // not ours, or delivered to another user's socket
-				return
-			}
-			t.arrived(seq)
-		}}
+		socks[i] = &socket{c: u.at(i), reconnect: true, onMessage: t.matcher(i, len(users), nil)}
 	}
 	set, err := openSockets(ctx, socks)
 	if err != nil {
@@ -46,19 +41,65 @@ func runE2E(ctx context.Context, b *bench) ([]metric, error) {
 	}
 	defer set.close()
 
+	mem := b.watchMemory(ctx)
+	n := int64(len(users))
+	sent := b.sendAtRate(ctx, t, total, func(seq int64) string { return users[seq%n].hook(int(seq%n) + 1) }, nil)
+	t.await(ctx, b.cfg.Grace)
+	memUse := mem()
+	set.close()
+
+	out := []metric{
+		{Scenario: "e2e", Name: "sent/s", Unit: "msg/s", Value: perSecond(total, sent.elapsed)},
+		{Scenario: "e2e", Name: "schedule lag max", Unit: "ms", Value: float64(sent.lag) / 1e6},
+	}
+	lat, tail := b.deliveryMetrics("e2e", t, set, sent)
+	out = append(out, lat...)
+	out = append(out, memUse.metrics("e2e")...)
+	return append(out, tail...), nil
+}
+
+// matcher returns the onMessage of user i's socket among n users: it
+// matches each arrival to its send by the sequence number in the body.
+// then, if set, is called with the arrival's time after it was recorded.
+func (t *tracker) matcher(i, n int, then func(at int64)) func(content string) {
+	total := int64(len(t.start))
+	return func(content string) {
+		seq, ok := parseSeq(content)
+		if !ok || seq < 0 || seq >= total || seq%int64(n) != int64(i) {
+			t.foreign.Add(1) // not ours, or delivered to another user's socket
+			return
+		}
+		t.arrived(seq)
+		if then != nil {
+			then(t.now())
+		}
+	}
+}
+
+// sendStats is the outcome of an open loop of webhooks.
+type sendStats struct {
+	acks    []time.Duration // POST latencies of the acknowledged ones
+	failed  *errCount
+	lag     time.Duration // the largest delay of the schedule
+	elapsed time.Duration // from the first send to the last answer
+}
+
+// sendAtRate posts total webhooks, seq to hook(seq), at -rate from a pool
+// of -concurrency senders (an open loop: the schedule does not wait for
+// answers), and records them in t. before, if set, is called by the
+// schedule when seq is due, before seq is handed to a sender.
+func (b *bench) sendAtRate(ctx context.Context, t *tracker, total int64, hook func(seq int64) string, before func(seq int64)) sendStats {
 	jobs := make(chan int64, 1024)
-	var lag atomic.Int64 // the largest delay of the schedule, ns
+	ackLat := make([][]time.Duration, b.cfg.Concurrency)
+	st := sendStats{failed: &errCount{}}
 	var wg sync.WaitGroup
-	var ackLat = make([][]time.Duration, b.cfg.Concurrency)
-	var failed errCount
 	for w := range b.cfg.Concurrency {
 		wg.Go(func() {
 			for seq := range jobs {
-				u := users[seq%int64(len(users))]
 				t.started(seq)
 				start := time.Now()
-				if _, err := client.PostWebhook(ctx, b.hc, u.webhook, "application/json", seqBody(seq)); err != nil {
-					failed.add(err)
+				if _, err := client.PostWebhook(ctx, b.hc, hook(seq), "application/json", seqBody(seq)); err != nil {
+					st.failed.add(err)
 					continue
 				}
 				ackLat[w] = append(ackLat[w], time.Since(start))
@@ -66,67 +107,68 @@ func runE2E(ctx context.Context, b *bench) ([]metric, error) {
 			}
 		})
 	}
-	mem := b.watchMemory(ctx)
 	begin := time.Now()
 	interval := time.Duration(float64(time.Second) / float64(b.cfg.Rate))
-	for seq := range int64(total) {
+	for seq := range total {
 		due := begin.Add(time.Duration(seq) * interval)
 		if d := time.Until(due); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
 			}
-		} else if -d > time.Duration(lag.Load()) {
-			lag.Store(int64(-d))
+		} else {
+			st.lag = max(st.lag, -d)
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if before != nil {
+			before(seq)
 		}
 		jobs <- seq
 	}
 	close(jobs)
 	wg.Wait()
-	sendTime := time.Since(begin)
-	t.await(ctx, b.cfg.Grace)
-	memUse := mem()
-	set.close()
+	st.elapsed = time.Since(begin)
+	for _, l := range ackLat {
+		st.acks = append(st.acks, l...)
+	}
+	return st
+}
 
-	lat, lost, dup, unacked := t.result()
+// deliveryMetrics are the figures of an open loop's deliveries, after the
+// sockets were closed: the latencies, then the counts (lost, duplicated,
+// errors, reconnects). Anomalies become notes.
+func (b *bench) deliveryMetrics(scenario string, t *tracker, set *socketSet, sent sendStats) (lat, counts []metric) {
+	delivered, lost, dup, unacked := t.result()
 	reconnects, closes, ended, sockErr := set.summary()
 	if len(closes) > 0 {
-		b.notes("e2e: the relay closed sockets: %s (reconnected %d times with since)", closeCodes(closes), reconnects)
+		b.notes("%s: the relay closed sockets: %s (reconnected %d times with since)", scenario, closeCodes(closes), reconnects)
 	}
 	if ended > 0 {
-		b.notes("e2e: %d sockets gave up: %v", ended, sockErr)
+		b.notes("%s: %d sockets gave up: %v", scenario, ended, sockErr)
 	}
-	if n, first := failed.get(); n > 0 {
-		b.notes("e2e: %d webhooks failed, first: %v", n, first)
+	failed, first := sent.failed.get()
+	if failed > 0 {
+		b.notes("%s: %d webhooks failed, first: %v", scenario, failed, first)
 	}
 	if n := t.foreign.Load(); n > 0 {
-		b.notes("e2e: %d frames were not ours or reached another user's socket", n)
+		b.notes("%s: %d frames were not ours or reached another user's socket", scenario, n)
 	}
 	if unacked > 0 {
-		b.notes("e2e: %d messages arrived although their POST failed (stored, answer lost)", unacked)
+		b.notes("%s: %d messages arrived although their POST failed (stored, answer lost)", scenario, unacked)
 	}
-	var acks []time.Duration
-	for _, l := range ackLat {
-		acks = append(acks, l...)
+	lat = latencyMetrics(scenario, "POST→socket", delivered)
+	ack := latencyMetrics(scenario, "POST ack", sent.acks)
+	lat = append(lat, ack[0], ack[2]) // p50 and p99: is the latency in the commit or in the delivery?
+	counts = []metric{
+		{Scenario: scenario, Name: "delivered", Unit: "count", Value: float64(len(delivered))},
+		{Scenario: scenario, Name: "lost", Unit: "count", Value: float64(lost), Agg: aggSum, Failure: true},
+		{Scenario: scenario, Name: "duplicated", Unit: "count", Value: float64(dup), Agg: aggSum, Failure: true},
+		{Scenario: scenario, Name: "errors", Unit: "count", Value: float64(failed + t.foreign.Load()), Agg: aggSum},
+		{Scenario: scenario, Name: "reconnects", Unit: "count", Value: float64(reconnects), Agg: aggSum},
 	}
-	out := []metric{
-		{Scenario: "e2e", Name: "sent/s", Unit: "msg/s", Value: perSecond(int64(total), sendTime)},
-		{Scenario: "e2e", Name: "schedule lag max", Unit: "ms", Value: float64(lag.Load()) / 1e6},
-	}
-	out = append(out, latencyMetrics("e2e", "POST→socket", lat)...)
-	ack := latencyMetrics("e2e", "POST ack", acks)
-	out = append(out, ack[0], ack[2]) // p50 and p99: is the latency in the commit or in the delivery?
-	out = append(out, memUse.metrics("e2e")...)
-	return append(out,
-		metric{Scenario: "e2e", Name: "delivered", Unit: "count", Value: float64(len(lat))},
-		metric{Scenario: "e2e", Name: "lost", Unit: "count", Value: float64(lost), Agg: aggSum, Failure: true},
-		metric{Scenario: "e2e", Name: "duplicated", Unit: "count", Value: float64(dup), Agg: aggSum, Failure: true},
-		metric{Scenario: "e2e", Name: "errors", Unit: "count", Value: float64(failed.n.Load() + t.foreign.Load()), Agg: aggSum},
-		metric{Scenario: "e2e", Name: "reconnects", Unit: "count", Value: float64(reconnects), Agg: aggSum},
-	), nil
+	return lat, counts
 }
 
 // errCount counts errors and keeps the first.

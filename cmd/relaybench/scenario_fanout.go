@@ -13,7 +13,9 @@ import (
 // webhooks to that user as fast as -concurrency closed-loop senders can. The
 // rate is sockets × messages over the time from the first POST until the last
 // socket holds every message. Each socket tracks what it received, so
-// messages missing after -grace are lost and repeats are duplicated.
+// messages missing after -grace are lost and repeats are duplicated. On
+// several nodes the webhooks go to node 1 and the sockets round the others,
+// so that every delivery crosses from one node to another.
 func runFanout(ctx context.Context, b *bench) ([]metric, error) {
 	k, m := b.cfg.Sockets, b.cfg.Messages
 	if k > b.wsCap {
@@ -32,7 +34,7 @@ func runFanout(ctx context.Context, b *bench) ([]metric, error) {
 		recv[i] = fs
 		// Each socket is its own connection of the same session; they share
 		// the *client.Client, which DialWS only reads.
-		socks[i] = &socket{c: u.c, reconnect: true, onMessage: fs.onMessage}
+		socks[i] = &socket{c: u.at(socketNode(i, len(b.nodes))), reconnect: true, onMessage: fs.onMessage}
 	}
 	set, err := openSockets(ctx, socks)
 	if err != nil {
@@ -44,7 +46,7 @@ func runFanout(ctx context.Context, b *bench) ([]metric, error) {
 	begin := int64(time.Since(base))
 	// The loop ends after m requests; its duration bound is only a backstop.
 	s := closedLoop(ctx, min(b.cfg.Concurrency, m), time.Hour, int64(m), func(ctx context.Context, _ int, seq int64) error {
-		_, err := client.PostWebhook(ctx, b.hc, u.webhook, "application/json", seqBody(seq))
+		_, err := client.PostWebhook(ctx, b.hc, u.hook(0), "application/json", seqBody(seq))
 		if err == nil {
 			acked[seq].Store(true)
 		}
@@ -93,6 +95,15 @@ func runFanout(ctx context.Context, b *bench) ([]metric, error) {
 		metric{Scenario: "fanout", Name: "errors", Unit: "count", Value: float64(s.failed + foreign), Agg: aggSum},
 		metric{Scenario: "fanout", Name: "reconnects", Unit: "count", Value: float64(reconnects), Agg: aggSum},
 	), nil
+}
+
+// socketNode is the node of fanout's socket i among n: round the nodes
+// other than node 1, which takes the webhooks.
+func socketNode(i, n int) int {
+	if n == 1 {
+		return 0
+	}
+	return 1 + i%(n-1)
 }
 
 // fanoutSocket is what one fanout socket received.

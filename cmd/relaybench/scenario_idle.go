@@ -20,7 +20,8 @@ const (
 // runIdle holds -idle WebSockets spread over sessions (at most the relay's
 // per-user cap each) and reports the relay's resident memory per connection:
 // (RSS with the sockets − RSS before) / sockets. The sockets are read (so the
-// relay's pings are answered) but never written to.
+// relay's pings are answered) but never written to. On several nodes the
+// sockets go round the nodes, and the figures are the nodes' sums.
 func runIdle(ctx context.Context, b *bench) ([]metric, error) {
 	w := b.cfg.Idle
 	if limit := fdLimit(); w+b.cfg.Concurrency*2+fdReserve > limit {
@@ -47,7 +48,7 @@ func runIdle(ctx context.Context, b *bench) ([]metric, error) {
 	goBefore := b.goMemory(ctx)
 	socks := make([]*socket, w)
 	for i := range socks {
-		socks[i] = &socket{c: users[i%nUsers].c}
+		socks[i] = &socket{c: users[i%nUsers].at(i)} // round the nodes
 	}
 	start := time.Now()
 	set, err := openSockets(ctx, socks)

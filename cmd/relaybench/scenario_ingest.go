@@ -11,6 +11,8 @@ import (
 // runIngest has -concurrency closed-loop senders post small JSON webhooks,
 // round robin over -users channels (one per user), for -duration: each 200 is
 // a durable acknowledgement (the relay answers after fsync, PROTOCOL §4.1).
+// On several nodes each channel's webhooks go round the nodes in turn, so
+// that every user's log is appended to by every node.
 func runIngest(ctx context.Context, b *bench) ([]metric, error) {
 	users, err := b.newUsers(ctx, b.cfg.Users, true)
 	if err != nil {
@@ -18,8 +20,9 @@ func runIngest(ctx context.Context, b *bench) ([]metric, error) {
 	}
 	before, countersOK := b.commitCounters(ctx)
 	s := closedLoop(ctx, b.cfg.Concurrency, b.cfg.Duration, maxLoopRequests, func(ctx context.Context, _ int, seq int64) error {
-		u := users[seq%int64(len(users))]
-		_, err := client.PostWebhook(ctx, b.hc, u.webhook, "application/json", ingestBody(seq))
+		n := int64(len(users))
+		u := users[seq%n]
+		_, err := client.PostWebhook(ctx, b.hc, u.hook(int(seq/n)), "application/json", ingestBody(seq))
 		return err
 	})
 	if s.ok == 0 {

@@ -8,11 +8,11 @@ import (
 )
 
 // runNoop drives GET /health, which does no store work, with the same
-// closed loop as ingest: the ceiling of the HTTP stack on this machine.
+// closed loop as ingest: the ceiling of the HTTP stack on this machine. On
+// several nodes the requests go round the nodes.
 func runNoop(ctx context.Context, b *bench) ([]metric, error) {
-	url := b.url + "/health"
-	s := closedLoop(ctx, b.cfg.Concurrency, b.cfg.Duration, maxLoopRequests, func(ctx context.Context, _ int, _ int64) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	s := closedLoop(ctx, b.cfg.Concurrency, b.cfg.Duration, maxLoopRequests, func(ctx context.Context, _ int, seq int64) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.node(int(seq%int64(len(b.nodes))))+"/health", nil)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,8 @@ const pollSeed = 10
 // runPoll has -concurrency followers, each with its own cursor on one of
 // -users sessions, poll GET /messages?since= in closed loops for -duration.
 // Every follower must see each seeded message exactly once (PROTOCOL §5.2).
+// On several nodes user i's messages are posted to node i and polled on the
+// next one.
 func runPoll(ctx context.Context, b *bench) ([]metric, error) {
 	users, err := b.newUsers(ctx, b.cfg.Users, true)
 	if err != nil {
@@ -24,10 +26,10 @@ func runPoll(ctx context.Context, b *bench) ([]metric, error) {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(setupConcurrency)
-	for _, u := range users {
+	for j, u := range users {
 		g.Go(func() error {
 			for i := range pollSeed {
-				if _, err := client.PostWebhook(gctx, b.hc, u.webhook, "application/json", seqBody(int64(i))); err != nil {
+				if _, err := client.PostWebhook(gctx, b.hc, u.hook(j), "application/json", seqBody(int64(i))); err != nil {
 					return fmt.Errorf("poll seed: %w", err)
 				}
 			}
@@ -40,7 +42,8 @@ func runPoll(ctx context.Context, b *bench) ([]metric, error) {
 	followers := make([]*client.Client, b.cfg.Concurrency)
 	got := make([]atomic.Int64, b.cfg.Concurrency)
 	for i := range followers {
-		c := *users[i%len(users)].c // its own cursor
+		j := i % len(users)
+		c := *users[j].at(j + 1) // its own cursor
 		c.Cursor = ""
 		followers[i] = &c
 	}

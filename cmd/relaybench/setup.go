@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,23 +22,71 @@ import (
 type bench struct {
 	cfg   config
 	hc    *http.Client
-	url   string
-	relay *relayProc // nil when the relay was given with -url
-	wsCap int        // the relay's per-user socket cap
+	url   string      // node 1's base URL
+	nodes []string    // every node's base URL: one for a single relay
+	dep   *deployment // nil when the relay was given with -url
+	wsCap int         // the relay's per-user socket cap
 	notes func(format string, a ...any)
 }
 
+// node is the base URL of node i, counted round the nodes.
+func (b *bench) node(i int) string { return b.nodes[i%len(b.nodes)] }
+
 // user is a registered session with, optionally, one webhook channel.
+// A relay of several nodes serves it on any of them: at and hook address
+// node i (counted round the nodes).
 type user struct {
 	c       *client.Client
-	webhook string // the channel's webhookUrl (token included)
+	webhook string // the channel's webhookUrl (token included), on the node that created it
+
+	clients []*client.Client // the session on each node
+	hooks   []string         // the webhook URL on each node
+}
+
+// at is the session's client on node i.
+func (u user) at(i int) *client.Client { return u.clients[i%len(u.clients)] }
+
+// hook is the channel's webhook URL on node i.
+func (u user) hook(i int) string { return u.hooks[i%len(u.hooks)] }
+
+// onNodes fills u's clients and webhook URLs for every node.
+func (u *user) onNodes(nodes []string) error {
+	for _, n := range nodes {
+		c := *u.c
+		c.BaseURL = n
+		u.clients = append(u.clients, &c)
+		if u.webhook == "" {
+			continue
+		}
+		hook, err := rebase(u.webhook, n)
+		if err != nil {
+			return err
+		}
+		u.hooks = append(u.hooks, hook)
+	}
+	return nil
+}
+
+// rebase is raw with the scheme and host of base: the same webhook on
+// another node.
+func rebase(raw, base string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("webhook URL: %w", err)
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("node URL: %w", err)
+	}
+	u.Scheme, u.Host = b.Scheme, b.Host
+	return u.String(), nil
 }
 
 // setupConcurrency is how many registrations run at once.
 const setupConcurrency = 16
 
 // newUsers registers n sessions and, withChannel, creates a webhook channel
-// for each.
+// for each. Session i is registered, and its channel created, on node i.
 func (b *bench) newUsers(ctx context.Context, n int, withChannel bool) ([]user, error) {
 	users := make([]user, n)
 	g, ctx := errgroup.WithContext(ctx)
@@ -52,13 +101,13 @@ func (b *bench) newUsers(ctx context.Context, n int, withChannel bool) ([]user, 
 				}
 				key = k
 			}
-			c, err := client.Register(ctx, b.url, key, b.hc)
+			c, err := client.Register(ctx, b.node(i), key, b.hc)
 			if err != nil {
 				return fmt.Errorf("register: %w", err)
 			}
 			users[i].c = c
 			if !withChannel {
-				return nil
+				return users[i].onNodes(b.nodes)
 			}
 			_, hook, err := c.CreateChannel(ctx, client.NewChannel{Type: "webhook", Name: "relaybench"})
 			if err != nil {
@@ -70,7 +119,7 @@ func (b *bench) newUsers(ctx context.Context, n int, withChannel bool) ([]user, 
 				return fmt.Errorf("webhook URL: %w", err)
 			}
 			users[i].webhook = hook
-			return nil
+			return users[i].onNodes(b.nodes)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -79,9 +128,21 @@ func (b *bench) newUsers(ctx context.Context, n int, withChannel bool) ([]user, 
 	return users, nil
 }
 
-// health reads GET /health.
+// health reads GET /health of every node: the sockets they hold.
 func (b *bench) health(ctx context.Context) (websockets int, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/health", nil)
+	for _, n := range b.nodes {
+		k, err := b.nodeHealth(ctx, n)
+		if err != nil {
+			return 0, err
+		}
+		websockets += k
+	}
+	return websockets, nil
+}
+
+// nodeHealth reads one node's GET /health.
+func (b *bench) nodeHealth(ctx context.Context, node string) (websockets int, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, node+"/health", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -102,11 +163,19 @@ func (b *bench) health(ctx context.Context) (websockets int, err error) {
 	return h.WebSockets, nil
 }
 
-// rss returns the relay's resident memory: /proc for a relay relaybench
+// rss returns the relays' resident memory: /proc for relays relaybench
 // started, else process_resident_memory_bytes from its /metrics.
 func (b *bench) rss(ctx context.Context) (int64, error) {
-	if b.relay != nil {
-		return b.relay.rss()
+	if b.dep != nil {
+		var sum int64
+		for _, p := range b.dep.relays {
+			n, err := p.rss()
+			if err != nil {
+				return 0, err
+			}
+			sum += n
+		}
+		return sum, nil
 	}
 	v, err := b.metric(ctx, "process_resident_memory_bytes")
 	return int64(v), err
@@ -122,9 +191,24 @@ func (b *bench) metric(ctx context.Context, name string) (float64, error) {
 }
 
 // metrics reads unlabelled samples, in the order of names, from one scrape
-// of the relay's /metrics.
+// of each node's /metrics, summed over the nodes.
 func (b *bench) metrics(ctx context.Context, names ...string) ([]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/metrics", nil)
+	sum := make([]float64, len(names))
+	for _, n := range b.nodes {
+		v, err := b.nodeMetrics(ctx, n, names...)
+		if err != nil {
+			return nil, err
+		}
+		for i := range v {
+			sum[i] += v[i]
+		}
+	}
+	return sum, nil
+}
+
+// nodeMetrics reads unlabelled samples from one scrape of a node's /metrics.
+func (b *bench) nodeMetrics(ctx context.Context, node string, names ...string) ([]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, node+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,11 +24,17 @@ import (
 // not de-duplicate, so the scenarios can count what the relay repeats). With
 // reconnect set, an unexpected close is followed by a new connection with
 // since = the last timestamp received, as a real client resumes (PROTOCOL
-// §6.3): a slow-consumer close (1013) then costs time, not messages.
+// §6.3): a slow-consumer close (1013) then costs time, not messages. With
+// nodes set it reconnects to the next node, as a client behind a load
+// balancer lands on a node that still serves.
 type socket struct {
-	c         *client.Client
-	onMessage func(content string) // nil: frames are read and dropped
-	reconnect bool
+	c           *client.Client
+	onMessage   func(content string) // nil: frames are read and dropped
+	reconnect   bool
+	nodes       []*client.Client // the session on each node, c among them; nil: stay on c
+	at          int              // c's index in nodes
+	pause       time.Duration    // before each reconnection attempt; 0: reconnectPause
+	onReconnect func()           // after a reconnection, before its first frame; may be nil
 
 	// Owned by the reader; read them after run has returned.
 	last       string      // timestamp of the last message frame
@@ -74,17 +81,26 @@ func (s *socket) run(ctx context.Context, conn *websocket.Conn) {
 			return
 		}
 		s.reconnects++
+		if s.onReconnect != nil {
+			s.onReconnect()
+		}
 	}
 }
 
-// redial resumes after the last message received, retrying briefly.
+// redial resumes after the last message received, retrying briefly; with
+// nodes, each attempt goes to the next node.
 func (s *socket) redial(ctx context.Context) (*websocket.Conn, error) {
+	pause := cmp.Or(s.pause, reconnectPause)
 	var err error
 	for range 5 {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(reconnectPause):
+		case <-time.After(pause):
+		}
+		if len(s.nodes) > 0 {
+			s.at = (s.at + 1) % len(s.nodes)
+			s.c = s.nodes[s.at]
 		}
 		var conn *websocket.Conn
 		if conn, err = s.c.DialWS(ctx, s.last); err == nil {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,6 +21,7 @@ const (
 
 // metric is one figure of one scenario run.
 type metric struct {
+	Store    string // the store of the relay it ran on; "" for a relay given with -url
 	Scenario string
 	Name     string
 	Unit     string
@@ -29,6 +32,7 @@ type metric struct {
 
 // row is one line of the output: a metric combined over its runs.
 type row struct {
+	Store    string    `json:"store,omitempty"`
 	Scenario string    `json:"scenario"`
 	Metric   string    `json:"metric"`
 	Value    float64   `json:"value"`
@@ -38,27 +42,27 @@ type row struct {
 	Combined string    `json:"combined"` // "median" or "sum"
 }
 
-// combine groups metrics by scenario and name, in first-seen order, and
-// reduces each group to its median (or sum, for failure counts).
+// combine groups metrics by store, scenario and name, in first-seen order,
+// and reduces each group to its median (or sum, for failure counts).
 func combine(ms []metric) []row {
 	var rows []row
-	index := map[[2]string]int{}
-	aggs := map[[2]string]aggregation{}
+	index := map[[3]string]int{}
+	aggs := map[[3]string]aggregation{}
 	for _, m := range ms {
-		k := [2]string{m.Scenario, m.Name}
+		k := [3]string{m.Store, m.Scenario, m.Name}
 		i, ok := index[k]
 		if !ok {
 			i = len(rows)
 			index[k] = i
 			aggs[k] = m.Agg
-			rows = append(rows, row{Scenario: m.Scenario, Metric: m.Name, Unit: m.Unit})
+			rows = append(rows, row{Store: m.Store, Scenario: m.Scenario, Metric: m.Name, Unit: m.Unit})
 		}
 		rows[i].Values = append(rows[i].Values, m.Value)
 	}
 	for i := range rows {
 		r := &rows[i]
 		r.Runs = len(r.Values)
-		if aggs[[2]string{r.Scenario, r.Metric}] == aggSum {
+		if aggs[[3]string{r.Store, r.Scenario, r.Metric}] == aggSum {
 			r.Combined = "sum"
 			for _, v := range r.Values {
 				r.Value += v
@@ -91,16 +95,83 @@ func formatValue(v float64) string {
 }
 
 // formatTable renders rows as an aligned table: text columns left-aligned,
-// values right-aligned; the runs column says how values were combined.
+// values right-aligned; the runs column says how values were combined. Rows
+// of several stores are set side by side, a column of values per store.
 func formatTable(rows []row) string {
-	cells := [][]string{{"scenario", "metric", "value", "unit", "runs"}}
-	for _, r := range rows {
-		runs := strconv.Itoa(r.Runs)
-		if r.Runs > 1 {
-			runs += " (" + r.Combined + ")"
+	stores := storesOf(rows)
+	if len(stores) <= 1 {
+		cells := [][]string{{"scenario", "metric", "value", "unit", "runs"}}
+		for _, r := range rows {
+			cells = append(cells, []string{r.Scenario, r.Metric, formatValue(r.Value), r.Unit, runsCell(r)})
 		}
-		cells = append(cells, []string{r.Scenario, r.Metric, formatValue(r.Value), r.Unit, runs})
+		return alignCells(cells, 2, 1)
 	}
+	head := append([]string{"scenario", "metric"}, stores...)
+	cells := [][]string{append(head, "unit", "runs")}
+	for _, k := range sideBySide(rows) {
+		line := []string{k.scenario, k.metric}
+		var first *row
+		for _, st := range stores {
+			cell := ""
+			for i := range rows {
+				if r := &rows[i]; r.Store == st && r.Scenario == k.scenario && r.Metric == k.metric {
+					cell = formatValue(r.Value)
+					first = cmp.Or(first, r)
+				}
+			}
+			line = append(line, cell)
+		}
+		cells = append(cells, append(line, first.Unit, runsCell(*first)))
+	}
+	return alignCells(cells, 2, len(stores))
+}
+
+// runsCell says over how many runs a row's value was combined, and how.
+func runsCell(r row) string {
+	runs := strconv.Itoa(r.Runs)
+	if r.Runs > 1 {
+		runs += " (" + r.Combined + ")"
+	}
+	return runs
+}
+
+// storesOf lists the stores of rows in first-seen order.
+func storesOf(rows []row) []string {
+	var out []string
+	for _, r := range rows {
+		if !slices.Contains(out, r.Store) {
+			out = append(out, r.Store)
+		}
+	}
+	return out
+}
+
+// lineKey is a line of the side-by-side table.
+type lineKey struct{ scenario, metric string }
+
+// sideBySide orders the lines of a side-by-side table: a metric first seen
+// on one store goes right after that store's previous line, so that a
+// store's own rows (a ratio, a CPU figure) sit beside the related ones.
+func sideBySide(rows []row) []lineKey {
+	var keys []lineKey
+	prev := map[string]lineKey{} // by store: its last line
+	for _, r := range rows {
+		k := lineKey{r.Scenario, r.Metric}
+		if !slices.Contains(keys, k) {
+			at := len(keys)
+			if p, ok := prev[r.Store]; ok && p.scenario == k.scenario {
+				at = slices.Index(keys, p) + 1
+			}
+			keys = slices.Insert(keys, at, k)
+		}
+		prev[r.Store] = k
+	}
+	return keys
+}
+
+// alignCells joins cells into lines: the nValues columns from first are
+// right-aligned, the others left-aligned.
+func alignCells(cells [][]string, first, nValues int) string {
 	width := make([]int, len(cells[0]))
 	for _, line := range cells {
 		for i, c := range line {
@@ -111,7 +182,7 @@ func formatTable(rows []row) string {
 	for _, line := range cells {
 		for i, c := range line {
 			pad := strings.Repeat(" ", width[i]-len([]rune(c)))
-			if i == 2 {
+			if i >= first && i < first+nValues {
 				b.WriteString(pad + c)
 			} else {
 				b.WriteString(c)
@@ -131,6 +202,7 @@ func formatTable(rows []row) string {
 // report is the -json output.
 type report struct {
 	Target     string   `json:"target"` // "start" or "url"
+	Stores     []string `json:"stores,omitempty"`
 	Runs       int      `json:"runs"`
 	Rows       []row    `json:"results"`
 	Lost       int64    `json:"lost"`

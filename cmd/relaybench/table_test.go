@@ -73,6 +73,32 @@ func TestFormatTable(t *testing.T) {
 	}
 }
 
+func TestFormatTableSideBySide(t *testing.T) {
+	rows := withRatio([]row{
+		{Store: "bolt", Scenario: "ingest", Metric: "acked/s", Value: 8000, Unit: "msg/s", Runs: 3, Combined: "median"},
+		{Store: "bolt", Scenario: "ingest", Metric: "CPU relaybench", Value: 0.6, Unit: "cores", Runs: 3, Combined: "median"},
+		{Store: "bolt", Scenario: "ingest", Metric: "lost", Value: 0, Unit: "count", Runs: 3, Combined: "sum"},
+		{Store: "nats", Scenario: "ingest", Metric: "acked/s", Value: 10000, Unit: "msg/s", Runs: 3, Combined: "median"},
+		{Store: "nats", Scenario: "ingest", Metric: "CPU relaybench + NATS", Value: 0.9, Unit: "cores", Runs: 3, Combined: "median"},
+		{Store: "nats", Scenario: "ingest", Metric: "lost", Value: 0, Unit: "count", Runs: 3, Combined: "sum"},
+		{Store: "nats", Scenario: "failover", Metric: "sockets moved", Value: 100, Unit: "count", Runs: 1, Combined: "median"},
+	})
+	got := formatTable(rows)
+	want := strings.Join([]string{
+		"scenario  metric                 bolt   nats  unit   runs",
+		"ingest    acked/s                8000  10000  msg/s  3 (median)",
+		"ingest    acked/s vs bolt                125  %      3 (median)",
+		"ingest    CPU relaybench + NATS         0.90  cores  3 (median)",
+		"ingest    CPU relaybench         0.60         cores  3 (median)",
+		"ingest    lost                      0      0  count  3 (sum)",
+		"failover  sockets moved                  100  count  1",
+		"",
+	}, "\n")
+	if got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestWithRatio(t *testing.T) {
 	rows := []row{
 		{Scenario: "noop", Metric: "requests/s", Value: 20000, Runs: 3},
@@ -87,6 +113,21 @@ func TestWithRatio(t *testing.T) {
 
 	only := withRatio(rows[1:])
 	equal(t, len(only), 2) // no noop: no ratio
+
+	stores := withRatio([]row{
+		{Store: "bolt", Scenario: "noop", Metric: "requests/s", Value: 20000, Runs: 3},
+		{Store: "nats", Scenario: "noop", Metric: "requests/s", Value: 10000, Runs: 3},
+		{Store: "bolt", Scenario: "ingest", Metric: "acked/s", Value: 8000, Runs: 3},
+		{Store: "nats", Scenario: "ingest", Metric: "acked/s", Value: 6000, Runs: 2},
+	})
+	equal(t, len(stores), 7)
+	equal(t, stores[3].Metric, "ingest/noop")
+	equal(t, stores[3].Value, 40.0)
+	equal(t, stores[5].Store+" "+stores[5].Metric, "nats ingest/noop")
+	equal(t, stores[5].Value, 60.0)
+	equal(t, stores[6].Store+" "+stores[6].Metric, "nats acked/s vs bolt")
+	equal(t, stores[6].Value, 75.0)
+	equal(t, stores[6].Runs, 2)
 }
 
 func TestWriteReportJSON(t *testing.T) {
