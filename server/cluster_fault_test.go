@@ -1,14 +1,20 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/server/live"
+	jsstore "github.com/chaos-relay/relay/storage/jetstream"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 )
 
@@ -85,5 +91,108 @@ func TestClusterNodeCutOff(t *testing.T) {
 	}
 	if n := len(messages(t, on(c, a))); n != len(before)+len(during)+len(after) {
 		t.Fatalf("%d messages stored, want %d (none of the refused one)", n, len(before)+len(during)+len(after))
+	}
+}
+
+// streamLeader names the NATS server that leads the relay's stream ("" while
+// there is none).
+func streamLeader(t *testing.T, js jetstream.JetStream) string {
+	t.Helper()
+	st, err := js.Stream(bg, jsstore.DefaultPrefix)
+	if err != nil {
+		return ""
+	}
+	info, err := st.Info(bg)
+	if err != nil || info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
+}
+
+// The NATS server leading the relay's stream is lost while webhooks flow
+// through both nodes: every POST ends 200 (held through the election, not
+// refused), and every acknowledged message is stored once.
+func TestClusterStreamLeaderLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a JetStream leader election")
+	}
+	rc := newRelayCluster(t, 2, noLimits)
+	c := rc.nodes[0].register(t, false)
+	_, hookURL := webhookChannel(t, c, client.NewChannel{Type: "webhook"})
+	nc, err := nats.Connect(rc.nats.URLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	waitFor(t, "the stream's leader", func() bool { leader = streamLeader(t, js); return leader != "" })
+	victim := rc.nats.Server(leader)
+
+	const writers = 4
+	var (
+		mu      sync.Mutex
+		acked   = map[string]string{} // content → message id
+		slowest time.Duration
+		wg      sync.WaitGroup
+	)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	stop := make(chan struct{})
+	for w := range writers {
+		target := at(rc.nodes[w%2], hookURL)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				content := fmt.Sprintf("w%d-%d", w, i)
+				start := time.Now()
+				id, err := client.PostWebhook(bg, nil, target, "text/plain", []byte(content))
+				if err != nil {
+					t.Errorf("POST %s: %v (after %s)", content, err, time.Since(start).Round(time.Millisecond))
+					return
+				}
+				mu.Lock()
+				acked[content] = id
+				slowest = max(slowest, time.Since(start))
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor(t, "writes before the loss", func() bool { return count() >= 40 })
+	victim.Stop()
+	lost := count()
+	waitWithin(t, 30*time.Second, "writes after the election", func() bool { return count() >= lost+40 })
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	t.Logf("stopped %s, the stream's leader; %d writes acknowledged, the slowest in %s", leader, len(acked), slowest.Round(time.Millisecond))
+	mu.Unlock()
+	if t.Failed() {
+		return
+	}
+
+	for _, r := range rc.nodes {
+		stored := map[string]int{}
+		for _, m := range messages(t, on(c, r)) {
+			stored[m.Content]++
+		}
+		for content, id := range acked {
+			if stored[content] != 1 {
+				t.Errorf("node %s: acknowledged message %s (%s) stored %d times", r.URL, content, id, stored[content])
+			}
+		}
+		if len(stored) != len(acked) {
+			t.Errorf("node %s: %d messages stored, %d acknowledged", r.URL, len(stored), len(acked))
+		}
 	}
 }

@@ -411,6 +411,31 @@ func (s *Store) reload(ctx context.Context, subject string) error {
 	return nil
 }
 
+// settle runs op, which brings this instance up to date after a write
+// conflicted (resolve, catchUp: a read from the stream leader, a wait for a
+// consumer), until it succeeds, fails otherwise than with
+// storage.ErrUnavailable, or the write's deadline passes. While JetStream
+// elects a new stream leader (4–9 s after a server is lost) both stall: the
+// write holds on within its WriteTimeout, as publish does, instead of
+// failing after one attempt. A lost connection fails it, as in publish.
+func (s *Store) settle(ctx context.Context, deadline time.Time, op func() error) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || !errors.Is(err, storage.ErrUnavailable) || time.Until(deadline) <= 0 || !s.waitConnected(ctx) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctx.Done():
+			return err
+		case <-time.After(min(backoff, time.Until(deadline))):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+	}
+}
+
 // catchUp waits until the consumer that follows a log has applied the log's
 // last message as the stream leader has it.
 func (s *Store) catchUp(ctx context.Context, subject string) error {
