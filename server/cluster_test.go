@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/ratelimit"
@@ -21,6 +22,10 @@ type relayCluster struct {
 	nats  *natstest.Cluster
 	key   *seal.RootKey
 	nodes []*relay
+	// senders and now are given to the nodes added from then on: each
+	// node's reply senders by channel type, and its clock.
+	senders func(node int) map[string]channels.Sender
+	now     func() time.Time
 }
 
 // newRelayCluster starts n relay nodes sharing one root key and prefix, and
@@ -58,7 +63,10 @@ func (rc *relayCluster) add(t *testing.T, mutate ...func(*app.Config)) *relay {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	r := &relay{key: rc.key, cfg: cfg}
+	r := &relay{key: rc.key, cfg: cfg, now: rc.now}
+	if rc.senders != nil {
+		r.senders = rc.senders(len(rc.nodes))
+	}
 	r.start(t)
 	rc.nodes = append(rc.nodes, r)
 	return r
