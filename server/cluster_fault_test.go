@@ -181,11 +181,18 @@ func TestClusterStreamLeaderLost(t *testing.T) {
 		return
 	}
 
+	// A node whose consumer lived on the lost server sees the other's
+	// writes once the consumer is made again elsewhere (two missed
+	// heartbeats): wait for that, then count.
 	for _, r := range rc.nodes {
-		stored := map[string]int{}
-		for _, m := range messages(t, on(c, r)) {
-			stored[m.Content]++
-		}
+		var stored map[string]int
+		waitWithin(t, 10*time.Second, "every acknowledged message readable on "+r.URL, func() bool {
+			stored = map[string]int{}
+			for _, m := range messages(t, on(c, r)) {
+				stored[m.Content]++
+			}
+			return len(stored) >= len(acked)
+		})
 		for content, id := range acked {
 			if stored[content] != 1 {
 				t.Errorf("node %s: acknowledged message %s (%s) stored %d times", r.URL, content, id, stored[content])
