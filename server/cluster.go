@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chaos-relay/relay/admin"
@@ -39,6 +40,10 @@ type Cluster interface {
 	MCPSessions(cfg mcp.Config) (mcp.Sessions, mcp.Cancels)
 	// Lease is a named lease, held by one node at a time.
 	Lease(name string) channels.Lease
+	// OnLeaseFreed asks to be told the name of every lease starting with
+	// prefix that a node gives up or lets expire (it died); fn must not
+	// block.
+	OnLeaseFreed(prefix string, fn func(name string))
 	// Nodes are the live nodes, for the dashboard.
 	Nodes() []admin.Node
 }
@@ -55,7 +60,8 @@ func connID(id uint64) string { return strconv.FormatUint(id, 10) }
 
 // joinCluster wires the hub's sockets to the cluster's registry, so that
 // the per-user cap counts the sockets of every node: the ones beyond it
-// here are closed with 4001, as on one node.
+// here are closed with 4001, as on one node; and the outbox to the
+// channels' claims, so that it takes over those another node gave up.
 func (s *Server) joinCluster(c Cluster) {
 	c.OnExcess(s.cfg.WS.MaxConnPerUser, func(userID string, ids []string) {
 		seqs := make([]uint64, 0, len(ids))
@@ -65,6 +71,11 @@ func (s *Server) joinCluster(c Cluster) {
 			}
 		}
 		s.hub.CloseIDs(userID, seqs, live.CloseTooMany, live.ReasonTooMany)
+	})
+	// A channel whose node died mid-delivery is taken up as soon as its
+	// claim expires: no other node may know it has replies pending.
+	c.OnLeaseFreed(leaseOutboxPrefix, func(name string) {
+		s.outbox.Kick(strings.TrimPrefix(name, leaseOutboxPrefix))
 	})
 }
 

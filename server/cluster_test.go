@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/chaos-relay/relay/channels"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/ratelimit"
@@ -20,33 +21,56 @@ import (
 // servers (replicas 3), each node an in-process relay of its own.
 type relayCluster struct {
 	nats  *natstest.Cluster
+	key   *seal.RootKey
 	nodes []*relay
+	// senders and now are given to the nodes added from then on: each
+	// node's reply senders by channel type, and its clock.
+	senders func(node int) map[string]channels.Sender
+	now     func() time.Time
 }
 
 // newRelayCluster starts n relay nodes sharing one root key and prefix, and
 // waits until every node sees every other.
 func newRelayCluster(t *testing.T, n int, mutate ...func(*app.Config)) *relayCluster {
 	t.Helper()
-	nc := natstest.StartCluster(t, 3)
+	rc := emptyRelayCluster(t)
+	for range n {
+		rc.add(t, mutate...)
+	}
+	rc.waitNodes(t, n)
+	return rc
+}
+
+// emptyRelayCluster starts the three NATS servers of a relay, configured
+// with opts, and no node yet.
+func emptyRelayCluster(t *testing.T, opts ...natstest.Option) *relayCluster {
+	t.Helper()
+	nc := natstest.StartCluster(t, 3, opts...)
 	nc.WaitMetaLeader(t)
 	key, err := seal.GenerateRootKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &relayCluster{nats: nc}
-	for range n {
-		cfg := app.DefaultConfig()
-		cfg.Store.DataDir = t.TempDir()
-		cfg.Store.NATS.URL, cfg.Store.NATS.Replicas = nc.URLs(), 3
-		for _, m := range mutate {
-			m(&cfg)
-		}
-		r := &relay{key: key, cfg: cfg}
-		r.start(t)
-		rc.nodes = append(rc.nodes, r)
+	return &relayCluster{nats: nc, key: key}
+}
+
+// add starts another node, on every NATS server unless mutate says
+// otherwise.
+func (rc *relayCluster) add(t *testing.T, mutate ...func(*app.Config)) *relay {
+	t.Helper()
+	cfg := app.DefaultConfig()
+	cfg.Store.DataDir = t.TempDir()
+	cfg.Store.NATS.URL, cfg.Store.NATS.Replicas = rc.nats.URLs(), 3
+	for _, m := range mutate {
+		m(&cfg)
 	}
-	rc.waitNodes(t, n)
-	return rc
+	r := &relay{key: rc.key, cfg: cfg, now: rc.now}
+	if rc.senders != nil {
+		r.senders = rc.senders(len(rc.nodes))
+	}
+	r.start(t)
+	rc.nodes = append(rc.nodes, r)
+	return r
 }
 
 // waitNodes waits until every running node sees n nodes alive.

@@ -254,3 +254,35 @@ func TestLeaseRunReturnsEarly(t *testing.T) {
 	equal(t, "next holder", receive(t, h.starts, testLeaseTTL, "b holds"), b.ID())
 	equal(t, "a holds", a.Lease("job").Held(), false)
 }
+
+// OnLeaseFreed tells every node of a lease given up or expired, by name,
+// for the leases of its prefix only.
+func TestLeaseFreed(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	prefix := newPrefix()
+	a := join(t, options(t, connect(t, srv.URL()), prefix))
+	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	freed := make(chan string, 10)
+	b.OnLeaseFreed("outbox.", func(name string) { freed <- name })
+	for _, name := range []string{"outbox.x", "outbox.y", "other"} {
+		ok, err := a.Lease(name).TryAcquire(t.Context())
+		must(t, err)
+		equal(t, "acquired "+name, ok, true)
+	}
+	eventually(t, 5*time.Second, "b sees a hold them", func() bool { return len(b.Holders()) == 3 })
+
+	must(t, a.Lease("other").Release(t.Context()))
+	must(t, a.Lease("outbox.x").Release(t.Context()))
+	equal(t, "released", receive(t, freed, 5*time.Second, "the release"), "outbox.x")
+	// A holder that stops renewing, as a dead node does: its key expires.
+	a.Lease("outbox.y").abandon()
+	start := time.Now()
+	equal(t, "expired", receive(t, freed, 5*testLeaseTTL, "the expiry"), "outbox.y")
+	t.Logf("told of the expiry %s after the holder stopped renewing", time.Since(start))
+	select {
+	case name := <-freed:
+		t.Fatalf("told of %s too", name)
+	default:
+	}
+}

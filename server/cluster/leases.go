@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,40 @@ type leaseSet struct {
 	byName  map[string]*Lease
 	byKey   map[string]*Lease
 	entries map[string]leaseEntry
+	freed   []freedWatch
+}
+
+// freedWatch is a registration of OnLeaseFreed.
+type freedWatch struct {
+	prefix string
+	fn     func(name string)
+}
+
+// OnLeaseFreed calls fn with the name of every lease that starts with
+// prefix when its holder, on any node, gives it up or lets it expire (a
+// holder that died): what the lease guarded can be taken up at once,
+// rather than when some node next looks for it. fn runs on the goroutine
+// that follows the bucket: it must not block.
+func (c *Cluster) OnLeaseFreed(prefix string, fn func(name string)) {
+	s := c.leases
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.freed = append(s.freed, freedWatch{prefix: prefix, fn: fn})
+}
+
+// freedLocked returns the calls of OnLeaseFreed's functions due when a key
+// changes from prev to cur. Lock must be held.
+func (s *leaseSet) freedLocked(prev, cur leaseEntry) []func() {
+	if prev.holder == "" || prev.name == "" || cur.holder != "" {
+		return nil
+	}
+	var calls []func()
+	for _, w := range s.freed {
+		if strings.HasPrefix(prev.name, w.prefix) {
+			calls = append(calls, func() { w.fn(prev.name) })
+		}
+	}
+	return calls
 }
 
 func newLeaseSet(c *Cluster) *leaseSet {
@@ -104,11 +139,15 @@ func holderOf(b []byte) string {
 func (s *leaseSet) apply(e jetstream.KeyValueEntry) {
 	le := decodeLease(e, time.Now())
 	s.mu.Lock()
+	freed := s.freedLocked(s.entries[e.Key()], le)
 	s.entries[e.Key()] = le
 	l := s.byKey[e.Key()]
 	s.mu.Unlock()
 	if l != nil {
 		l.observe(le)
+	}
+	for _, f := range freed {
+		f()
 	}
 }
 
@@ -121,6 +160,10 @@ func (s *leaseSet) reset(all []jetstream.KeyValueEntry) {
 		entries[e.Key()] = decodeLease(e, now)
 	}
 	s.mu.Lock()
+	var freed []func()
+	for key, prev := range s.entries {
+		freed = append(freed, s.freedLocked(prev, entries[key])...) // a missing key is as good as a tombstone
+	}
 	s.entries = entries
 	type seen struct {
 		l  *Lease
@@ -137,6 +180,9 @@ func (s *leaseSet) reset(all []jetstream.KeyValueEntry) {
 	s.mu.Unlock()
 	for _, x := range ls {
 		x.l.observe(x.le)
+	}
+	for _, f := range freed {
+		f()
 	}
 }
 

@@ -411,8 +411,37 @@ func (s *Store) reload(ctx context.Context, subject string) error {
 	return nil
 }
 
-// catchUp waits until the consumer that follows a log has applied the log's
-// last message as the stream leader has it.
+// settle runs op, which brings this instance up to date after a write
+// conflicted (resolve, catchUp: a read from the stream leader, a wait for a
+// consumer), until it succeeds, fails otherwise than with
+// storage.ErrUnavailable, or the write's deadline passes. While JetStream
+// elects a new stream leader (4–9 s after a server is lost) both stall: the
+// write holds on within its WriteTimeout, as publish does, instead of
+// failing after one attempt. A lost connection fails it, as in publish.
+func (s *Store) settle(ctx context.Context, deadline time.Time, op func() error) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || !errors.Is(err, storage.ErrUnavailable) || time.Until(deadline) <= 0 || !s.waitConnected(ctx) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctx.Done():
+			return err
+		case <-time.After(min(backoff, time.Until(deadline))):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+	}
+}
+
+// catchUp waits until this instance holds a log up to its last message as
+// the stream leader has it. The consumer that follows the stream brings it
+// within milliseconds, unless the consumer is being made again on another
+// server after the one it lived on was lost: that takes seconds (two missed
+// heartbeats, then JetStream's own back-off), so a message log's missing
+// messages are then read from the leader instead.
 func (s *Store) catchUp(ctx context.Context, subject string) error {
 	m, err := s.lastOf(ctx, subject)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -421,9 +450,38 @@ func (s *Store) catchUp(ctx context.Context, subject string) error {
 	if err != nil {
 		return err
 	}
-	f := s.rFollow
-	if ns, _, _ := s.subj.split(subject); ns == nsMessages {
-		f = s.mFollow
+	ns, toks, _ := s.subj.split(subject)
+	if ns != nsMessages {
+		return s.rFollow.wait(ctx, m.Sequence, attemptTimeout)
 	}
-	return f.wait(ctx, m.Sequence, attemptTimeout)
+	err = s.mFollow.wait(ctx, m.Sequence, followGrace)
+	if !errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	return s.readAhead(ctx, toks[0], subject, m.Sequence)
+}
+
+// followGrace is how long catchUp waits for the consumer before reading a
+// message log itself.
+const followGrace = 300 * time.Millisecond
+
+// readAhead applies user's messages from the leader to the index, up to the
+// one at through, one get each: what the consumer has not brought yet.
+func (s *Store) readAhead(ctx context.Context, user, subject string, through uint64) error {
+	for {
+		last, _, _ := s.idx.tail(user)
+		if last >= through {
+			return nil
+		}
+		m, err := s.leaderGet(ctx, msgGetRequest{Seq: last + 1, NextFor: subject})
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // removed since: the next attempt finds out
+		}
+		if err != nil {
+			return err
+		}
+		if _, added := s.idx.apply(user, m.Sequence, anyPrev, m.Header); added {
+			s.appended(user)
+		}
+	}
 }

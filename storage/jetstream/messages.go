@@ -43,7 +43,11 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 			// A sweep on another instance may have removed some already: its
 			// marker is the log's last message, so the count is exact once
 			// the index has the log's last message.
-			current, err := s.logCurrent(ctx, subject, last)
+			var current bool
+			err := s.settle(ctx, deadline, func() (err error) {
+				current, err = s.logCurrent(ctx, subject, last)
+				return err
+			})
 			if err != nil {
 				return wrap("append message", err)
 			}
@@ -90,7 +94,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 		if time.Now().After(deadline) {
 			return wrap("append message", unavailable("appends kept conflicting", err))
 		}
-		if err := s.catchUp(ctx, subject); err != nil {
+		if err := s.settle(ctx, deadline, func() error { return s.catchUp(ctx, subject) }); err != nil {
 			return wrap("append message", err)
 		}
 	}

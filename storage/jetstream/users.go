@@ -51,7 +51,7 @@ func (s *Store) update(ctx context.Context, build func() (*write, error)) error 
 		if time.Now().After(deadline) {
 			return unavailable("writes kept conflicting", err)
 		}
-		if err := s.resolve(ctx, w); err != nil {
+		if err := s.settle(ctx, deadline, func() error { return s.resolve(ctx, w) }); err != nil {
 			return err
 		}
 	}

@@ -97,6 +97,7 @@ type Server struct {
 	identifies map[string]int
 	resumes    map[string]int
 	intents    map[string]int
+	most       map[string]int    // token → the most connections it had at once
 	sessions   map[string]string // session id → token
 	nextID     int64
 	changed    chan struct{} // closed and replaced on every connection change
@@ -134,6 +135,7 @@ func NewServer() *Server {
 		identifies: make(map[string]int),
 		resumes:    make(map[string]int),
 		intents:    make(map[string]int),
+		most:       make(map[string]int),
 		sessions:   make(map[string]string),
 		changed:    make(chan struct{}),
 		up:         websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
@@ -211,6 +213,28 @@ func (s *Server) Connections(token string) int {
 		}
 	}
 	return n
+}
+
+// MostConnections returns the most gateway connections token has had
+// identified or resumed at once: more than one means Discord would deliver
+// each of its events twice.
+func (s *Server) MostConnections(token string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.most[token]
+}
+
+// connected records that c is now token's. Lock must be held.
+func (s *Server) connected(c *conn, token string) {
+	c.token = token
+	n := 0
+	for other := range s.conns {
+		if other.token == token {
+			n++
+		}
+	}
+	s.most[token] = max(s.most[token], n)
+	s.notify()
 }
 
 // Identifies returns how many IDENTIFY frames arrived for token (valid or not).
@@ -604,8 +628,7 @@ func (s *Server) identify(c *conn, d json.RawMessage) bool {
 	s.nextID++
 	session := fmt.Sprintf("session-%d", s.nextID)
 	s.sessions[session] = token
-	c.token = token
-	s.notify()
+	s.connected(c, token)
 	s.mu.Unlock()
 	return c.dispatch("READY", map[string]any{
 		"v": 9, "session_id": session, "resume_gateway_url": s.GatewayURL,
@@ -639,8 +662,7 @@ func (s *Server) resume(c *conn, d json.RawMessage) bool {
 		s.mu.Unlock()
 		return c.write(map[string]any{"op": 9, "d": false}) == nil
 	}
-	c.token = token
-	s.notify()
+	s.connected(c, token)
 	s.mu.Unlock()
 	return c.dispatch("RESUMED", map[string]any{}) == nil
 }

@@ -46,6 +46,7 @@ type node struct {
 
 	mu      sync.Mutex
 	excess  func(*cluster.Cluster)  // OnExcess, to register once joined
+	freed   func(*cluster.Cluster)  // OnLeaseFreed, to register once joined
 	cutoff  func(*cluster.Cluster)  // OnCutOff, to register once joined
 	forward func(*cluster.Cluster)  // the MCP forwarder, to build once joined
 	early   map[[2]string]time.Time // sockets opened before the join: user, conn → opened
@@ -104,7 +105,7 @@ func (n *node) adopt(c *cluster.Cluster) {
 	defer n.mu.Unlock()
 	n.c.Store(c)
 	close(n.joined)
-	for _, f := range []func(*cluster.Cluster){n.excess, n.cutoff, n.forward, n.mcpSessions} {
+	for _, f := range []func(*cluster.Cluster){n.excess, n.freed, n.cutoff, n.forward, n.mcpSessions} {
 		if f != nil {
 			f(c)
 		}
@@ -179,6 +180,10 @@ func (n *node) SocketClosed(userID, connID string) {
 
 func (n *node) OnExcess(limit int, fn func(userID string, connIDs []string)) {
 	n.whenJoined(func(c *cluster.Cluster) { c.OnExcess(limit, fn) }, &n.excess)
+}
+
+func (n *node) OnLeaseFreed(prefix string, fn func(name string)) {
+	n.whenJoined(func(c *cluster.Cluster) { c.OnLeaseFreed(prefix, fn) }, &n.freed)
 }
 
 // Forwarder forwards to this node's sockets until the node has joined, and

@@ -36,6 +36,11 @@ func MaxPayload(n int32) Option { return func(o *server.Options) { o.MaxPayload 
 // SyncAlways makes JetStream fsync every write (sync_interval: always).
 func SyncAlways() Option { return func(o *server.Options) { o.SyncAlways = true } }
 
+// NoAdvertise keeps a cluster's servers from telling clients of each other
+// (cluster no_advertise): a client then knows only the URLs it was given, so
+// that stopping its only server cuts it off from a cluster that goes on.
+func NoAdvertise() Option { return func(o *server.Options) { o.Cluster.NoAdvertise = true } }
+
 // Server is one nats-server with JetStream. Its methods are safe for
 // concurrent use.
 type Server struct {
@@ -161,9 +166,10 @@ type Cluster struct {
 	Servers []*Server
 }
 
-// StartCluster starts n servers named n1…nN in one cluster and waits until
-// JetStream has elected its meta leader, so that streams can be created.
-func StartCluster(t testing.TB, n int) *Cluster {
+// StartCluster starts n servers named n1…nN in one cluster, each configured
+// with opts, and waits until JetStream has elected its meta leader, so that
+// streams can be created.
+func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	clientPorts, routePorts := make([]int, n), make([]int, n)
 	routes := make([]string, n)
@@ -176,6 +182,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		o := baseOptions(t, fmt.Sprintf("n%d", i+1), clientPorts[i])
 		o.Cluster = server.ClusterOpts{Name: "relaytest", Host: "127.0.0.1", Port: routePorts[i]}
 		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		for _, opt := range opts {
+			opt(&o)
+		}
 		s := &Server{t: t, opts: o}
 		c.Servers = append(c.Servers, s)
 		t.Cleanup(s.Stop)
