@@ -93,6 +93,26 @@ func Pair(ctx context.Context, st storage.Store, channelID, code, sender string)
 	return paired, err
 }
 
+// AllowedUsers is the channel's allowlist; when sender is not on it, the
+// allowlist as the store has it now, so that a pairing made through another
+// node a moment ago is honoured (a refusal costs that read; an admitted
+// sender costs nothing).
+func AllowedUsers(ctx context.Context, st storage.Store, ch storage.Channel, meta *rawjson.Object, sender string) []string {
+	users := StringList(meta, "allowedUsers")
+	if sender == "" || slices.Contains(users, sender) {
+		return users
+	}
+	cur, err := st.CurrentChannel(ctx, ch.ID)
+	if err != nil {
+		return users
+	}
+	now, err := rawjson.ParseObject(cur.Metadata)
+	if err != nil {
+		return users
+	}
+	return StringList(now, "allowedUsers")
+}
+
 // StringList reads a metadata array of strings (other elements are skipped).
 func StringList(meta *rawjson.Object, key string) []string {
 	raw, ok := meta.Get(key)

@@ -59,6 +59,11 @@ type Store interface {
 	CreateChannel(ctx context.Context, c *Channel, secrets map[string][]byte) error
 	// Channel returns the channel with id.
 	Channel(ctx context.Context, id string) (Channel, error)
+	// CurrentChannel is Channel with every change made before the call
+	// through any instance of the store. Channel may be a moment behind a
+	// change made through another instance (JetStream); this costs a read
+	// of the stream's leader there, and nothing more than Channel on bbolt.
+	CurrentChannel(ctx context.Context, id string) (Channel, error)
 	// ChannelsOfType returns every live channel of a type (Discord gateway
 	// sessions are restored from it at startup).
 	ChannelsOfType(ctx context.Context, typ string) ([]Channel, error)

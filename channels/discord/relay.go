@@ -158,7 +158,7 @@ func (a *Adapter) message(ctx context.Context, h channels.Host, ch storage.Chann
 		}
 		return paired, storage.Message{}, nil
 	}
-	if !Allowed(channels.StringList(meta, "allowedUsers"), m.AuthorID) {
+	if !Allowed(channels.AllowedUsers(ctx, h.Store(), ch, meta, m.AuthorID), m.AuthorID) {
 		h.Dropped(ch.Type, "not_allowed")
 		return refused, storage.Message{}, nil
 	}

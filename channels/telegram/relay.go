@@ -116,7 +116,11 @@ func (a *Adapter) inbound(ctx context.Context, h channels.Host, r *channels.Requ
 		}
 		return channels.OK(), nil
 	}
-	if !Allowed(channels.StringList(meta, "allowedUsers"), u.SenderID) {
+	sender := ""
+	if u.SenderID != nil {
+		sender = strconv.FormatInt(*u.SenderID, 10)
+	}
+	if !Allowed(channels.AllowedUsers(ctx, h.Store(), ch, meta, sender), u.SenderID) {
 		if chatID != "" {
 			a.notice(h, ch.ID, chatID, RefusalText)
 		}

@@ -77,6 +77,12 @@ func (s *Store) CreateChannel(ctx context.Context, c *storage.Channel, secrets m
 	return wrap("create channel", err)
 }
 
+// CurrentChannel implements storage.Store: with one instance, Channel is
+// always current.
+func (s *Store) CurrentChannel(ctx context.Context, id string) (storage.Channel, error) {
+	return s.Channel(ctx, id)
+}
+
 // Channel implements storage.Store. The record comes from the channel cache
 // when it can, as a copy.
 func (s *Store) Channel(_ context.Context, id string) (storage.Channel, error) {

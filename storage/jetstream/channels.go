@@ -117,16 +117,44 @@ func (s *Store) Channel(ctx context.Context, id string) (storage.Channel, error)
 	return c, wrap("channel", err)
 }
 
+// CurrentChannel implements storage.Store: the view once it has caught up
+// with the stream to the channel's last record.
+func (s *Store) CurrentChannel(ctx context.Context, id string) (storage.Channel, error) {
+	if err := s.enter(); err != nil {
+		return storage.Channel{}, err
+	}
+	defer s.leave()
+	if err := s.catchUp(ctx, s.subj.rec(kindChannel, id)); err != nil {
+		return storage.Channel{}, wrap("channel", err)
+	}
+	c, err := s.liveChannel(ctx, id)
+	return c, wrap("channel", err)
+}
+
 // liveChannel returns a channel that is not deleted, from the view or, when
-// the view does not have it, from the stream.
+// the view does not have it (created through another instance a moment
+// ago), once the view has caught up with the stream to the channel's
+// record: the record follows its secrets (putChannel), so the view then
+// holds them too, where reading the record alone would give the channel
+// without its pairing code.
 func (s *Store) liveChannel(ctx context.Context, id string) (storage.Channel, error) {
-	return find(ctx, s, s.subj.rec(kindChannel, id), func() (storage.Channel, bool) {
+	get := func() (storage.Channel, bool) {
 		rec, ok := s.view.channel(id)
 		if !ok || rec.Deleted {
 			return storage.Channel{}, false
 		}
 		return rec.Channel, true
-	})
+	}
+	if c, ok := get(); ok {
+		return c, nil
+	}
+	if err := s.catchUp(ctx, s.subj.rec(kindChannel, id)); err != nil {
+		return storage.Channel{}, err
+	}
+	if c, ok := get(); ok {
+		return c, nil
+	}
+	return storage.Channel{}, storage.ErrNotFound
 }
 
 // ChannelsOfType implements storage.Store.

@@ -258,6 +258,15 @@ func testRecordsAcross(t *testing.T, srv *natstest.Server) {
 			return err == nil && string(ch.Metadata) == fmt.Sprintf(`{"n":%d}`, 2*each)
 		})
 	}
+	// Written through one, current through the other at once.
+	for i := range 20 {
+		want := `{"n":` + strconv.Itoa(-i) + `}`
+		_, err := a.UpdateChannel(ctx, "shared", func(ch *storage.Channel) error { ch.Metadata = json.RawMessage(want); return nil })
+		must(t, err)
+		cur, err := b.CurrentChannel(ctx, "shared")
+		must(t, err)
+		equal(t, "the current channel on the other instance", string(cur.Metadata), want)
+	}
 	must(t, b.DeleteChannel(ctx, u.ID, "shared"))
 	waitFor(t, 5*time.Second, "the deletion on the other instance", func() bool {
 		_, err := a.Channel(ctx, "shared")
