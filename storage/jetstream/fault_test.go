@@ -63,7 +63,7 @@ func TestNATSStoppedWhileOpen(t *testing.T) {
 func TestOpenWithNATSDown(t *testing.T) {
 	srv := natstest.NotStarted(t)
 	start := time.Now()
-	s := open(t, jetstream.Options{URLs: srv.URL(), MaxReconnectWait: fastReconnect})
+	s := openAsync(t, jetstream.Options{URLs: srv.URL(), MaxReconnectWait: fastReconnect})
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("Open took %s with NATS down", took)
 	}
@@ -92,7 +92,7 @@ func TestWrongRootKey(t *testing.T) {
 	errorIs(t, err, seal.ErrWrongKey)
 
 	srv.Stop()
-	late := open(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix, MaxReconnectWait: fastReconnect})
+	late := openAsync(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix, MaxReconnectWait: fastReconnect})
 	srv.Restart()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -25,6 +25,20 @@ func newPrefix() string { return fmt.Sprintf("t%d", prefixes.Add(1)) }
 // open opens a store and closes it at the end of the test.
 func open(t testing.TB, opts jetstream.Options) *jetstream.Store {
 	t.Helper()
+	s := openAsync(t, opts)
+	// Open returns after its first attempt; under load (the whole suite at
+	// once) creating a stream of three replicas can take longer than that.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := s.Wait(wctx); err != nil {
+		t.Fatalf("the store is not ready: %v", err)
+	}
+	return s
+}
+
+// openAsync opens a store that may not be ready yet (NATS down).
+func openAsync(t testing.TB, opts jetstream.Options) *jetstream.Store {
+	t.Helper()
 	if opts.Prefix == "" {
 		opts.Prefix = newPrefix()
 	}
