@@ -331,19 +331,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	stop = make(chan struct{})
-	c.BaseURL = b.URL
-	var stored []client.Message
-	for since := ""; ; {
-		page, err := c.Messages(ctx, since, 500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored = append(stored, page.Messages...)
-		since = page.Since
-		if !page.HasMore {
-			break
-		}
-	}
+	stored := allMessages(t, c, b.URL)
 	times := map[string]int{}
 	for _, m := range stored {
 		times[m.Content]++

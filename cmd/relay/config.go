@@ -158,6 +158,7 @@ func settings() []setting {
 		},
 		secretSetting("RELAY_NATS_CREDS", "contents of a NATS .creds file (use RELAY_NATS_CREDS_FILE for a path)", func(c *cfg) *string { return &c.Store.NATS.Creds }),
 		intSetting("RELAY_NATS_REPLICAS", "replicas of every stream and bucket (3 on a three-server cluster)", func(c *cfg) *int { return &c.Store.NATS.Replicas }),
+		durationSetting("RELAY_NATS_WRITE_TIMEOUT", "how long a write is held and retried while JetStream elects a stream leader, before it answers 503", func(c *cfg) *time.Duration { return &c.Store.NATS.WriteTimeout }),
 		stringSetting("RELAY_NATS_PREFIX", "names of the relay's streams and buckets", func(c *cfg) *string { return &c.Store.NATS.Prefix }),
 		{
 			name: "RELAY_BASE_URL", kind: "url", help: "public origin without a path, e.g. https://relay.example.com",

@@ -179,6 +179,7 @@ func everyVariable() []variableCase {
 			"nats://relay:pw@10.0.0.1:4222,tls://10.0.0.2:4222"},
 		{"RELAY_NATS_CREDS", testCreds, func(c app.Config) any { return c.Store.NATS.Creds }, testCreds},
 		{"RELAY_NATS_REPLICAS", "3", func(c app.Config) any { return c.Store.NATS.Replicas }, 3},
+		{"RELAY_NATS_WRITE_TIMEOUT", "20s", func(c app.Config) any { return c.Store.NATS.WriteTimeout }, 20 * time.Second},
 		{"RELAY_NATS_PREFIX", "relay-eu", func(c app.Config) any { return c.Store.NATS.Prefix }, "relay-eu"},
 		{"RELAY_BASE_URL", "https://relay.example.com/", func(c app.Config) any { return c.BaseURL }, "https://relay.example.com"},
 		{"RELAY_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,2001:db8::1,fd00::/8", func(c app.Config) any { return c.TrustedProxies }, []netip.Prefix{
@@ -408,6 +409,7 @@ func TestLoadConfigStrictErrors(t *testing.T) {
 		{"nats url scheme", nil, map[string]string{"RELAY_NATS_URL": "http://10.0.0.1:4222"}, "RELAY_NATS_URL: want comma-separated nats:// or tls:// URLs"},
 		{"nats url second entry", nil, map[string]string{"RELAY_NATS_URL": "nats://10.0.0.1:4222,10.0.0.2"}, "RELAY_NATS_URL"},
 		{"nats replicas", nil, map[string]string{"RELAY_NATS_URL": "nats://n1:4222", "RELAY_NATS_REPLICAS": "0"}, "RELAY_NATS_REPLICAS: must be 1 to 5"},
+		{"nats write timeout", nil, map[string]string{"RELAY_NATS_URL": "nats://n1:4222", "RELAY_NATS_WRITE_TIMEOUT": "51s"}, "RELAY_NATS_WRITE_TIMEOUT: must be 1s to 50s"},
 		{"nats prefix", nil, map[string]string{"RELAY_NATS_URL": "nats://n1:4222", "RELAY_NATS_PREFIX": "relay.eu"}, "RELAY_NATS_PREFIX"},
 		{"nats creds", nil, map[string]string{"RELAY_NATS_CREDS": "-----BEGIN NATS USER JWT-----\nnope"}, "RELAY_NATS_CREDS: not a NATS user credentials file"},
 		{"unknown flag", []string{"--prot=1"}, nil, "prot"},

@@ -19,6 +19,9 @@ import (
 const childEnv = "RELAY_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(natsChildEnv) != "" {
+		os.Exit(serveNATS())
+	}
 	if os.Getenv(childEnv) == "1" {
 		ctx, stop := signalNotify(context.Background())
 		code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)

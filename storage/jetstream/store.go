@@ -23,9 +23,12 @@ const (
 	// DefaultPrefix names the stream and prefixes its subjects.
 	DefaultPrefix = "relay"
 	// DefaultWriteTimeout is how long a write is held and retried while
-	// JetStream does not answer (a stream leader election after a server of
-	// three died took 4–9 s), before it fails with storage.ErrUnavailable.
-	DefaultWriteTimeout = 10 * time.Second
+	// JetStream does not answer, before it fails with
+	// storage.ErrUnavailable. After the stream leader's server is killed, the
+	// others notice within Raft's election timeout (4–9 s) and elect; writes
+	// sent meanwhile were answered 6–10.3 s after the SIGKILL in
+	// TestClusterNATSServerKilled, so 10 s failed some of them.
+	DefaultWriteTimeout = 15 * time.Second
 	// DefaultTombstoneTTL is how long JetStream keeps the tombstone of a
 	// deleted record, from which every instance learns of the deletion. An
 	// instance cut off from NATS for longer may keep a deleted record in its

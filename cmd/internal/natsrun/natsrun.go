@@ -58,23 +58,15 @@ func Start(o Options) (*Cluster, error) {
 	}
 	c := &Cluster{}
 	for i := range o.Servers {
-		name := fmt.Sprintf("n%d", i+1)
-		opts := &server.Options{
-			ServerName: name, Host: "127.0.0.1", Port: clientPorts[i],
-			JetStream: true, StoreDir: filepath.Join(o.Dir, name), MaxPayload: MaxPayload,
-			SyncAlways: o.SyncAlways, NoLog: !o.Logs, NoSigs: true,
-		}
+		cfg := Server{Name: fmt.Sprintf("n%d", i+1), Port: clientPorts[i], SyncAlways: o.SyncAlways, Logs: o.Logs}
+		cfg.Dir = filepath.Join(o.Dir, cfg.Name)
 		if o.Servers > 1 {
-			opts.Cluster = server.ClusterOpts{Name: "relay", Host: "127.0.0.1", Port: routePorts[i]}
-			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+			cfg.RoutePort, cfg.Routes = routePorts[i], routes
 		}
-		s, err := server.NewServer(opts)
+		s, err := cfg.New()
 		if err != nil {
 			c.Shutdown()
-			return nil, fmt.Errorf("natsrun: %s: %w", name, err)
-		}
-		if o.Logs {
-			s.ConfigureLogger()
+			return nil, err
 		}
 		c.Servers = append(c.Servers, s)
 		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
@@ -97,6 +89,39 @@ func Start(o Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// Server is one server's configuration: Start's servers, or one of a
+// cluster whose servers run in separate processes (a test that kills one).
+type Server struct {
+	Name       string
+	Dir        string   // its JetStream files
+	Port       int      // client port
+	RoutePort  int      // cluster port; 0 for a server on its own
+	Routes     []string // every server's route URL (nats-route://127.0.0.1:port)
+	SyncAlways bool
+	Logs       bool
+}
+
+// New makes the server, not started yet.
+func (cfg Server) New() (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: cfg.Name, Host: "127.0.0.1", Port: cfg.Port,
+		JetStream: true, StoreDir: cfg.Dir, MaxPayload: MaxPayload,
+		SyncAlways: cfg.SyncAlways, NoLog: !cfg.Logs, NoSigs: true,
+	}
+	if cfg.RoutePort != 0 {
+		opts.Cluster = server.ClusterOpts{Name: "relay", Host: "127.0.0.1", Port: cfg.RoutePort}
+		opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsrun: %s: %w", cfg.Name, err)
+	}
+	if cfg.Logs {
+		s.ConfigureLogger()
+	}
+	return s, nil
 }
 
 // URLs are the servers' client URLs, comma-separated, as RELAY_NATS_URL

@@ -251,6 +251,7 @@ func jetStreamOptions(cfg Config, key *seal.RootKey, log *slog.Logger, onAppend 
 		URLs:           n.URL,
 		Creds:          []byte(n.Creds),
 		Replicas:       n.Replicas,
+		WriteTimeout:   n.WriteTimeout,
 		Prefix:         n.Prefix,
 		RootKey:        key,
 		Logger:         log,

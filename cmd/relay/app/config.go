@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/chaos-relay/relay/channels/discord"
 	"github.com/chaos-relay/relay/channels/email"
@@ -46,6 +47,9 @@ type NATSConfig struct {
 	Creds    string `secret:"true"` // contents of a NATS .creds file (JWT and seed); optional
 	Replicas int    // of every stream and bucket: 1, or 3 on a three-server cluster
 	Prefix   string // names of the streams and buckets
+	// WriteTimeout is how long a write is held and retried while JetStream
+	// does not answer (a stream leader's election) before it fails with 503.
+	WriteTimeout time.Duration
 }
 
 // Enabled reports whether the relay stores its records in JetStream.
@@ -72,6 +76,9 @@ func (c NATSConfig) validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("RELAY_NATS_REPLICAS: must be 1 to 5"))
 	}
+	if c.WriteTimeout < time.Second || c.WriteTimeout > 50*time.Second {
+		errs = append(errs, errors.New("RELAY_NATS_WRITE_TIMEOUT: must be 1s to 50s"))
+	}
 	if !jetstream.ValidPrefix(c.Prefix) {
 		errs = append(errs, errors.New("RELAY_NATS_PREFIX: must be 1 to 32 of A-Z, a-z, 0-9, _ and -"))
 	}
@@ -94,7 +101,7 @@ func DefaultConfig() Config {
 		Config:     server.DefaultConfig(),
 		RateLimits: ratelimit.DefaultConfig(),
 		Store: StoreConfig{DataDir: DefaultDataDir, BatchMaxSize: bolt.DefaultBatchMaxSize,
-			NATS: NATSConfig{Replicas: 1, Prefix: jetstream.DefaultPrefix}},
+			NATS: NATSConfig{Replicas: 1, Prefix: jetstream.DefaultPrefix, WriteTimeout: jetstream.DefaultWriteTimeout}},
 		Telegram: telegram.Config{APIURL: telegram.DefaultAPIURL},
 		Discord:  discord.Config{APIURL: discord.DefaultAPIURL, Gateway: true},
 		Email:    email.Config{APIURL: email.DefaultAPIURL},

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chaos-relay/relay/client"
+	"github.com/chaos-relay/relay/cmd/internal/natsrun"
+	"github.com/chaos-relay/relay/storage/seal"
+)
+
+// natsChildEnv holds the configuration (JSON, natsrun.Server) of a
+// re-executed test binary that runs one nats-server, so that a test can
+// kill a server of a cluster with SIGKILL: in-process, a server can only
+// shut down, which hands its leaderships over first.
+const natsChildEnv = "RELAY_TEST_NATS"
+
+// serveNATS runs the nats-server of natsChildEnv until the process is
+// killed.
+func serveNATS() int {
+	var cfg natsrun.Server
+	if err := json.Unmarshal([]byte(os.Getenv(natsChildEnv)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	s, err := cfg.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go s.Start() // waits for its routes
+	s.WaitForShutdown()
+	return 0
+}
+
+// natsProcess is a nats-server in a child process.
+type natsProcess struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// kill sends SIGKILL and waits for the process.
+func (p *natsProcess) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// startNATSCluster runs n nats-servers named n1…nN in one cluster, each in
+// its own process, and returns them with their client URLs once JetStream
+// has a meta leader.
+func startNATSCluster(t *testing.T, n int) ([]*natsProcess, string) {
+	t.Helper()
+	cfgs := make([]natsrun.Server, n)
+	var routes, urls []string
+	for i := range cfgs {
+		cfgs[i] = natsrun.Server{Name: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Port: freePort(t), RoutePort: freePort(t)}
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cfgs[i].RoutePort))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", cfgs[i].Port))
+	}
+	procs := make([]*natsProcess, n)
+	for i, cfg := range cfgs {
+		cfg.Routes = routes
+		js, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), natsChildEnv+"="+string(js))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &natsProcess{name: cfg.Name, cmd: cmd, done: make(chan error, 1)}
+		go func() { p.done <- cmd.Wait() }()
+		t.Cleanup(p.kill)
+		procs[i] = p
+	}
+	nc := connectNATS(t, strings.Join(urls, ","))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWithin(t, 30*time.Second, "JetStream's meta leader", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err == nil
+	})
+	return procs, strings.Join(urls, ",")
+}
+
+// connectNATS connects to urls, retrying while the servers start.
+func connectNATS(t *testing.T, urls string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// freePort is a TCP port free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The NATS server leading the relay's stream is killed with SIGKILL while
+// webhooks flow through two relay processes and a client follows on a
+// socket: every POST ends 200 (held through the election rather than
+// refused), every acknowledged message is stored once, and the client
+// receives each once, in order.
+func TestClusterNATSServerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and waits for a JetStream election")
+	}
+	servers, urls := startNATSCluster(t, 3)
+	key, err := seal.GenerateRootKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"RELAY_NATS_URL=" + urls, "RELAY_NATS_REPLICAS=3", "RELAY_ROOT_KEY=" + key.Encode()}
+	a := startProcess(t, t.TempDir(), env...)
+	b := startProcess(t, t.TempDir(), env...)
+	ctx := context.Background()
+	ckey, err := client.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Register(ctx, a.URL, ckey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hookA, err := c.CreateChannel(ctx, client.NewChannel{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookB := b.URL + strings.TrimPrefix(hookA, a.URL)
+
+	sub := *c
+	sub.BaseURL = b.URL
+	got := &received{}
+	subCtx, stopSub := context.WithCancel(ctx)
+	subDone := make(chan error, 1)
+	go func() { subDone <- sub.Subscribe(subCtx, got.add) }()
+	defer func() {
+		stopSub()
+		<-subDone
+	}()
+
+	var (
+		mu      sync.Mutex
+		acked   = map[string]string{} // content → message id
+		slowest time.Duration
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+	)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	for w := range 4 {
+		hook := []string{hookA, hookB}[w%2]
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				content := fmt.Sprintf("w%d-%d", w, i)
+				start := time.Now()
+				id, err := client.PostWebhook(ctx, nil, hook, "text/plain", []byte(content))
+				if err != nil {
+					t.Errorf("POST %s: %v (after %s)", content, err, time.Since(start).Round(time.Millisecond))
+					return
+				}
+				mu.Lock()
+				acked[content] = id
+				slowest = max(slowest, time.Since(start))
+				mu.Unlock()
+			}
+		})
+	}
+	stopWriters := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopWriters()
+	waitWithin(t, 10*time.Second, "writes through both nodes", func() bool { return count() >= 100 })
+
+	leader := streamLeader(t, connectNATS(t, urls))
+	var victim *natsProcess
+	for _, p := range servers {
+		if p.name == leader {
+			victim = p
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no server is called %q, the stream's leader", leader)
+	}
+	before := count()
+	victim.kill()
+	killedAt := time.Now()
+	waitWithin(t, 30*time.Second, "writes after the election", func() bool { return count() >= before+100 })
+	stopWriters()
+	t.Logf("killed %s, the stream's leader: %d writes acknowledged, the slowest in %s; 100 more within %s",
+		leader, count(), slowest.Round(time.Millisecond), time.Since(killedAt).Round(100*time.Millisecond))
+	if t.Failed() {
+		return
+	}
+
+	for _, node := range []*process{a, b} {
+		times := map[string]int{}
+		for _, m := range allMessages(t, c, node.URL) {
+			times[m.Content]++
+		}
+		for content, id := range acked {
+			if times[content] != 1 {
+				t.Errorf("node %s: acknowledged message %s (%s) stored %d times", node.URL, content, id, times[content])
+			}
+		}
+		if len(times) != len(acked) {
+			t.Errorf("node %s: %d messages stored, %d acknowledged", node.URL, len(times), len(acked))
+		}
+	}
+	stored := allMessages(t, c, b.URL)
+	waitWithin(t, 10*time.Second, "the subscriber to catch up", func() bool { return len(got.snapshot()) >= len(stored) })
+	for i, m := range got.snapshot() {
+		if i >= len(stored) || m.ID != stored[i].ID {
+			t.Fatalf("the subscriber's message %d is %s %q, not the store's", i, m.ID, m.Content)
+		}
+	}
+}
+
+// streamLeader names the NATS server that leads the relay's stream.
+func streamLeader(t *testing.T, nc *nats.Conn) string {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	waitWithin(t, 10*time.Second, "the stream's leader", func() bool {
+		st, err := js.Stream(context.Background(), "relay")
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(context.Background())
+		if err != nil || info.Cluster == nil {
+			return false
+		}
+		leader = info.Cluster.Leader
+		return leader != ""
+	})
+	return leader
+}
+
+// allMessages pages through every message of c's session on the relay at
+// baseURL.
+func allMessages(t *testing.T, c *client.Client, baseURL string) []client.Message {
+	t.Helper()
+	at := *c
+	at.BaseURL = baseURL
+	var out []client.Message
+	for since := ""; ; {
+		page, err := at.Messages(context.Background(), since, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page.Messages...)
+		since = page.Since
+		if !page.HasMore {
+			return out
+		}
+	}
+}
