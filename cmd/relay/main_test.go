@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/storage/bolt"
+	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -172,12 +175,35 @@ func TestRotateRootKeyEnv(t *testing.T) {
 
 // TestJSONLogsNameOneComponent: every JSON log line of a relay at work has
 // exactly one component key (some log pipelines reject a line with a key
-// twice; the server's parts used to add theirs to the server's).
+// twice; the server's parts used to add theirs to the server's), on bbolt
+// and on NATS, where the store and the cluster log too (NATS is stopped
+// and started again meanwhile, so that the store has something to say).
 func TestJSONLogsNameOneComponent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	p := startProcess(t, t.TempDir(), "RELAY_LOG_LEVEL=debug", "RELAY_ADMIN_KEY=admin-password")
+	t.Run("bolt", func(t *testing.T) { testOneComponent(t, nil, nil, "server", "admin", "relay", "crypto") })
+	t.Run("nats", func(t *testing.T) {
+		srv := natstest.Start(t)
+		key, err := seal.GenerateRootKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"RELAY_NATS_URL=" + srv.URL(), "RELAY_ROOT_KEY=" + key.Encode()}
+		testOneComponent(t, env, func(p *process) {
+			srv.Stop()
+			srv.Restart()
+			waitWithin(t, 10*time.Second, "the store to reconnect", func() bool {
+				return slices.ContainsFunc(p.logged(), func(l string) bool { return strings.Contains(l, "reconnected to NATS") })
+			})
+		}, "server", "admin", "relay", "store", "cluster")
+	})
+}
+
+// testOneComponent runs a relay with env, puts it to work (and calls more,
+// if set), and checks its log lines.
+func testOneComponent(t *testing.T, env []string, more func(*process), want ...string) {
+	p := startProcess(t, t.TempDir(), append([]string{"RELAY_LOG_LEVEL=debug", "RELAY_ADMIN_KEY=admin-password"}, env...)...)
 	ctx := context.Background()
 	c, err := client.Register(ctx, p.URL, nil, nil)
 	if err != nil {
@@ -202,6 +228,9 @@ func TestJSONLogsNameOneComponent(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if more != nil {
+		more(p)
+	}
 	if err := p.stop(t); err != nil {
 		t.Fatalf("relay exit: %v", err)
 	}
@@ -216,9 +245,9 @@ func TestJSONLogsNameOneComponent(t *testing.T) {
 		}
 		components[fmt.Sprint(m["component"])] = true
 	}
-	for _, want := range []string{"server", "admin", "relay", "crypto"} {
-		if !components[want] {
-			t.Errorf("no line of component %q among %v", want, components)
+	for _, w := range want {
+		if !components[w] {
+			t.Errorf("no line of component %q among %v", w, components)
 		}
 	}
 }

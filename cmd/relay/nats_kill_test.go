@@ -233,11 +233,19 @@ func TestClusterNATSServerKilled(t *testing.T) {
 		return
 	}
 
+	// A node whose consumer of the stream lived on the killed server sees
+	// the other node's last writes once the consumer is made again on
+	// another: wait for that, then count.
+	stopped := time.Now()
 	for _, node := range []*process{a, b} {
-		times := map[string]int{}
-		for _, m := range allMessages(t, c, node.URL) {
-			times[m.Content]++
-		}
+		var times map[string]int
+		waitWithin(t, 20*time.Second, "every acknowledged message readable on "+node.URL, func() bool {
+			times = map[string]int{}
+			for _, m := range allMessages(t, c, node.URL) {
+				times[m.Content]++
+			}
+			return len(times) >= len(acked)
+		})
 		for content, id := range acked {
 			if times[content] != 1 {
 				t.Errorf("node %s: acknowledged message %s (%s) stored %d times", node.URL, content, id, times[content])
@@ -247,6 +255,7 @@ func TestClusterNATSServerKilled(t *testing.T) {
 			t.Errorf("node %s: %d messages stored, %d acknowledged", node.URL, len(times), len(acked))
 		}
 	}
+	t.Logf("both nodes had every message %s after the writes stopped", time.Since(stopped).Round(10*time.Millisecond))
 	stored := allMessages(t, c, b.URL)
 	waitWithin(t, 10*time.Second, "the subscriber to catch up", func() bool { return len(got.snapshot()) >= len(stored) })
 	for i, m := range got.snapshot() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -114,7 +115,14 @@ func (s *Store) getItems(ctx context.Context, subject string, es []entry) ([]ite
 		}
 	}
 	if len(fetch) > 0 {
-		if err := s.getter.get(ctx, fetch, got); err != nil {
+		err := s.getter.get(ctx, fetch, got)
+		if errors.Is(err, nats.ErrTimeout) {
+			// A get routed to a server lost a moment ago goes unanswered:
+			// ask again for what did not come, once.
+			fetch = slices.DeleteFunc(fetch, func(seq uint64) bool { _, ok := got[seq]; return ok })
+			err = s.getter.get(ctx, fetch, got)
+		}
+		if err != nil {
 			return nil, readError(err)
 		}
 	}

@@ -185,7 +185,7 @@ func open(ctx context.Context, opts Options, checkKey bool) (*Store, error) {
 		return nil, fmt.Errorf("jetstream: open: prefix %q is not 1 to 32 of [A-Za-z0-9_-]", opts.Prefix)
 	}
 	s := &Store{
-		opts: opts, log: opts.Logger.With("component", "jetstream"), now: opts.Now, key: opts.RootKey,
+		opts: opts, log: opts.Logger, now: opts.Now, key: opts.RootKey,
 		subj: subjects{prefix: opts.Prefix}, idx: newMsgIndex(), view: newView(opts.RootKey), recent: newRecent(),
 		mFollow: newFollower("messages"), rFollow: newFollower("records"),
 		locks: keyLocks{m: map[string]*keyLock{}}, connWake: make(chan struct{}, 1), readyCh: make(chan struct{}),
