@@ -108,7 +108,9 @@ type Store interface {
 	AppendResponse(ctx context.Context, r *Response, decide func(ChannelView) (Delivery, error)) (Delivery, error)
 	// ResponsesAfter is MessagesAfter for a channel's responses.
 	ResponsesAfter(ctx context.Context, channelID string, after time.Time, limit int) ([]Response, bool, error)
-	// Delivery returns the delivery record of a response.
+	// Delivery returns the delivery record of a response, with every change
+	// made before the call through any instance of the store (an outbox that
+	// takes a channel over from another node resumes from the parts it sent).
 	Delivery(ctx context.Context, responseID string) (Delivery, error)
 	// PendingHeads returns, for every channel with pending deliveries, the
 	// oldest one with its response: the only one of the channel that may be

@@ -240,20 +240,23 @@ func (o *Outbox) refresh(ctx context.Context) time.Duration {
 // attemptClaimed attempts a claimed head as its record stands now: the
 // queue's copy may be stale (another worker, or node, attempted the reply
 // since it was read), and the committed record says what is left to send, if
-// anything. It returns when to look at the channel again if another node
-// holds it (zero otherwise: the release reads the channel's head again).
+// anything. The record is read once the channel's claim is held, so that it
+// holds every part a node that held the claim before sent. It returns when
+// to look at the channel again if another node holds it (zero otherwise:
+// the release reads the channel's head again).
 func (o *Outbox) attemptClaimed(ctx context.Context, job *storage.PendingReply) (later time.Time) {
-	d, err := o.store.Delivery(ctx, job.Delivery.ResponseID)
-	if err != nil || d.Status != storage.StatusPending || d.NextAttemptAt.After(o.now()) {
-		return time.Time{}
-	}
 	if o.claims != nil {
-		if ok, err := o.claims.Claim(ctx, d.ChannelID); !ok || err != nil {
+		channelID := job.Delivery.ChannelID
+		if ok, err := o.claims.Claim(ctx, channelID); !ok || err != nil {
 			if err != nil && ctx.Err() == nil {
-				o.log.Warn("claim channel", "channel_id", d.ChannelID, "err", err)
+				o.log.Warn("claim channel", "channel_id", channelID, "err", err)
 			}
 			return o.now().Add(claimRetry)
 		}
+	}
+	d, err := o.store.Delivery(ctx, job.Delivery.ResponseID)
+	if err != nil || d.Status != storage.StatusPending || d.NextAttemptAt.After(o.now()) {
+		return time.Time{}
 	}
 	job.Delivery = d
 	o.attempt(ctx, *job)

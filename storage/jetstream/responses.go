@@ -105,14 +105,22 @@ func toResponse(channelID string, it item) (storage.Response, error) {
 	return responseOf(channelID, it.ts, rec), nil
 }
 
-// Delivery implements storage.Store.
+// Delivery implements storage.Store: the record as the stream's leader has
+// it, one read.
 func (s *Store) Delivery(ctx context.Context, responseID string) (storage.Delivery, error) {
 	if err := s.enter(); err != nil {
 		return storage.Delivery{}, err
 	}
 	defer s.leave()
-	d, err := s.delivery(ctx, responseID)
-	return d, wrap("delivery", err)
+	subject := s.subj.rec(kindDeliv, responseID)
+	if err := s.reload(ctx, subject); err != nil { // the leader's: current
+		return storage.Delivery{}, wrap("delivery", err)
+	}
+	d, ok := s.view.delivery(responseID)
+	if !ok {
+		return storage.Delivery{}, wrap("delivery", storage.ErrNotFound)
+	}
+	return d, nil
 }
 
 func (s *Store) delivery(ctx context.Context, responseID string) (storage.Delivery, error) {
