@@ -128,6 +128,7 @@ func TestLeaseOneHolder(t *testing.T) {
 	if other == winner {
 		other = cs[1]
 	}
+	eventually(t, 5*time.Second, other.ID()+" sees the release", func() bool { _, held := other.Holders()[name]; return !held })
 	ok, err := other.Lease(name).TryAcquire(t.Context())
 	must(t, err)
 	equal(t, "acquired after release", ok, true)
