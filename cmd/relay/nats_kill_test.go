@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,50 +17,13 @@ import (
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
-// natsChildEnv holds the configuration (JSON, natsrun.Server) of a
-// re-executed test binary that runs one nats-server, so that a test can
-// kill a server of a cluster with SIGKILL: in-process, a server can only
-// shut down, which hands its leaderships over first.
-const natsChildEnv = "RELAY_TEST_NATS"
-
-// serveNATS runs the nats-server of natsChildEnv until the process is
-// killed.
-func serveNATS() int {
-	var cfg natsrun.Server
-	if err := json.Unmarshal([]byte(os.Getenv(natsChildEnv)), &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	s, err := cfg.New()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	go s.Start() // waits for its routes
-	s.WaitForShutdown()
-	return 0
-}
-
-// natsProcess is a nats-server in a child process.
-type natsProcess struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
-}
-
-// kill sends SIGKILL and waits for the process.
-func (p *natsProcess) kill() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
 // startNATSCluster runs n nats-servers named n1…nN in one cluster, each in
-// its own process, and returns them with their client URLs once JetStream
-// has a meta leader.
-func startNATSCluster(t *testing.T, n int) ([]*natsProcess, string) {
+// its own process (this test binary again: TestMain calls
+// natsrun.ServeIfChild), and returns them with their client URLs once
+// JetStream has a meta leader. A server in the test's process could only
+// shut down, which hands its Raft leaderships over first: a crash's
+// election needs a process to kill.
+func startNATSCluster(t *testing.T, n int) ([]*natsrun.Process, string) {
 	t.Helper()
 	cfgs := make([]natsrun.Server, n)
 	var routes, urls []string
@@ -73,22 +32,14 @@ func startNATSCluster(t *testing.T, n int) ([]*natsProcess, string) {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cfgs[i].RoutePort))
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", cfgs[i].Port))
 	}
-	procs := make([]*natsProcess, n)
+	procs := make([]*natsrun.Process, n)
 	for i, cfg := range cfgs {
 		cfg.Routes = routes
-		js, err := json.Marshal(cfg)
+		p, err := natsrun.Spawn(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), natsChildEnv+"="+string(js))
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := &natsProcess{name: cfg.Name, cmd: cmd, done: make(chan error, 1)}
-		go func() { p.done <- cmd.Wait() }()
-		t.Cleanup(p.kill)
+		t.Cleanup(p.Kill)
 		procs[i] = p
 	}
 	nc := connectNATS(t, strings.Join(urls, ","))
@@ -213,9 +164,9 @@ func TestClusterNATSServerKilled(t *testing.T) {
 	waitWithin(t, 10*time.Second, "writes through both nodes", func() bool { return count() >= 100 })
 
 	leader := streamLeader(t, connectNATS(t, urls))
-	var victim *natsProcess
+	var victim *natsrun.Process
 	for _, p := range servers {
-		if p.name == leader {
+		if p.Name == leader {
 			victim = p
 		}
 	}
@@ -223,7 +174,7 @@ func TestClusterNATSServerKilled(t *testing.T) {
 		t.Fatalf("no server is called %q, the stream's leader", leader)
 	}
 	before := count()
-	victim.kill()
+	victim.Kill()
 	killedAt := time.Now()
 	waitWithin(t, 30*time.Second, "writes after the election", func() bool { return count() >= before+100 })
 	stopWriters()

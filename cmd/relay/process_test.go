@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chaos-relay/relay/cmd/internal/natsrun"
 )
 
 // childEnv marks a re-executed test binary that runs the relay itself, so
@@ -19,9 +21,7 @@ import (
 const childEnv = "RELAY_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(natsChildEnv) != "" {
-		os.Exit(serveNATS())
-	}
+	natsrun.ServeIfChild() // a nats-server process of a test (TestClusterNATSServerKilled)
 	if os.Getenv(childEnv) == "1" {
 		ctx, stop := signalNotify(context.Background())
 		code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)

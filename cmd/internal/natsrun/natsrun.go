@@ -41,35 +41,19 @@ type Cluster struct {
 // Start starts the servers and waits until they accept connections and,
 // when clustered, JetStream has a leader.
 func Start(o Options) (*Cluster, error) {
-	if o.Servers < 1 {
-		o.Servers = 1
-	}
-	clientPorts, err := ports(o.Port, o.Servers)
+	cfgs, err := o.servers()
 	if err != nil {
 		return nil, err
-	}
-	routePorts, err := ports(0, o.Servers)
-	if err != nil {
-		return nil, err
-	}
-	var routes []string
-	for _, p := range routePorts {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
 	c := &Cluster{}
-	for i := range o.Servers {
-		cfg := Server{Name: fmt.Sprintf("n%d", i+1), Port: clientPorts[i], SyncAlways: o.SyncAlways, Logs: o.Logs}
-		cfg.Dir = filepath.Join(o.Dir, cfg.Name)
-		if o.Servers > 1 {
-			cfg.RoutePort, cfg.Routes = routePorts[i], routes
-		}
+	for _, cfg := range cfgs {
 		s, err := cfg.New()
 		if err != nil {
 			c.Shutdown()
 			return nil, err
 		}
 		c.Servers = append(c.Servers, s)
-		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
 	}
 	var wg sync.WaitGroup
 	for _, s := range c.Servers {
@@ -82,13 +66,40 @@ func Start(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("natsrun: %s not ready after %s", s.Name(), readyTimeout)
 		}
 	}
-	if o.Servers > 1 {
+	if len(c.Servers) > 1 {
 		if err := c.waitLeader(); err != nil {
 			c.Shutdown()
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// servers are the configurations of o's servers, on free ports unless
+// o.Port is set.
+func (o Options) servers() ([]Server, error) {
+	n := max(o.Servers, 1)
+	clientPorts, err := ports(o.Port, n)
+	if err != nil {
+		return nil, err
+	}
+	routePorts, err := ports(0, n)
+	if err != nil {
+		return nil, err
+	}
+	var routes []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	cfgs := make([]Server, n)
+	for i := range cfgs {
+		cfgs[i] = Server{Name: fmt.Sprintf("n%d", i+1), Port: clientPorts[i], SyncAlways: o.SyncAlways, Logs: o.Logs}
+		cfgs[i].Dir = filepath.Join(o.Dir, cfgs[i].Name)
+		if n > 1 {
+			cfgs[i].RoutePort, cfgs[i].Routes = routePorts[i], routes
+		}
+	}
+	return cfgs, nil
 }
 
 // Server is one server's configuration: Start's servers, or one of a
