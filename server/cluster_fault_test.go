@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/relay/app"
 	"github.com/chaos-relay/relay/server/live"
@@ -94,21 +91,6 @@ func TestClusterNodeCutOff(t *testing.T) {
 	}
 }
 
-// streamLeader names the NATS server that leads the relay's stream ("" while
-// there is none).
-func streamLeader(t *testing.T, js jetstream.JetStream) string {
-	t.Helper()
-	st, err := js.Stream(bg, jsstore.DefaultPrefix)
-	if err != nil {
-		return ""
-	}
-	info, err := st.Info(bg)
-	if err != nil || info.Cluster == nil {
-		return ""
-	}
-	return info.Cluster.Leader
-}
-
 // The NATS server leading the relay's stream is lost while webhooks flow
 // through both nodes: every POST ends 200 (held through the election, not
 // refused), and every acknowledged message is stored once.
@@ -119,17 +101,7 @@ func TestClusterStreamLeaderLost(t *testing.T) {
 	rc := newRelayCluster(t, 2, noLimits)
 	c := rc.nodes[0].register(t, false)
 	_, hookURL := webhookChannel(t, c, client.NewChannel{Type: "webhook"})
-	nc, err := nats.Connect(rc.nats.URLs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leader string
-	waitFor(t, "the stream's leader", func() bool { leader = streamLeader(t, js); return leader != "" })
+	leader := natstest.StreamLeader(t, rc.nats.URLs(), jsstore.DefaultPrefix)
 	victim := rc.nats.Server(leader)
 
 	const writers = 4

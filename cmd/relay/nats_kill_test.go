@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/internal/natsrun"
+	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -121,49 +121,11 @@ func TestClusterNATSServerKilled(t *testing.T) {
 		<-subDone
 	}()
 
-	var (
-		mu      sync.Mutex
-		acked   = map[string]string{} // content → message id
-		slowest time.Duration
-		wg      sync.WaitGroup
-		stop    = make(chan struct{})
-	)
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	for w := range 4 {
-		hook := []string{hookA, hookB}[w%2]
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				content := fmt.Sprintf("w%d-%d", w, i)
-				start := time.Now()
-				id, err := client.PostWebhook(ctx, nil, hook, "text/plain", []byte(content))
-				if err != nil {
-					t.Errorf("POST %s: %v (after %s)", content, err, time.Since(start).Round(time.Millisecond))
-					return
-				}
-				mu.Lock()
-				acked[content] = id
-				slowest = max(slowest, time.Since(start))
-				mu.Unlock()
-			}
-		})
-	}
-	stopWriters := sync.OnceFunc(func() {
-		close(stop)
-		wg.Wait()
-	})
-	defer stopWriters()
+	writers := startPosters(t, []string{hookA, hookB, hookA, hookB}, plainName, nil)
+	count := writers.count
 	waitWithin(t, 10*time.Second, "writes through both nodes", func() bool { return count() >= 100 })
 
-	leader := streamLeader(t, connectNATS(t, urls))
+	leader := natstest.StreamLeader(t, urls, "relay")
 	var victim *natsrun.Process
 	for _, p := range servers {
 		if p.Name == leader {
@@ -177,9 +139,9 @@ func TestClusterNATSServerKilled(t *testing.T) {
 	victim.Kill()
 	killedAt := time.Now()
 	waitWithin(t, 30*time.Second, "writes after the election", func() bool { return count() >= before+100 })
-	stopWriters()
+	acked, slowest := writers.done()
 	t.Logf("killed %s, the stream's leader: %d writes acknowledged, the slowest in %s; 100 more within %s",
-		leader, count(), slowest.Round(time.Millisecond), time.Since(killedAt).Round(100*time.Millisecond))
+		leader, len(acked), slowest.Round(time.Millisecond), time.Since(killedAt).Round(100*time.Millisecond))
 	if t.Failed() {
 		return
 	}
@@ -189,22 +151,12 @@ func TestClusterNATSServerKilled(t *testing.T) {
 	// another: wait for that, then count.
 	stopped := time.Now()
 	for _, node := range []*process{a, b} {
-		var times map[string]int
+		var stored []client.Message
 		waitWithin(t, 20*time.Second, "every acknowledged message readable on "+node.URL, func() bool {
-			times = map[string]int{}
-			for _, m := range allMessages(t, c, node.URL) {
-				times[m.Content]++
-			}
-			return len(times) >= len(acked)
+			stored = allMessages(t, c, node.URL)
+			return len(stored) >= len(acked)
 		})
-		for content, id := range acked {
-			if times[content] != 1 {
-				t.Errorf("node %s: acknowledged message %s (%s) stored %d times", node.URL, content, id, times[content])
-			}
-		}
-		if len(times) != len(acked) {
-			t.Errorf("node %s: %d messages stored, %d acknowledged", node.URL, len(times), len(acked))
-		}
+		storedOnce(t, "node "+node.URL, stored, acked, true)
 	}
 	t.Logf("both nodes had every message %s after the writes stopped", time.Since(stopped).Round(10*time.Millisecond))
 	stored := allMessages(t, c, b.URL)
@@ -214,29 +166,6 @@ func TestClusterNATSServerKilled(t *testing.T) {
 			t.Fatalf("the subscriber's message %d is %s %q, not the store's", i, m.ID, m.Content)
 		}
 	}
-}
-
-// streamLeader names the NATS server that leads the relay's stream.
-func streamLeader(t *testing.T, nc *nats.Conn) string {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leader string
-	waitWithin(t, 10*time.Second, "the stream's leader", func() bool {
-		st, err := js.Stream(context.Background(), "relay")
-		if err != nil {
-			return false
-		}
-		info, err := st.Info(context.Background())
-		if err != nil || info.Cluster == nil {
-			return false
-		}
-		leader = info.Cluster.Leader
-		return leader != ""
-	})
-	return leader
 }
 
 // allMessages pages through every message of c's session on the relay at

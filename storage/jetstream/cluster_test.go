@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/jetstream"
@@ -31,27 +30,14 @@ func TestClusterLeaderKilled(t *testing.T) {
 	nc, err := nats.Connect(c.Servers[0].URL())
 	must(t, err)
 	defer nc.Close()
-	js, err := njs.New(nc)
-	must(t, err)
-	leader := func() string {
-		st, err := js.Stream(ctx, prefix)
-		if err != nil {
-			return ""
-		}
-		info, err := st.Info(ctx)
-		if err != nil || info.Cluster == nil {
-			return ""
-		}
-		return info.Cluster.Leader
-	}
 	waitFor(t, 10*time.Second, "the stream's leader off n1", func() bool {
-		l := leader()
+		l := natstest.StreamLeader(t, c.URLs(), prefix)
 		if l == "n1" {
 			_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+prefix, nil, time.Second)
 		}
-		return l != "" && l != "n1"
+		return l != "n1"
 	})
-	victim := c.Server(leader())
+	victim := c.Server(natstest.StreamLeader(t, c.URLs(), prefix))
 
 	users := []string{storage.NewID(), storage.NewID()}
 	var (

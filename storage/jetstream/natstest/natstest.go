@@ -9,6 +9,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // DefaultMaxPayload is the max_payload the servers are started with: large
@@ -255,4 +258,37 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StreamLeader names the server that leads stream, waiting up to 10 s for
+// the stream to have a leader; urls are the servers' client URLs.
+func StreamLeader(t testing.TB, urls, stream string) string {
+	t.Helper()
+	nc, err := nats.Connect(urls)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := streamInfo(ctx, js, stream)
+		cancel()
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			return info.Cluster.Leader
+		}
+	}
+	t.Fatalf("natstest: stream %s has no leader after 10 s", stream)
+	return ""
+}
+
+func streamInfo(ctx context.Context, js jetstream.JetStream, stream string) (*jetstream.StreamInfo, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	return st.Info(ctx)
 }
