@@ -16,7 +16,6 @@ import (
 	"github.com/chaos-relay/relay/channels/discord/discordtest"
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
-	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // waitWithin polls cond until it holds or d passes.
@@ -159,18 +158,13 @@ func TestClusterNodeKilled(t *testing.T) {
 		t.Skip("starts processes and waits for their leases to expire")
 	}
 	nc := natstest.StartCluster(t, 3)
-	key, err := seal.GenerateRootKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	fake := discordtest.New(t)
 	bot := discordtest.Bot{UserID: "900000000000000001", Username: "relaybot", ApplicationID: "800000000000000001",
 		VerifyKey: discordtest.VerifyKey(discordtest.TestSeed())}
 	const token = "bot-token-kill"
 	fake.AddBot(token, bot)
 	hold := &holdingProxy{channel: "4242", nth: 2, held: make(chan struct{})}
-	env := []string{"RELAY_NATS_URL=" + nc.URLs(), "RELAY_NATS_REPLICAS=3", "RELAY_ROOT_KEY=" + key.Encode(),
-		"RELAY_DISCORD_API_URL=" + hold.serve(t, fake)}
+	env := append(clusterEnv(t, nc.URLs()), "RELAY_DISCORD_API_URL="+hold.serve(t, fake))
 	ctx := context.Background()
 
 	// Node a alone gets the session, the bot and its gateway session; then
@@ -179,18 +173,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	lbs := &failover{}
 	lbs.add(t, a)
 	lb := lbs.serve(t)
-	ckey, err := client.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Register(ctx, a.URL, ckey, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hookA, err := c.CreateChannel(ctx, client.NewChannel{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hookA := sessionWithHook(t, a.URL)
 	req, err := c.NewRequest(ctx, http.MethodPost, "/channels/discord/register", []byte(`{"botToken":"`+token+`"}`))
 	if err != nil {
 		t.Fatal(err)

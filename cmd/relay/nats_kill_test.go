@@ -14,7 +14,6 @@ import (
 	"github.com/chaos-relay/relay/client"
 	"github.com/chaos-relay/relay/cmd/internal/natsrun"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
-	"github.com/chaos-relay/relay/storage/seal"
 )
 
 // startNATSCluster runs n nats-servers named n1…nN in one cluster, each in
@@ -88,26 +87,11 @@ func TestClusterNATSServerKilled(t *testing.T) {
 		t.Skip("starts processes and waits for a JetStream election")
 	}
 	servers, urls := startNATSCluster(t, 3)
-	key, err := seal.GenerateRootKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"RELAY_NATS_URL=" + urls, "RELAY_NATS_REPLICAS=3", "RELAY_ROOT_KEY=" + key.Encode()}
+	env := clusterEnv(t, urls)
 	a := startProcess(t, t.TempDir(), env...)
 	b := startProcess(t, t.TempDir(), env...)
 	ctx := context.Background()
-	ckey, err := client.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Register(ctx, a.URL, ckey, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hookA, err := c.CreateChannel(ctx, client.NewChannel{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hookA := sessionWithHook(t, a.URL)
 	hookB := b.URL + strings.TrimPrefix(hookA, a.URL)
 
 	sub := *c

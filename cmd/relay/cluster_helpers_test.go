@@ -8,7 +8,39 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/client"
+	"github.com/chaos-relay/relay/storage/seal"
 )
+
+// clusterEnv is the settings of a relay node on the NATS servers at urls
+// (replicas 3), with a root key of its own for the test.
+func clusterEnv(t *testing.T, urls string) []string {
+	t.Helper()
+	key, err := seal.GenerateRootKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"RELAY_NATS_URL=" + urls, "RELAY_NATS_REPLICAS=3", "RELAY_ROOT_KEY=" + key.Encode()}
+}
+
+// sessionWithHook registers a signed session at baseURL and creates a
+// webhook channel for it.
+func sessionWithHook(t *testing.T, baseURL string) (*client.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	ckey, err := client.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Register(ctx, baseURL, ckey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hook, err := c.CreateChannel(ctx, client.NewChannel{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, hook
+}
 
 // posters post webhooks in closed loops, one writer per hook, and record
 // every message the relay acknowledged.
