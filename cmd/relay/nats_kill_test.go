@@ -131,14 +131,17 @@ func TestClusterNATSServerKilled(t *testing.T) {
 	}
 
 	// A node whose consumer of the stream lived on the killed server sees
-	// the other node's last writes once the consumer is made again on
-	// another: wait for that, then count.
+	// the other node's last writes once the client library has made the
+	// consumer again on another server, which can take it half a minute
+	// when its attempts meet the election; meanwhile a read may answer 503
+	// (retry). Wait for that, then count.
 	stopped := time.Now()
 	for _, node := range []*process{a, b} {
 		var stored []client.Message
-		waitWithin(t, 20*time.Second, "every acknowledged message readable on "+node.URL, func() bool {
-			stored = allMessages(t, c, node.URL)
-			return len(stored) >= len(acked)
+		waitWithin(t, time.Minute, "every acknowledged message readable on "+node.URL, func() bool {
+			var err error
+			stored, err = readAll(c, node.URL)
+			return err == nil && len(stored) >= len(acked)
 		})
 		storedOnce(t, "node "+node.URL, stored, acked, true)
 	}
@@ -156,18 +159,27 @@ func TestClusterNATSServerKilled(t *testing.T) {
 // baseURL.
 func allMessages(t *testing.T, c *client.Client, baseURL string) []client.Message {
 	t.Helper()
+	out, err := readAll(c, baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// readAll is allMessages, which may fail.
+func readAll(c *client.Client, baseURL string) ([]client.Message, error) {
 	at := *c
 	at.BaseURL = baseURL
 	var out []client.Message
 	for since := ""; ; {
 		page, err := at.Messages(context.Background(), since, 500)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		out = append(out, page.Messages...)
 		since = page.Since
 		if !page.HasMore {
-			return out
+			return out, nil
 		}
 	}
 }
