@@ -4,17 +4,11 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 )
 
 func TestCutOff(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
-	eventually(t, 5*time.Second, "a sees b", func() bool { return a.Others() == 1 })
+	srv, a, b := twoNodes(t)
 	a.SocketOpened("u1", "c1", time.Now())
 	eventually(t, 5*time.Second, "b sees a's socket", func() bool { return len(b.SocketNodes("u1")) == 1 })
 

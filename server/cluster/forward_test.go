@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chaos-relay/relay/server/mcp"
-	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 )
 
 // fakeLocal is a node's local forwarder: it answers with answer.
@@ -35,10 +34,7 @@ func (f *fakeLocal) count() int {
 
 func TestForwarder(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	_, a, b := twoNodes(t)
 
 	var mu sync.Mutex
 	answerB := func(ctx context.Context, call mcp.Call) (json.RawMessage, error) {

@@ -3,12 +3,12 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -40,7 +40,7 @@ func connect(t testing.TB, url string) *nats.Conn {
 
 // options returns test options for a node on nc with prefix.
 func options(t testing.TB, nc *nats.Conn, prefix string) Options {
-	return Options{Conn: nc, Prefix: prefix, Logger: testLogger(t), Heartbeat: testHeartbeat,
+	return Options{Conn: nc, Prefix: prefix, Logger: natstest.Logger(t), Heartbeat: testHeartbeat,
 		DeadAfter: testDeadAfter, LeaseTTL: testLeaseTTL, Node: Info{Version: "test", Addr: nc.ConnectedUrl()}}
 }
 
@@ -65,6 +65,18 @@ func join(t testing.TB, o Options) *Cluster {
 
 // joinAll joins one node per URL, concurrently (as nodes that start
 // together do), sharing prefix and replicas.
+// twoNodes joins two nodes on a new server, with a prefix of their own, and
+// waits until each sees the other.
+func twoNodes(t testing.TB) (*natstest.Server, *Cluster, *Cluster) {
+	t.Helper()
+	srv := natstest.Start(t)
+	prefix := newPrefix()
+	a := join(t, options(t, connect(t, srv.URL()), prefix))
+	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	eventually(t, 5*time.Second, "a sees b", func() bool { return a.Others() == 1 && b.Others() == 1 })
+	return srv, a, b
+}
+
 func joinAll(t testing.TB, prefix string, replicas int, urls ...string) []*Cluster {
 	t.Helper()
 	cs := make([]*Cluster, len(urls))
@@ -143,25 +155,4 @@ func ids(nodes []Node) string {
 		s[i] = n.ID
 	}
 	return strings.Join(s, ",")
-}
-
-// testLogger logs through t (shown with -v and with a failing test), and
-// stays quiet once the test is over.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) }) // registered before the nodes' Close: runs after it
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	t    testing.TB
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	if w.done.Load() {
-		return len(p), nil
-	}
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
 }

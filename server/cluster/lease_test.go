@@ -175,10 +175,7 @@ func TestLeaseTakeover(t *testing.T) {
 
 func TestLeaseLostWhenDeleted(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	_, a, b := twoNodes(t)
 	h := newHolding()
 	h.campaign(t, a, "sweep")
 	equal(t, "holder", receive(t, h.starts, 5*time.Second, "a holds"), a.ID())
@@ -232,10 +229,7 @@ func TestLeaseSurvivesServerLoss(t *testing.T) {
 
 func TestLeaseRunReturnsEarly(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	_, a, b := twoNodes(t)
 	// a's function finishes at once: a releases, and lets b have a turn
 	// before it campaigns again.
 	ran := make(chan struct{}, 100)
@@ -260,10 +254,7 @@ func TestLeaseRunReturnsEarly(t *testing.T) {
 // for the leases of its prefix only.
 func TestLeaseFreed(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	_, a, b := twoNodes(t)
 	freed := make(chan string, 10)
 	b.OnLeaseFreed("outbox.", func(name string) { freed <- name })
 	for _, name := range []string{"outbox.x", "outbox.y", "other"} {

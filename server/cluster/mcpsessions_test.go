@@ -127,10 +127,7 @@ func TestMCPSessionsAcrossNodes(t *testing.T) {
 // A session the bucket expires leaves every copy (the bucket's marker).
 func TestMCPSessionsExpireFromTheBucket(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	_, a, b := twoNodes(t)
 	s := a.MCPSessions(time.Second, 4)
 	ss := mcp.Session{ID: storage.NewID(), UserID: "u", AgentID: "agent", Created: time.Now()}
 	must(t, s.Create(t.Context(), ss))

@@ -8,25 +8,8 @@ import (
 
 	"github.com/chaos-relay/relay/ratelimit"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
+	"github.com/chaos-relay/relay/storage/storagetest"
 )
-
-// clock is a wall clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // config is the default config with every rate r, so that any name works.
 func config(r ratelimit.Rate) ratelimit.Config {
@@ -37,7 +20,7 @@ func TestRatesSemantics(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Start(t)
 	prefix := newPrefix()
-	clk := &clock{t: time.Now()}
+	clk := storagetest.NewClock(time.Now())
 	oa, ob := options(t, connect(t, srv.URL()), prefix), options(t, connect(t, srv.URL()), prefix)
 	oa.Now, ob.Now = clk.Now, clk.Now
 	a, b := join(t, oa), join(t, ob)
@@ -60,12 +43,12 @@ func TestRatesSemantics(t *testing.T) {
 		equal(t, "wait", wait, 6*time.Second)
 	}
 	// A refusal is remembered: no round trip, and the wait shrinks.
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	wait, ok := la.Allow(ratelimit.AdminLogin, "203.0.113.7")
 	equal(t, "admitted while refused", ok, false)
 	equal(t, "wait", wait, 5*time.Second)
 	// Once the wait is over, one request is admitted, wherever it goes.
-	clk.Advance(wait)
+	clk.Add(wait)
 	_, ok = lb.Allow(ratelimit.AdminLogin, "203.0.113.7")
 	equal(t, "admitted after the wait", ok, true)
 	_, ok = la.Allow(ratelimit.AdminLogin, "203.0.113.7")
@@ -87,7 +70,7 @@ func TestRatesSemantics(t *testing.T) {
 
 	equal(t, "fallbacks", la.Fallbacks()+lb.Fallbacks(), 0)
 	equal(t, "pruned", la.Prune() > 0, false) // everything is still in use
-	clk.Advance(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	equal(t, "pruned when full again", la.Prune() > 0, true)
 
 	// Disabled admits all.

@@ -14,11 +14,7 @@ import (
 
 func TestRequest(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
-	eventually(t, 5*time.Second, "a sees b", func() bool { return a.Others() == 1 })
+	_, a, b := twoNodes(t)
 
 	b.Handle("echo", func(ctx context.Context, data []byte) ([]byte, error) {
 		return append([]byte("b:"), data...), nil

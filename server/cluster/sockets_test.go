@@ -102,10 +102,7 @@ func TestSocketCapAcrossNodes(t *testing.T) {
 
 func TestSocketsRepaired(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	prefix := newPrefix()
-	a := join(t, options(t, connect(t, srv.URL()), prefix))
-	b := join(t, options(t, connect(t, srv.URL()), prefix))
+	_, a, b := twoNodes(t)
 	a.SocketOpened("u1", "c1", time.Now())
 	eventually(t, 5*time.Second, "b sees a's socket", func() bool { return len(b.SocketNodes("u1")) == 1 })
 	// The entry vanishes behind a's back (a janitor that thought it dead):

@@ -99,7 +99,7 @@ func BenchmarkMessagesAfter(b *testing.B) {
 // users: the view and the index are loaded from the stream.
 func BenchmarkOpen(b *testing.B) {
 	srv := natstest.Start(b)
-	opts := jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(b), Logger: testLogger(b)}
+	opts := jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(b), Logger: natstest.Logger(b)}
 	s := open(b, opts)
 	meta := json.RawMessage(`{"raw":{"action":"opened","number":42},"channelDirection":"inbound"}`)
 	var wg sync.WaitGroup

@@ -88,7 +88,7 @@ func TestWrongRootKey(t *testing.T) {
 	s := open(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix})
 	must(t, s.Close())
 
-	_, err := jetstream.Open(ctx, jetstream.Options{URLs: srv.URL(), Prefix: prefix, RootKey: testKey(t), Logger: testLogger(t)})
+	_, err := jetstream.Open(ctx, jetstream.Options{URLs: srv.URL(), Prefix: prefix, RootKey: testKey(t), Logger: natstest.Logger(t)})
 	errorIs(t, err, seal.ErrWrongKey)
 
 	srv.Stop()
@@ -106,7 +106,7 @@ func TestWrongRootKey(t *testing.T) {
 // record is refused with a message that says what to set.
 func TestMaxPayloadTooSmall(t *testing.T) {
 	srv := natstest.Start(t, natstest.MaxPayload(1<<20))
-	_, err := jetstream.Open(ctx, jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(t), Logger: testLogger(t)})
+	_, err := jetstream.Open(ctx, jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(t), Logger: natstest.Logger(t)})
 	if err == nil || !strings.Contains(err.Error(), "max_payload") {
 		t.Fatalf("error = %v, want one about max_payload", err)
 	}
@@ -116,7 +116,7 @@ func TestMaxPayloadTooSmall(t *testing.T) {
 // its secrets intact, and refuses the old one; a second run changes nothing.
 func TestRotateRootKey(t *testing.T) {
 	srv := natstest.Start(t)
-	opts := jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(t), Logger: testLogger(t)}
+	opts := jetstream.Options{URLs: srv.URL(), Prefix: newPrefix(), RootKey: testKey(t), Logger: natstest.Logger(t)}
 	s := open(t, opts)
 	secret, err := s.Secret(ctx, "apikey_secret", func() ([]byte, error) { return []byte("s3cret"), nil })
 	must(t, err)

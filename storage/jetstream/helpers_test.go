@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chaos-relay/relay/storage/jetstream"
+	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 	"github.com/chaos-relay/relay/storage/seal"
 )
 
@@ -46,7 +45,7 @@ func openAsync(t testing.TB, opts jetstream.Options) *jetstream.Store {
 		opts.RootKey = testKey(t)
 	}
 	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+		opts.Logger = natstest.Logger(t)
 	}
 	s, err := jetstream.Open(ctx, opts)
 	if err != nil {
@@ -54,20 +53,6 @@ func openAsync(t testing.TB, opts jetstream.Options) *jetstream.Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-// testLogger logs through t, so that a store's warnings show with -v and
-// with the failing test.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
 }
 
 func testKey(t testing.TB) *seal.RootKey {

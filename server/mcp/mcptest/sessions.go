@@ -3,36 +3,16 @@ package mcptest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/storage"
+	"github.com/chaos-relay/relay/storage/storagetest"
 )
 
-// Clock is a settable clock for the session tables' tests.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock set to a fixed time.
-func NewClock() *Clock { return &Clock{t: time.Unix(1_800_000_000, 0)} }
-
-// Now is the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Add moves the clock on by d.
-func (c *Clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// NewClock returns a settable clock at a fixed time.
+func NewClock() *storagetest.Clock { return storagetest.NewClock(time.Unix(1_800_000_000, 0)) }
 
 // OpenSessions returns an empty table of sessions living ttl after their
 // last use, at most perUser per user, on clock now.
@@ -44,7 +24,7 @@ type OpenSessions func(t *testing.T, ttl time.Duration, perUser int, now func() 
 func RunSessions(t *testing.T, open OpenSessions) {
 	const ttl = 30 * time.Minute
 	ctx := context.Background()
-	newSession := func(user, agent string, clk *Clock) mcp.Session {
+	newSession := func(user, agent string, clk *storagetest.Clock) mcp.Session {
 		return mcp.Session{ID: storage.NewID(), UserID: user, AgentID: agent, Version: "2025-11-25",
 			Client: "test 1.0", Created: clk.Now()}
 	}

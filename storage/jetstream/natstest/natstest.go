@@ -11,9 +11,11 @@ package natstest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,4 +293,25 @@ func streamInfo(ctx context.Context, js jetstream.JetStream, stream string) (*je
 		return nil, err
 	}
 	return st.Info(ctx)
+}
+
+// Logger logs through t, at debug level (shown with -v and with a failing
+// test), and stays quiet once the test is over: a store or node closed by
+// a later cleanup may still log.
+func Logger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.done.Store(true) }) // registered before the users' Close: runs after it
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
 }
