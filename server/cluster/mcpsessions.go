@@ -147,15 +147,15 @@ func (s *MCPSessions) Use(ctx context.Context, id, userID, agentID string) (mcp.
 // created on another node a moment ago may not be on every replica yet):
 // mcp.ErrNoSession when it is not there.
 func (s *MCPSessions) read(ctx context.Context, key string) (mcpEntry, error) {
-	kve, err := s.c.leaderGet(ctx, s.c.kv.mcp, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		s.c.mcp.drop(key)
-		return mcpEntry{}, mcp.ErrNoSession
-	}
+	cur, err := s.c.last(ctx, s.c.kv.mcp, key)
 	if err != nil {
 		return mcpEntry{}, fmt.Errorf("cluster: mcp session: %w", err)
 	}
-	e, err := decodeMCP(kve.key, kve.value, kve.rev)
+	if !cur.put { // never written, deleted or expired
+		s.c.mcp.drop(key)
+		return mcpEntry{}, mcp.ErrNoSession
+	}
+	e, err := decodeMCP(key, cur.value, cur.rev)
 	if err != nil {
 		s.c.log.Warn("cluster: mcp session: bad record", "err", err)
 		return mcpEntry{}, mcp.ErrNoSession

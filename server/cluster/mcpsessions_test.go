@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/chaos-relay/relay/server/mcp"
 	"github.com/chaos-relay/relay/server/mcp/mcptest"
 	"github.com/chaos-relay/relay/storage"
@@ -61,7 +59,7 @@ func TestMCPSessionsAcrossNodes(t *testing.T) {
 	must(t, a.Create(ctx, s1))
 	must(t, use(b, s1))
 	key := mcpKey(s1.UserID, s1.ID)
-	first, err := nodes[0].leaderGet(ctx, nodes[0].kv.mcp, key)
+	first, err := nodes[0].last(ctx, nodes[0].kv.mcp, key)
 	must(t, err)
 
 	// What the bucket holds: no id, nothing secret.
@@ -77,12 +75,12 @@ func TestMCPSessionsAcrossNodes(t *testing.T) {
 	clk.Add(30 * time.Second)
 	must(t, use(b, s1))
 	must(t, use(a, s1))
-	e, err := nodes[0].leaderGet(ctx, nodes[0].kv.mcp, key)
+	e, err := nodes[0].last(ctx, nodes[0].kv.mcp, key)
 	must(t, err)
 	equal(t, "revision after uses within the minute", e.rev, first.rev)
 	clk.Add(31 * time.Second)
 	must(t, use(b, s1))
-	e, err = nodes[0].leaderGet(ctx, nodes[0].kv.mcp, key)
+	e, err = nodes[0].last(ctx, nodes[0].kv.mcp, key)
 	must(t, err)
 	if e.rev == first.rev {
 		t.Fatal("a use after a minute was not written")
@@ -135,10 +133,10 @@ func TestMCPSessionsExpireFromTheBucket(t *testing.T) {
 	eventually(t, 5*time.Second, "b's copy has the session", func() bool { _, ok := b.mcp.get(key); return ok })
 	start := time.Now()
 	eventually(t, 10*time.Second, "the session gone from the bucket and the copies", func() bool {
-		_, err := a.leaderGet(t.Context(), a.kv.mcp, key)
+		cur, err := a.last(t.Context(), a.kv.mcp, key)
 		_, inA := a.mcp.get(key)
 		_, inB := b.mcp.get(key)
-		return errors.Is(err, jetstream.ErrKeyNotFound) && !inA && !inB
+		return err == nil && !cur.put && !inA && !inB
 	})
 	t.Logf("expired after %s", time.Since(start))
 }
