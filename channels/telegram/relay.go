@@ -101,13 +101,16 @@ func (a *Adapter) inbound(ctx context.Context, h channels.Host, r *channels.Requ
 		h.Dropped(ch.Type, "no_content")
 		return channels.OK(), nil
 	}
-	chatID := ""
+	chatID, sender := "", ""
 	if u.ChatID != nil {
 		chatID = strconv.FormatInt(*u.ChatID, 10)
 	}
+	if u.SenderID != nil {
+		sender = strconv.FormatInt(*u.SenderID, 10)
+	}
 	code, _ := meta.GetString("pairingCode")
 	if IsPairing(u.Content, code, u.SenderID) {
-		paired, err := channels.Pair(ctx, h.Store(), ch.ID, code, strconv.FormatInt(*u.SenderID, 10))
+		paired, err := channels.Pair(ctx, h.Store(), ch.ID, code, sender)
 		if err != nil {
 			return channels.Answer{}, err
 		}
@@ -115,10 +118,6 @@ func (a *Adapter) inbound(ctx context.Context, h channels.Host, r *channels.Requ
 			a.notice(h, ch.ID, chatID, PairedText)
 		}
 		return channels.OK(), nil
-	}
-	sender := ""
-	if u.SenderID != nil {
-		sender = strconv.FormatInt(*u.SenderID, 10)
 	}
 	if !Allowed(channels.AllowedUsers(ctx, h.Store(), ch, meta, sender), u.SenderID) {
 		if chatID != "" {

@@ -60,13 +60,8 @@ type Server struct {
 // shutdown with t.Cleanup.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	o := baseOptions(t, "n1", freePort(t))
-	for _, opt := range opts {
-		opt(&o)
-	}
-	s := &Server{t: t, opts: o}
+	s := NotStarted(t, opts...)
 	s.start()
-	t.Cleanup(s.Stop)
 	return s
 }
 
