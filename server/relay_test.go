@@ -258,17 +258,25 @@ func decode(t *testing.T, a answer, v any) {
 // messages polls every message of c from the beginning.
 func messages(t *testing.T, c *client.Client) []client.Message {
 	t.Helper()
+	all, err := allMessages(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// allMessages is messages, which may fail.
+func allMessages(c *client.Client) ([]client.Message, error) {
 	var all []client.Message
-	since := ""
-	for {
+	for since := ""; ; {
 		page, err := c.Messages(bg, since, 500)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		all = append(all, page.Messages...)
 		since = page.Since
 		if !page.HasMore {
-			return all
+			return all, nil
 		}
 	}
 }
