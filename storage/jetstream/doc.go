@@ -48,11 +48,11 @@
 // their stream sequences, 16 bytes per retained message, and the keys the
 // entries carry), loaded at Open and
 // kept current by two ordered consumers: one delivers the records, the other
-// only the headers of the message logs. Reads are answered from memory;
-// message and response bodies are fetched by the sequences the index lists,
-// with one direct get each, sent all at once (getter.go), except the
-// messages this instance appended lately, which a live reader finds in
-// memory (recent.go). A point lookup that misses the view (a record another
+// the message logs. Reads are answered from memory; message and response
+// bodies are fetched by the sequences the index lists, with one direct get
+// each, sent all at once (getter.go), except the messages appended lately,
+// by this instance or another, which a live reader finds in memory
+// (recent.go). A point lookup that misses the view (a record another
 // instance wrote a moment ago) asks the stream leader before answering "not
 // found".
 //

@@ -46,10 +46,9 @@ func newFollower(name string) *follower {
 
 // start creates the ordered consumer of filter from the stream's first
 // message and consumes it with handle, which must call advance.
-func (f *follower) start(ctx context.Context, stream jetstream.Stream, filter string, headersOnly bool, handle func(*follower, jetstream.Msg)) error {
+func (f *follower) start(ctx context.Context, stream jetstream.Stream, filter string, handle func(*follower, jetstream.Msg)) error {
 	c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		HeadersOnly:    headersOnly, // each instance's consumers get a unique name
+		FilterSubjects: []string{filter}, // each instance's consumers get a unique name
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: %s consumer: %w", f.name, err)
@@ -144,8 +143,11 @@ func (s *Store) consumeRecord(f *follower, m jetstream.Msg) {
 	f.advance(md.Sequence.Stream, md.NumPending)
 }
 
-// consumeMessage applies a message of the message logs' consumer (headers
-// only) to the index, and tells OnAppend about a new message.
+// consumeMessage applies a message of the message logs' consumer to the
+// index, and tells OnAppend about a new message. The consumer brings the
+// bodies too, for the recent cache: a socket on this instance then gets a
+// message another instance appended without a read from JetStream, which
+// was most of a cross-node delivery's time.
 func (s *Store) consumeMessage(f *follower, m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil {
@@ -156,11 +158,8 @@ func (s *Store) consumeMessage(f *follower, m jetstream.Msg) {
 		f.advance(md.Sequence.Stream, md.NumPending)
 		return
 	}
-	hdr := m.Headers()
-	if v, ok := s.appending.Load(toks[0]); ok && v.(*inflight).nonce == hdr.Get(hdrTx) {
-		s.recent.put(md.Sequence.Stream, v.(*inflight).rec) // this instance's append, ahead of its answer
-	}
-	_, added := s.idx.apply(toks[0], md.Sequence.Stream, anyPrev, hdr)
+	s.recent.put(md.Sequence.Stream, m.Data()) // before the index lists it
+	_, added := s.idx.apply(toks[0], md.Sequence.Stream, anyPrev, m.Headers())
 	f.advance(md.Sequence.Stream, md.NumPending)
 	if added {
 		s.appended(toks[0])

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/chaos-relay/relay/storage/jetstream"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
 	"github.com/chaos-relay/relay/storage/seal"
@@ -96,5 +98,39 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		<-tick.C
+	}
+}
+
+// directGetSpy sees the direct gets sent to a server: the reads of message
+// and response bodies.
+type directGetSpy struct {
+	nc  *nats.Conn
+	sub *nats.Subscription
+}
+
+const directGets = "$JS.API.DIRECT.GET."
+
+func spyDirectGets(t testing.TB, srv *natstest.Server) *directGetSpy {
+	t.Helper()
+	nc, err := nats.Connect(srv.URL())
+	must(t, err)
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync(directGets + ">")
+	must(t, err)
+	must(t, nc.Flush())
+	return &directGetSpy{nc: nc, sub: sub}
+}
+
+// none fails the test if a direct get was sent since the spy started. It
+// sends one of its own, to no stream, which must be the first it sees: the
+// server passes the spy what it was sent in order.
+func (s *directGetSpy) none(t testing.TB, what string) {
+	t.Helper()
+	const marker = `{"seq":1,"spy":true}`
+	must(t, s.nc.Publish(directGets+"spy", []byte(marker)))
+	m, err := s.sub.NextMsg(5 * time.Second)
+	must(t, err)
+	if string(m.Data) != marker {
+		t.Fatalf("%s was read from JetStream: direct get %s on %s", what, m.Data, m.Subject)
 	}
 }

@@ -81,9 +81,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *storage.Message, opts stor
 			w.putBlind(s.subj.rec(kindTarget, m.ChannelID), target, 0)
 		}
 		w.stored = func(first uint64) { s.recent.put(first, rec) } // before a live reader is woken
-		s.appending.Store(m.UserID, &inflight{nonce: w.nonce, rec: rec})
 		err := s.commit(ctx, w)
-		s.appending.Delete(m.UserID)
 		if err == nil {
 			m.ID, m.Timestamp = id, fromMillis(ms)
 			return nil
@@ -172,10 +170,4 @@ func toMessage(userID string, it item) (storage.Message, error) {
 	}
 	return storage.Message{ID: rec.ID, UserID: userID, ChannelType: rec.ChannelType, ChannelID: rec.ChannelID,
 		From: rec.From, Content: rec.Content, Timestamp: fromMillis(it.ts), Metadata: rec.Metadata}, nil
-}
-
-// inflight is an append whose answer has not come yet.
-type inflight struct {
-	nonce string
-	rec   []byte
 }

@@ -146,7 +146,9 @@ func testConcurrentAppends(t *testing.T, srv *natstest.Server) {
 	}
 }
 
-// testChangeFeed: OnAppend fires on both instances for an append on either.
+// testChangeFeed: OnAppend fires on both instances for an append on either,
+// and the other instance then reads the message from memory, without a
+// direct get.
 func testChangeFeed(t *testing.T, srv *natstest.Server) {
 	var mu sync.Mutex
 	fired := make([]map[string]int, 2)
@@ -165,6 +167,7 @@ func testChangeFeed(t *testing.T, srv *natstest.Server) {
 		return fired[i][user]
 	}
 	u := storage.NewID()
+	spy := spyDirectGets(t, srv)
 	m := storage.Message{UserID: u, ChannelID: "c", Content: "x"}
 	must(t, a.AppendMessage(ctx, &m, storage.AppendOptions{}))
 	equal(t, "fired on the appending instance before the append returned", count(0, u), 1)
@@ -172,6 +175,8 @@ func testChangeFeed(t *testing.T, srv *natstest.Server) {
 	msgs, _, err := b.MessagesAfter(ctx, u, time.Time{}, 10)
 	must(t, err)
 	equal(t, "readable where it fired", len(msgs), 1)
+	equal(t, "content", msgs[0].Content, "x")
+	spy.none(t, "the other instance's read of the message")
 	m = storage.Message{UserID: u, ChannelID: "c", Content: "y"}
 	must(t, b.AppendMessage(ctx, &m, storage.AppendOptions{}))
 	waitFor(t, 5*time.Second, "both feeds", func() bool { return count(0, u) == 2 && count(1, u) == 2 })

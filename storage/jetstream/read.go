@@ -97,8 +97,8 @@ type item struct {
 }
 
 // getItems returns the payloads of the items of subject that the index
-// lists (es), in that order, leaving out those that no longer exist. Those
-// this instance appended a moment ago come from the recent cache; one
+// lists (es), in that order, leaving out those that no longer exist. Messages
+// appended a moment ago come from the recent cache; one
 // direct get per other item, all sent at once, fetches the rest; what a
 // replica lacks is asked of the leader one by one.
 func (s *Store) getItems(ctx context.Context, subject string, es []entry) ([]item, error) {

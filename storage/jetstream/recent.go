@@ -12,16 +12,13 @@ const (
 	recentBytes = 8 << 20
 )
 
-// recent keeps the records of the messages this instance appended last, by
-// stream sequence, so that a live reader woken by an append (the relay's
-// WebSocket hub, OnAppend) reads it without a round trip to JetStream. It
+// recent keeps the records of the messages appended last, by stream
+// sequence, so that a live reader woken by an append (the relay's WebSocket
+// hub, OnAppend) reads it without a round trip to JetStream. The message
+// consumer puts every message it brings, before the index lists it, and an
+// append puts its own once acknowledged, in case its answer comes first. It
 // is a ring: a new message takes the place of the oldest, and the oldest go
 // while the records are over recentBytes.
-//
-// A message can become readable before its append has its answer: the
-// consumer may bring it first. So an append in flight is known by its
-// write's nonce (Store.appending), and the consumer puts the record here
-// when it brings a message with that nonce, before the index has it.
 type recent struct {
 	mu    sync.Mutex
 	slots []recentSlot // ring; slots[head] is the oldest when full
@@ -45,7 +42,7 @@ func (r *recent) put(seq uint64, data []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.bySeq[seq]; ok {
-		return // the consumer was first (see Store.appending)
+		return // the consumer or the append was first
 	}
 	for r.n > 0 && (r.n == len(r.slots) || r.bytes+len(data) > recentBytes) {
 		r.dropOldest()

@@ -78,10 +78,10 @@ func (s *Store) setup() error {
 // follow starts the two ordered consumers that keep the view and the index
 // current. They recreate themselves after a reconnect or a leader change.
 func (s *Store) follow(ctx context.Context) error {
-	if err := s.rFollow.start(ctx, s.stream, s.opts.Prefix+".r.>", false, s.consumeRecord); err != nil {
+	if err := s.rFollow.start(ctx, s.stream, s.opts.Prefix+".r.>", s.consumeRecord); err != nil {
 		return err
 	}
-	if err := s.mFollow.start(ctx, s.stream, s.opts.Prefix+".m.>", true, s.consumeMessage); err != nil {
+	if err := s.mFollow.start(ctx, s.stream, s.opts.Prefix+".m.>", s.consumeMessage); err != nil {
 		s.rFollow.stop()
 		return err
 	}

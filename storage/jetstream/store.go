@@ -122,20 +122,17 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // set by setup, before ready
 
-	getter *getter
-	recent *recent
-	// appending holds, per user, this instance's append in flight (one at
-	// a time: keyLocks), for the consumer to fill the recent cache.
-	appending sync.Map // user id → *inflight
-	idx       *msgIndex
-	view      *view
-	mFollow   *follower // the message logs' consumer (headers only)
-	rFollow   *follower // the records' consumer
-	locks     keyLocks
-	connWake  chan struct{} // a connection was (re)established
-	checkKey  bool          // refuse a root key the store was not sealed with
-	indexKey  indexKeyCache
-	onCommit  func(storage.Commit) // Options.OnCommit, and the metrics
+	getter   *getter
+	recent   *recent
+	idx      *msgIndex
+	view     *view
+	mFollow  *follower // the message logs' consumer
+	rFollow  *follower // the records' consumer
+	locks    keyLocks
+	connWake chan struct{} // a connection was (re)established
+	checkKey bool          // refuse a root key the store was not sealed with
+	indexKey indexKeyCache
+	onCommit func(storage.Commit) // Options.OnCommit, and the metrics
 
 	// ctx is cancelled by Close: it ends retries, waits and background work.
 	ctx    context.Context

@@ -9,7 +9,7 @@ import (
 
 // Subjects, relative to the prefix (doc.go has the layout). Record subjects
 // start with "r.", which the records consumer follows; the message logs with
-// "m.", which the index consumer follows (headers only).
+// "m.", which the index consumer follows.
 const (
 	nsRecords  = "r"
 	nsMessages = "m"
