@@ -154,13 +154,12 @@ func TestClusterStreamLeaderLost(t *testing.T) {
 	}
 
 	// A node whose consumer lived on the lost server sees the other's
-	// writes once nats.go has made the consumer again elsewhere, with its
-	// own back-off: up to half a minute when its attempts meet the
-	// election, and a read may answer 503 meanwhile. Wait for that, then
-	// count.
+	// writes once it has made the consumer again elsewhere, seconds after
+	// the election, and a read may answer 503 meanwhile. Wait for that,
+	// then count.
 	for _, r := range rc.nodes {
 		var stored map[string]int
-		waitWithin(t, time.Minute, "every acknowledged message readable on "+r.URL, func() bool {
+		waitWithin(t, 20*time.Second, "every acknowledged message readable on "+r.URL, func() bool {
 			msgs, err := allMessages(on(c, r))
 			stored = map[string]int{}
 			for _, m := range msgs {

@@ -131,14 +131,13 @@ func TestClusterNATSServerKilled(t *testing.T) {
 	}
 
 	// A node whose consumer of the stream lived on the killed server sees
-	// the other node's last writes once the client library has made the
-	// consumer again on another server, which can take it half a minute
-	// when its attempts meet the election; meanwhile a read may answer 503
-	// (retry). Wait for that, then count.
+	// the other node's last writes once it has made the consumer again on
+	// another server, seconds after the election; meanwhile a read may
+	// answer 503 (retry). Wait for that, then count.
 	stopped := time.Now()
 	for _, node := range []*process{a, b} {
 		var stored []client.Message
-		waitWithin(t, time.Minute, "every acknowledged message readable on "+node.URL, func() bool {
+		waitWithin(t, 20*time.Second, "every acknowledged message readable on "+node.URL, func() bool {
 			var err error
 			stored, err = readAll(c, node.URL)
 			return err == nil && len(stored) >= len(acked)

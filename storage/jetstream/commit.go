@@ -38,10 +38,13 @@ type write struct {
 	stored func(first uint64)
 }
 
-func (s *Store) newWrite() *write {
+func (s *Store) newWrite() *write { return &write{nonce: newNonce()} }
+
+// newNonce is a random name: a write's, a consumer's.
+func newNonce() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return &write{nonce: hex.EncodeToString(b[:])}
+	return hex.EncodeToString(b[:])
 }
 
 // add appends a message with the given data and headers (pairs).

@@ -47,7 +47,7 @@
 // an index of the message logs (msgindex.go: each user's timestamps with
 // their stream sequences, 16 bytes per retained message, and the keys the
 // entries carry), loaded at Open and
-// kept current by two ordered consumers: one delivers the records, the other
+// kept current by two consumers (follow.go): one delivers the records, the other
 // the message logs. Reads are answered from memory; message and response
 // bodies are fetched by the sequences the index lists, with one direct get
 // each, sent all at once (getter.go), except the messages appended lately,

@@ -3,10 +3,14 @@ package jetstream_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/jetstream"
@@ -39,6 +43,7 @@ func TestInstances(t *testing.T) {
 	t.Run("RecordsAcrossInstances", func(t *testing.T) { testRecordsAcross(t, srv) })
 	t.Run("SweepAcrossInstances", func(t *testing.T) { testSweepAcross(t, srv) })
 	t.Run("RepliesAcrossInstances", func(t *testing.T) { testRepliesAcross(t, srv) })
+	t.Run("ConsumersMadeAgain", func(t *testing.T) { testConsumersMadeAgain(t, srv) })
 }
 
 // testConcurrentAppends: two instances append for the same users at once,
@@ -377,5 +382,54 @@ func testRepliesAcross(t *testing.T, srv *natstest.Server) {
 	waitFor(t, 5*time.Second, "a's next head", func() bool {
 		heads, err := a.PendingHeads(ctx)
 		return err == nil && len(heads) == 1 && heads[0].Response.ID == all[1].ID
+	})
+}
+
+// testConsumersMadeAgain: when the consumers that instances follow the
+// stream with are deleted under them, each makes its own again from where
+// it was, and misses none of another instance's appends, those made while
+// it had no consumer included.
+func testConsumersMadeAgain(t *testing.T, srv *natstest.Server) {
+	prefix, key := newPrefix(), testKey(t)
+	a := open(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix, RootKey: key})
+	b := open(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix, RootKey: key})
+	nc, err := nats.Connect(srv.URL())
+	must(t, err)
+	defer nc.Close()
+	js, err := njs.New(nc)
+	must(t, err)
+	stream, err := js.Stream(ctx, prefix)
+	must(t, err)
+	consumers := func() []string {
+		var names []string
+		for name := range stream.ConsumerNames(ctx).Name() {
+			names = append(names, name)
+		}
+		return names
+	}
+	deleted := consumers()
+	equal(t, "consumers, two per instance", len(deleted), 4)
+	for _, name := range deleted {
+		must(t, stream.DeleteConsumer(ctx, name))
+	}
+
+	u := storage.NewID()
+	var sent []string
+	for i := range 20 {
+		m := storage.Message{UserID: u, ChannelID: "c", Content: strconv.Itoa(i)}
+		must(t, a.AppendMessage(ctx, &m, storage.AppendOptions{}))
+		sent = append(sent, m.ID)
+	}
+	var got []storage.Message
+	waitFor(t, 10*time.Second, "every append on the other instance", func() bool {
+		got, _, err = b.MessagesAfter(ctx, u, time.Time{}, 100)
+		return err == nil && len(got) == len(sent)
+	})
+	for i, m := range got {
+		equal(t, "message "+strconv.Itoa(i), m.ID, sent[i])
+	}
+	waitFor(t, 10*time.Second, "four new consumers", func() bool {
+		now := consumers()
+		return len(now) == 4 && !slices.ContainsFunc(now, func(n string) bool { return slices.Contains(deleted, n) })
 	})
 }

@@ -75,13 +75,14 @@ func (s *Store) setup() error {
 	return s.checkRootKey()
 }
 
-// follow starts the two ordered consumers that keep the view and the index
-// current. They recreate themselves after a reconnect or a leader change.
+// follow starts the two consumers that keep the view and the index
+// current. Their followers make them again after a reconnect or the loss of
+// their server (follow.go).
 func (s *Store) follow(ctx context.Context) error {
-	if err := s.rFollow.start(ctx, s.stream, s.opts.Prefix+".r.>", s.consumeRecord); err != nil {
+	if err := s.rFollow.start(ctx, s.stream, s.opts.Prefix+".r.>", s.log, s.consumeRecord); err != nil {
 		return err
 	}
-	if err := s.mFollow.start(ctx, s.stream, s.opts.Prefix+".m.>", s.consumeMessage); err != nil {
+	if err := s.mFollow.start(ctx, s.stream, s.opts.Prefix+".m.>", s.log, s.consumeMessage); err != nil {
 		s.rFollow.stop()
 		return err
 	}

@@ -277,6 +277,8 @@ func (s *Store) natsOptions() ([]nats.Option, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 			s.wake()
+			s.rFollow.kick() // what the consumers sent meanwhile was lost
+			s.mFollow.kick()
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if !s.closed.Load() {
