@@ -347,7 +347,9 @@ func TestWSKeepalive(t *testing.T) {
 	t.Parallel()
 	r := newRelay(t, func(c *app.Config) {
 		c.WS.PingInterval = 20 * time.Millisecond
-		c.WS.PongTimeout = 300 * time.Millisecond
+		// Long enough that a client stalled for a moment by the whole
+		// suite's load is not taken for a silent one.
+		c.WS.PongTimeout = time.Second
 	})
 	c := r.register(t, false)
 	// A reading client answers protocol pings and stays.
@@ -364,7 +366,7 @@ func TestWSKeepalive(t *testing.T) {
 			}
 		}
 	}()
-	for range 20 { // 20 pings = 400 ms, past the pong timeout
+	for range 75 { // 75 pings = 1.5 s, past the pong timeout
 		select {
 		case <-pings:
 		case <-time.After(10 * time.Second):
