@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chaos-relay/relay/storage/jetstream"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
@@ -133,4 +134,18 @@ func (s *directGetSpy) none(t testing.TB, what string) {
 	if string(m.Data) != marker {
 		t.Fatalf("%s was read from JetStream: direct get %s on %s", what, m.Data, m.Subject)
 	}
+}
+
+// rawStream is the stream named prefix on the server at url, through a
+// connection of the test's own: to read or change it behind the store.
+func rawStream(t testing.TB, url, prefix string) njs.Stream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	must(t, err)
+	t.Cleanup(nc.Close)
+	js, err := njs.New(nc)
+	must(t, err)
+	stream, err := js.Stream(ctx, prefix)
+	must(t, err)
+	return stream
 }

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/chaos-relay/relay/storage"
 	"github.com/chaos-relay/relay/storage/jetstream"
 	"github.com/chaos-relay/relay/storage/jetstream/natstest"
@@ -393,13 +390,7 @@ func testConsumersMadeAgain(t *testing.T, srv *natstest.Server) {
 	prefix, key := newPrefix(), testKey(t)
 	a := open(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix, RootKey: key})
 	b := open(t, jetstream.Options{URLs: srv.URL(), Prefix: prefix, RootKey: key})
-	nc, err := nats.Connect(srv.URL())
-	must(t, err)
-	defer nc.Close()
-	js, err := njs.New(nc)
-	must(t, err)
-	stream, err := js.Stream(ctx, prefix)
-	must(t, err)
+	stream := rawStream(t, srv.URL(), prefix)
 	consumers := func() []string {
 		var names []string
 		for name := range stream.ConsumerNames(ctx).Name() {
@@ -422,6 +413,7 @@ func testConsumersMadeAgain(t *testing.T, srv *natstest.Server) {
 	}
 	var got []storage.Message
 	waitFor(t, 10*time.Second, "every append on the other instance", func() bool {
+		var err error
 		got, _, err = b.MessagesAfter(ctx, u, time.Time{}, 100)
 		return err == nil && len(got) == len(sent)
 	})

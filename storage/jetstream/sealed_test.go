@@ -27,13 +27,7 @@ type rawMsg struct {
 // JetStream: what a copy of the NATS store directory would give away.
 func dump(t *testing.T, url, prefix string) []rawMsg {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	must(t, err)
-	defer nc.Close()
-	js, err := njs.New(nc)
-	must(t, err)
-	stream, err := js.Stream(ctx, prefix)
-	must(t, err)
+	stream := rawStream(t, url, prefix)
 	info, err := stream.Info(ctx)
 	must(t, err)
 	var out []rawMsg
