@@ -34,7 +34,7 @@ const (
 )
 
 // Headers the store sets. Relay-Ts is on every message, key entry and
-// response (the headers-only consumer indexes by it), Relay-Op on markers,
+// response (the message consumer indexes by it), Relay-Op on markers,
 // key entries and tombstones.
 const (
 	hdrTs      = "Relay-Ts"      // the item's timestamp, unix ms
