@@ -10,6 +10,7 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,8 +30,14 @@ import (
 // with its metadata), which NATS's default of 1 MB is not.
 const DefaultMaxPayload = 8 << 20
 
-// readyTimeout bounds how long a server may take to accept connections.
-const readyTimeout = 10 * time.Second
+// A server gets startAttempts tries of readyTimeout each to accept
+// connections. Under the whole suite's load one did not within 10 s once: a
+// port handed out free a moment before may have been taken meanwhile by a
+// client's connection, and a second start finds it free again.
+const (
+	readyTimeout  = 10 * time.Second
+	startAttempts = 3
+)
 
 // Option changes how a server is configured.
 type Option func(*server.Options)
@@ -61,7 +68,9 @@ type Server struct {
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := NotStarted(t, opts...)
-	s.start()
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -93,25 +102,29 @@ func baseOptions(t testing.TB, name string, port int) server.Options {
 }
 
 // start runs the server on its configuration and waits until it accepts
-// connections.
-func (s *Server) start() {
-	s.t.Helper()
-	o := s.opts // the server keeps and may change the Options it is given
-	srv, err := server.NewServer(&o)
-	if err != nil {
-		s.t.Fatalf("natstest: new server %s: %v", s.opts.ServerName, err)
-	}
-	if testing.Verbose() {
-		srv.ConfigureLogger()
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(readyTimeout) {
+// connections. It returns an error rather than failing the test, so that
+// servers can be started from other goroutines than the test's.
+func (s *Server) start() error {
+	for range startAttempts {
+		o := s.opts // the server keeps and may change the Options it is given
+		srv, err := server.NewServer(&o)
+		if err != nil {
+			return fmt.Errorf("natstest: new server %s: %w", s.opts.ServerName, err)
+		}
+		if testing.Verbose() {
+			srv.ConfigureLogger()
+		}
+		srv.Start()
+		if srv.ReadyForConnections(readyTimeout) {
+			s.mu.Lock()
+			s.srv = srv
+			s.mu.Unlock()
+			return nil
+		}
 		srv.Shutdown()
-		s.t.Fatalf("natstest: server %s not ready after %s", s.opts.ServerName, readyTimeout)
+		srv.WaitForShutdown()
 	}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
+	return fmt.Errorf("natstest: server %s not ready after %d starts of %s", s.opts.ServerName, startAttempts, readyTimeout)
 }
 
 // URL is the server's client URL, the same across restarts.
@@ -158,7 +171,9 @@ func (s *Server) Restart() {
 	if s.Running() {
 		s.t.Fatalf("natstest: restart of running server %s", s.opts.ServerName)
 	}
-	s.start()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // Cluster is several servers routed to each other, with JetStream clustered.
@@ -192,10 +207,14 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	// Start them together: each waits for its routes, and JetStream for a
 	// quorum of the others.
 	var wg sync.WaitGroup
-	for _, s := range c.Servers {
-		wg.Go(s.start)
+	errs := make([]error, n)
+	for i, s := range c.Servers {
+		wg.Go(func() { errs[i] = s.start() })
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	c.WaitMetaLeader(t)
 	return c
 }
@@ -244,18 +263,33 @@ func (c *Cluster) WaitMetaLeader(t testing.TB) {
 	t.Fatal("natstest: no JetStream meta leader after 30s")
 }
 
-// freePort returns a TCP port that was free a moment ago. Servers get fixed
-// ports (rather than port -1) so that routes can name them before they start
-// and a restarted server comes back where its clients reconnect.
+// freePort returns a TCP port that was free a moment ago, and never the same
+// one twice in a test binary (the kernel may hand a closed port out again,
+// to another of the tests running in parallel). Servers get fixed ports
+// (rather than port -1) so that routes can name them before they start and
+// a restarted server comes back where its clients reconnect.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("natstest: free port: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("natstest: free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // StreamLeader names the server that leads stream, waiting up to 10 s for
 // the stream to have a leader; urls are the servers' client URLs.
