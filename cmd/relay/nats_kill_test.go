@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -24,16 +22,14 @@ import (
 // election needs a process to kill.
 func startNATSCluster(t *testing.T, n int) ([]*natsrun.Process, string) {
 	t.Helper()
-	cfgs := make([]natsrun.Server, n)
-	var routes, urls []string
-	for i := range cfgs {
-		cfgs[i] = natsrun.Server{Name: fmt.Sprintf("n%d", i+1), Dir: t.TempDir(), Port: freePort(t), RoutePort: freePort(t)}
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cfgs[i].RoutePort))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", cfgs[i].Port))
+	cfgs, err := natsrun.Options{Dir: t.TempDir(), Servers: n}.Configs()
+	if err != nil {
+		t.Fatal(err)
 	}
+	var urls []string
 	procs := make([]*natsrun.Process, n)
 	for i, cfg := range cfgs {
-		cfg.Routes = routes
+		urls = append(urls, cfg.URL())
 		p, err := natsrun.Spawn(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -64,17 +60,6 @@ func connectNATS(t *testing.T, urls string) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
-}
-
-// freePort is a TCP port free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // The NATS server leading the relay's stream is killed with SIGKILL while

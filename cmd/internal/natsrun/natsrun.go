@@ -41,7 +41,7 @@ type Cluster struct {
 // Start starts the servers and waits until they accept connections and,
 // when clustered, JetStream has a leader.
 func Start(o Options) (*Cluster, error) {
-	cfgs, err := o.servers()
+	cfgs, err := o.Configs()
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func Start(o Options) (*Cluster, error) {
 			return nil, err
 		}
 		c.Servers = append(c.Servers, s)
-		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
+		c.urls = append(c.urls, cfg.URL())
 	}
 	var wg sync.WaitGroup
 	for _, s := range c.Servers {
@@ -75,9 +75,10 @@ func Start(o Options) (*Cluster, error) {
 	return c, nil
 }
 
-// servers are the configurations of o's servers, on free ports unless
-// o.Port is set.
-func (o Options) servers() ([]Server, error) {
+// Configs are the configurations of o's servers, named n1…nN, on free
+// ports unless o.Port is set: what Start runs, or what Spawn runs one by
+// one in processes of their own.
+func (o Options) Configs() ([]Server, error) {
 	n := max(o.Servers, 1)
 	clientPorts, err := ports(o.Port, n)
 	if err != nil {
@@ -113,6 +114,9 @@ type Server struct {
 	SyncAlways bool
 	Logs       bool
 }
+
+// URL is the server's client URL.
+func (cfg Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port) }
 
 // New makes the server, not started yet.
 func (cfg Server) New() (*server.Server, error) {
